@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/churnhq/churn/datasets"
+)
+
+const datasetsExamples = `  churn datasets cdnow --out ./cdnow            # 23,570 customers, 69,659 purchases
+  churn datasets cdnow --sample --out ./cdnow   # the papers' 2,357-customer sample
+  churn ingest --config ./cdnow/churn.yaml ./cdnow/CDNOW_master.txt
+  churn datasets synth --customers 100000 --seed 7 --out ./synth --dirty 0.01
+`
+
+func runDatasets(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "datasets", "cdnow|synth [--out DIR] [flags]", datasetsExamples)
+	out := fs.String("out", ".", "directory to write into")
+	sample := fs.Bool("sample", false, "cdnow: write the 2,357-customer sample and its published summary")
+	var opt datasets.SynthOptions
+	fs.IntVar(&opt.Customers, "customers", 1000, "synth: number of customers")
+	fs.Uint64Var(&opt.Seed, "seed", 1, "synth: random seed (the same seed writes the same bytes)")
+	start := fs.String("start", "2024-01-01", "synth: first day of the observation (YYYY-MM-DD)")
+	fs.IntVar(&opt.Weeks, "weeks", 104, "synth: length of the observation in weeks")
+	fs.Float64Var(&opt.Dirty, "dirty", 0, "synth: share of rows followed by a bad row (every quarantine kind in turn), listed in dirty.csv")
+	fs.Float64Var(&opt.RefundRate, "refunds", 0, "synth: share of orders followed by a partial refund")
+	fs.Float64Var(&opt.ZeroRate, "zero", 0, "synth: share of orders with amount 0")
+	fs.StringVar(&opt.Currency, "currency", "EUR", "synth: currency code")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want one data set: cdnow or synth")
+	}
+	var paths []string
+	var err error
+	switch fs.Arg(0) {
+	case "cdnow":
+		paths, err = datasets.WriteCDNOW(*out, *sample)
+	case "synth":
+		t, perr := time.Parse("2006-01-02", *start)
+		if perr != nil {
+			return usagef("--start %q: want YYYY-MM-DD", *start)
+		}
+		if opt.Customers <= 0 || opt.Weeks <= 0 || opt.Dirty < 0 || opt.Dirty > 1 {
+			return usagef("--customers and --weeks must be positive, --dirty between 0 and 1")
+		}
+		opt.Start = t
+		paths, err = datasets.WriteSynth(*out, opt)
+	default:
+		return usagef("unknown data set %q: want cdnow or synth", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		fmt.Fprintln(e.stdout, p)
+	}
+	return nil
+}

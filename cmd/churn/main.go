@@ -1,0 +1,195 @@
+// Command churn turns transaction exports into switching-risk scores and a
+// perk plan. See the README for the flow; each subcommand is in its own file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/churnhq/churn/pipeline"
+	"github.com/spf13/pflag"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// Exit codes, as documented in the README.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitQuality = 3
+)
+
+// usageError is a mistake on the command line: exit 2, with the usage hint.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// env is what a subcommand may touch of the process.
+type env struct {
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"ingest", "load transaction exports into the warehouse", runIngest},
+	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Global flags may come before the subcommand.
+	logFormat, logLevel := "text", "info"
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--version" || a == "version":
+			fmt.Fprintf(stdout, "churn %s\n", version)
+			return exitOK
+		case a == "-h" || a == "--help" || a == "help":
+			if a == "help" && i+1 < len(args) {
+				return run([]string{args[i+1], "--help"}, stdout, stderr)
+			}
+			printUsage(stdout)
+			return exitOK
+		case strings.HasPrefix(a, "--log-format="):
+			logFormat = strings.TrimPrefix(a, "--log-format=")
+		case a == "--log-format" && i+1 < len(args):
+			logFormat = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--log-level="):
+			logLevel = strings.TrimPrefix(a, "--log-level=")
+		case a == "--log-level" && i+1 < len(args):
+			logLevel = args[i+1]
+			i++
+		default:
+			rest = append(rest, a)
+		}
+	}
+	log, err := newLogger(stderr, logFormat, logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "churn: %v\n", err)
+		return exitUsage
+	}
+	if len(rest) == 0 {
+		printUsage(stderr)
+		return exitUsage
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == rest[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "churn: unknown command %q\n\n", rest[0])
+		printUsage(stderr)
+		return exitUsage
+	}
+	e := &env{stdout: stdout, stderr: stderr, log: log}
+	err = cmd.run(ctx, e, rest[1:])
+	return exitCode(err, cmd.name, stderr)
+}
+
+// exitCode is the one place that maps errors to exit codes and prints them.
+func exitCode(err error, name string, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, pflag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat):
+		fmt.Fprintf(stderr, "churn %s: %v\nRun 'churn %s --help' for usage.\n", name, err, name)
+		return exitUsage
+	case errors.Is(err, pipeline.ErrTooManyBad):
+		fmt.Fprintf(stderr, "churn %s: %v\n", name, err)
+		return exitQuality
+	}
+	fmt.Fprintf(stderr, "churn %s: %v\n", name, err)
+	return exitFailed
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, `churn %s — switching-risk scores and perk plans from transaction exports
+
+Usage:
+  churn [--log-format text|json] [--log-level info] <command> [flags]
+
+Commands:
+`, version)
+	names := make([]string, 0, len(commands))
+	for _, c := range commands {
+		names = append(names, fmt.Sprintf("  %-10s %s", c.name, c.summary))
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, strings.Join(names, "\n"))
+	fmt.Fprint(w, `
+Run 'churn <command> --help' for a command's flags and examples.
+Exit codes: 0 done, 1 failed, 2 usage error, 3 data-quality limit exceeded.
+`)
+}
+
+// newFlagSet makes a subcommand's flag set with a usage text and examples.
+func newFlagSet(e *env, name, synopsis, examples string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("churn "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "Usage: churn %s %s\n\nFlags:\n%s\nExamples:\n%s", name, synopsis, fs.FlagUsages(), examples)
+	}
+	return fs
+}
+
+// parseFlags parses args, turning flag errors into usage errors and --help into ErrHelp.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.Usage()
+			return pflag.ErrHelp
+		}
+		return usagef("%v", err)
+	}
+	return nil
+}

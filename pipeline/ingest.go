@@ -1,0 +1,992 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// ErrTooManyBad is returned when the rejected share of an ingest exceeds
+// MaxBadFraction; nothing is committed (the CLI exits 3).
+var ErrTooManyBad = errors.New("data-quality limit exceeded")
+
+// IngestOptions configure one ingest.
+type IngestOptions struct {
+	Source SourceOptions
+	// Force re-reads files whose sha256 is already in the manifest; their
+	// orders are then duplicates and dropped.
+	Force bool
+	// MaxBadFraction is the share of rows read that may be rejected for
+	// data-quality reasons (duplicates do not count) before the ingest
+	// commits nothing. Zero means no bad row is tolerated.
+	MaxBadFraction float64
+	// Workers that parse rows; 0 = GOMAXPROCS.
+	Workers int
+	// Log receives one summary line per file; nil = slog.Default().
+	Log *slog.Logger
+	// Command is recorded in the lock file.
+	Command string
+}
+
+// FileSummary counts what happened to the rows of one source file.
+type FileSummary struct {
+	Source     string           `json:"source"`
+	SHA256     string           `json:"sha256"`
+	Skipped    bool             `json:"skipped"`
+	RowsRead   int64            `json:"rows_read"`
+	Accepted   int64            `json:"rows_accepted"`
+	Rejected   int64            `json:"rows_rejected"`
+	Duplicates int64            `json:"rows_duplicate"`
+	Refunds    int64            `json:"refunds"`
+	ByReason   map[string]int64 `json:"rejected_by_reason,omitempty"`
+}
+
+// IngestSummary is the result of an ingest.
+type IngestSummary struct {
+	IngestID   string        `json:"ingest_id"`
+	Committed  bool          `json:"committed"`
+	Files      []FileSummary `json:"files"`
+	Quarantine string        `json:"quarantine,omitempty"`
+	RowsRead   int64         `json:"rows_read"`
+	Accepted   int64         `json:"rows_accepted"`
+	Rejected   int64         `json:"rows_rejected"`
+	Duplicates int64         `json:"rows_duplicate"`
+}
+
+// rowsPerRowGroup bounds the rows a part writer buffers before it flushes
+// a row group; it keeps memory flat however large the source is.
+const rowsPerRowGroup = 256 * 1024
+
+// Ingest reads the given files, directories and globs into the warehouse in
+// dataDir as one atomic commit. It holds the warehouse lock throughout.
+func Ingest(ctx context.Context, dataDir string, args []string, opt IngestOptions) (*IngestSummary, error) {
+	lock, err := AcquireLock(dataDir, cmpOr(opt.Command, "churn ingest"))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	return IngestLocked(ctx, &Warehouse{Dir: dataDir}, args, opt)
+}
+
+// IngestLocked is Ingest for a caller that already holds the lock (churn run).
+func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOptions) (*IngestSummary, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := w.recover(); err != nil {
+		return nil, err
+	}
+	files, err := expandInputs(args)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := w.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	knownSHA := map[string]bool{}
+	knownSize := map[int64]bool{}
+	for _, e := range manifest {
+		knownSHA[e.SHA256] = true
+		knownSize[e.Size] = true
+	}
+	existing, err := w.loadOrderKeys()
+	if err != nil {
+		return nil, err
+	}
+	in := &ingest{
+		w:        w,
+		opt:      opt,
+		log:      log,
+		id:       newIngestID(),
+		existing: existing,
+		newKeys:  map[uint64]struct{}{},
+	}
+	in.started = time.Now().UTC()
+	sum := &IngestSummary{IngestID: in.id}
+	qTmp := filepath.Join(w.path("quarantine"), "_"+in.id+".csv.tmp")
+	defer os.Remove(qTmp)
+	defer in.removeTemps()
+
+	var entries []ManifestEntry
+	for _, path := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fs, entry, err := in.file(ctx, path, knownSHA, knownSize)
+		if err != nil {
+			return nil, err
+		}
+		sum.Files = append(sum.Files, fs)
+		if fs.Skipped {
+			continue
+		}
+		knownSHA[fs.SHA256] = true
+		knownSize[entry.Size] = true
+		entries = append(entries, entry)
+		sum.RowsRead += fs.RowsRead
+		sum.Accepted += fs.Accepted
+		sum.Rejected += fs.Rejected
+		sum.Duplicates += fs.Duplicates
+	}
+
+	if len(in.rejected) > 0 {
+		sum.Quarantine = w.QuarantinePath(in.id)
+		if err := WriteFileAtomic(sum.Quarantine, func(f io.Writer) error {
+			q, err := newQuarantineWriter(f)
+			if err != nil {
+				return err
+			}
+			for _, r := range in.rejected {
+				if err := q.write(r); err != nil {
+					return err
+				}
+			}
+			return q.flush()
+		}); err != nil {
+			return nil, err
+		}
+	}
+	bad := sum.Rejected - sum.Duplicates
+	if sum.RowsRead > 0 && float64(bad) > opt.MaxBadFraction*float64(sum.RowsRead) {
+		byReason := map[string]int64{}
+		for _, f := range sum.Files {
+			for k, v := range f.ByReason {
+				byReason[k] += v
+			}
+		}
+		return sum, fmt.Errorf("%w: %d of %d rows rejected (%.2f%% > --max-bad-fraction %.2f%%): %s; nothing committed, rejected rows are in %s",
+			ErrTooManyBad, bad, sum.RowsRead, 100*float64(bad)/float64(sum.RowsRead), 100*opt.MaxBadFraction, formatCounts(byReason), sum.Quarantine)
+	}
+	if len(entries) == 0 {
+		return sum, nil
+	}
+	if err := in.commit(entries); err != nil {
+		return nil, err
+	}
+	sum.Committed = true
+	return sum, nil
+}
+
+// ingest is the state of one ingest across its files.
+type ingest struct {
+	w        *Warehouse
+	opt      IngestOptions
+	log      *slog.Logger
+	id       string
+	started  time.Time
+	existing []uint64            // order keys committed before, sorted
+	newKeys  map[uint64]struct{} // order keys of earlier files of this ingest
+	rejected []Rejected
+	parts    []pendingPart
+	nextPart int
+}
+
+type pendingPart struct {
+	tmp, final string
+	part       Part
+}
+
+func (in *ingest) seen(key uint64) bool {
+	if _, ok := slices.BinarySearch(in.existing, key); ok {
+		return true
+	}
+	_, ok := in.newKeys[key]
+	return ok
+}
+
+func (in *ingest) removeTemps() {
+	for _, p := range in.parts {
+		os.Remove(p.tmp)
+	}
+}
+
+// commit makes the ingest visible: parts renamed into place, then the order
+// keys, then the manifest lines that list them — the commit record.
+func (in *ingest) commit(entries []ManifestEntry) error {
+	dirs := map[string]bool{}
+	for _, p := range in.parts {
+		if err := os.Rename(p.tmp, p.final); err != nil {
+			return err
+		}
+		dirs[filepath.Dir(p.final)] = true
+	}
+	for d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	keys := make([]uint64, 0, len(in.newKeys))
+	for k := range in.newKeys {
+		keys = append(keys, k)
+	}
+	if err := in.w.writeOrderKeys(in.id, keys); err != nil {
+		return err
+	}
+	if err := in.w.commit(entries); err != nil {
+		return err
+	}
+	in.parts = nil
+	return nil
+}
+
+func (in *ingest) reject(fs *FileSummary, r Rejected) {
+	code := Reason(r.Err)
+	fs.Rejected++
+	if errors.Is(r.Err, ErrDuplicateOrder) {
+		fs.Duplicates++
+	}
+	if fs.ByReason == nil {
+		fs.ByReason = map[string]int64{}
+	}
+	fs.ByReason[code]++
+	in.rejected = append(in.rejected, r)
+}
+
+// file ingests one source file into temporary parts.
+func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]bool, knownSize map[int64]bool) (FileSummary, ManifestEntry, error) {
+	fs := FileSummary{Source: path}
+	entry := ManifestEntry{IngestID: in.id, Source: path, Started: time.Now().UTC()}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fs, entry, err
+	}
+	entry.Size = st.Size()
+	format, gz, err := DetectFormat(path)
+	if in.opt.Source.Format != "" {
+		format, err = Format(strings.ToLower(in.opt.Source.Format)), nil
+		switch format {
+		case "txt":
+			format = FormatCSV
+		case FormatCSV, FormatTSV, FormatJSONL, FormatParquet:
+		default:
+			err = fmt.Errorf("%w: --format %q (want csv, tsv, jsonl or parquet)", ErrUnknownFormat, in.opt.Source.Format)
+		}
+	}
+	if err != nil {
+		return fs, entry, err
+	}
+	entry.Format = string(format)
+	if gz {
+		entry.Format += ".gz"
+	}
+
+	// Hash first when it decides whether to skip, names derived order ids, or
+	// the format needs random access; otherwise hash while reading.
+	var sum string
+	if knownSize[entry.Size] || format == FormatParquet {
+		if sum, err = fileSHA256(path); err != nil {
+			return fs, entry, err
+		}
+		fs.SHA256 = sum
+		if knownSHA[sum] && !in.opt.Force {
+			fs.Skipped = true
+			in.log.Info("skipped: already ingested", "file", path, "sha256", sum[:12])
+			return fs, entry, nil
+		}
+	}
+	src := &sourceFile{path: path, format: format, gz: gz, sha: sum, size: entry.Size}
+	if err := in.read(ctx, src, &fs, &entry); err != nil {
+		return fs, entry, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	fs.SHA256 = src.sha
+	entry.SHA256 = src.sha
+	entry.RowsRead, entry.Accepted, entry.Rejected = fs.RowsRead, fs.Accepted, fs.Rejected
+	entry.Duplicates, entry.Refunds, entry.ByReason = fs.Duplicates, fs.Refunds, fs.ByReason
+	entry.Finished = time.Now().UTC()
+	in.log.Info("ingested", "file", path, "read", fs.RowsRead, "accepted", fs.Accepted,
+		"rejected", fs.Rejected, "duplicates", fs.Duplicates, "refunds", fs.Refunds, "by_reason", formatCounts(fs.ByReason))
+	return fs, entry, nil
+}
+
+type sourceFile struct {
+	path   string
+	format Format
+	gz     bool
+	sha    string // known before reading, or filled in at the end
+	size   int64
+}
+
+// job is a unit of parsing work: a chunk of text, or records already split.
+type job struct {
+	seq       int
+	chunk     []byte
+	firstLine int64
+	records   []rawRecord
+}
+
+type result struct {
+	seq     int
+	rows    []acceptedRow
+	rejects []Rejected
+	read    int64
+}
+
+type acceptedRow struct {
+	t    Transaction
+	line int64
+	raw  string
+}
+
+// read runs the source through the parse workers and the part writers.
+func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, entry *ManifestEntry) error {
+	f, err := os.Open(src.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var hasher hash.Hash
+	var r io.Reader = f
+	if src.sha == "" {
+		hasher = sha256.New()
+		r = io.TeeReader(f, hasher)
+	}
+	// drainHash finishes the hash over the bytes no parser asked for.
+	rawReader := r
+	drainHash := func() error {
+		if hasher == nil {
+			return nil
+		}
+		if _, err := io.Copy(io.Discard, rawReader); err != nil {
+			return err
+		}
+		src.sha = hex.EncodeToString(hasher.Sum(nil))
+		return nil
+	}
+
+	var produce func(emit func(job) error) error
+	var split splitter
+	var header []string
+	opt := &in.opt.Source
+	if src.format == FormatParquet {
+		pr, err := openParquetSource(f, src.size)
+		if err != nil {
+			return err
+		}
+		header = pr.header
+		produce = pr.produce
+	} else {
+		if r, err = maybeGunzip(r, src.gz); err != nil {
+			return err
+		}
+		if r, err = decodeText(r, opt.Encoding); err != nil {
+			return err
+		}
+		comma, ws, err := parseDelimiter(opt.Delimiter, src.format)
+		if err != nil {
+			return err
+		}
+		ch := newChunker(r, src.format != FormatJSONL && !ws, 4<<20)
+		first, firstLine, err := ch.next()
+		if err == io.EOF {
+			first = nil
+		} else if err != nil {
+			return err
+		}
+		var body []byte
+		switch {
+		case src.format == FormatJSONL:
+			line, _, _ := cutLine(first)
+			if len(first) > 0 {
+				if header, err = jsonKeys(line); err != nil {
+					return err
+				}
+			}
+			split = &jsonSplitter{keys: header}
+			body = first
+		case opt.NoHeader:
+			body = first
+		default:
+			line, rest, n := cutHeader(first, src.format, comma, ws)
+			header = line
+			body = rest
+			firstLine += n
+		}
+		if opt.NoHeader && src.format != FormatJSONL {
+			header = opt.Columns
+			if len(header) == 0 {
+				recs := (&delimitedOrWS{comma: comma, ws: ws}).splitter(0).split(first, 1, nil)
+				if len(recs) > 0 {
+					header = fieldNames(len(recs[0].fields))
+				}
+			}
+		}
+		if split == nil {
+			split = (&delimitedOrWS{comma: comma, ws: ws}).splitter(len(header))
+		}
+		produce = func(emit func(job) error) error {
+			seq := 0
+			if len(body) > 0 {
+				if err := emit(job{seq: seq, chunk: body, firstLine: firstLine}); err != nil {
+					return err
+				}
+				seq++
+			}
+			for {
+				c, line, err := ch.next()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := emit(job{seq: seq, chunk: c, firstLine: line}); err != nil {
+					return err
+				}
+				seq++
+			}
+		}
+	}
+	if len(header) == 0 {
+		// An empty file: nothing to read, nothing to map.
+		return drainHash()
+	}
+	cols, err := mapColumns(header, opt)
+	if err != nil {
+		return err
+	}
+	if cols[roleOrder] < 0 && src.sha == "" {
+		// Derived order ids are named after the file's hash, so it is needed now.
+		if src.sha, err = fileSHA256(src.path); err != nil {
+			return err
+		}
+	}
+	times, err := NewTimeParser(opt.TimeFormat, opt.Timezone)
+	if err != nil {
+		return err
+	}
+	if times.Layout == "" && times.Order == OrderUnknown && src.format != FormatParquet {
+		order, err := in.dateOrder(src, split, cols[roleTime])
+		if err != nil {
+			return err
+		}
+		times.Order = order
+	}
+	conv := &rowConverter{cols: cols, times: times, decComma: opt.DecimalComma, currency: strings.ToUpper(opt.Currency)}
+	if src.sha != "" {
+		conv.derivedPrefix = "~" + src.sha[:16] + ":"
+	}
+
+	pw := &partWriters{in: in, open: map[string]*partWriter{}}
+	defer pw.abort()
+	agg := newOrderAggregator(cols.lineItems())
+
+	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
+		recs := j.records
+		if j.chunk != nil {
+			recs = split.split(j.chunk, j.firstLine, nil)
+		}
+		res := result{seq: j.seq, read: int64(len(recs))}
+		for i := range recs {
+			rec := &recs[i]
+			if rec.err != nil {
+				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: rec.err, Raw: rec.raw})
+				continue
+			}
+			t, err := conv.convert(rec)
+			if err != nil {
+				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
+				continue
+			}
+			res.rows = append(res.rows, acceptedRow{t: t, line: rec.line, raw: rec.raw})
+		}
+		return res
+	}, func(res result) error {
+		fs.RowsRead += res.read
+		// Rejections and rows interleave by line so that "the first is kept" holds.
+		ri := 0
+		for _, row := range res.rows {
+			for ri < len(res.rejects) && res.rejects[ri].Line < row.line {
+				in.reject(fs, res.rejects[ri])
+				ri++
+			}
+			if err := in.accept(fs, agg, pw, src.path, row); err != nil {
+				return err
+			}
+		}
+		for ; ri < len(res.rejects); ri++ {
+			in.reject(fs, res.rejects[ri])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := agg.flush(func(row acceptedRow) error { return pw.write(row.t, fs) }); err != nil {
+		return err
+	}
+	for k := range agg.keys {
+		in.newKeys[k] = struct{}{}
+	}
+	if err := drainHash(); err != nil {
+		return err
+	}
+	parts, err := pw.close()
+	if err != nil {
+		return err
+	}
+	entry.Parts = parts
+	return nil
+}
+
+// accept deduplicates a converted row and hands it to the writers (or, for
+// line items, to the per-order aggregator).
+func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters, source string, row acceptedRow) error {
+	key := orderKey(row.t.OrderID)
+	if in.seen(key) {
+		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
+		return nil
+	}
+	if agg.lineItems {
+		if err := agg.add(key, row); err != nil {
+			in.reject(fs, Rejected{Source: source, Line: row.line, Err: err, Raw: row.raw})
+		}
+		return nil
+	}
+	if _, dup := agg.keys[key]; dup {
+		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
+		return nil
+	}
+	agg.keys[key] = struct{}{}
+	return pw.write(row.t, fs)
+}
+
+func (in *ingest) workers() int {
+	if in.opt.Workers > 0 {
+		return in.opt.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// dateOrder decides, for a file whose dates are written d/m/y or m/d/y,
+// which it is by reading every date in it. A file whose dates all read both
+// ways, or that has dates of both kinds, is an error asking for --time-format.
+func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateOrder, error) {
+	f, err := os.Open(src.path)
+	if err != nil {
+		return OrderUnknown, err
+	}
+	defer f.Close()
+	r, err := maybeGunzip(f, src.gz)
+	if err != nil {
+		return OrderUnknown, err
+	}
+	if r, err = decodeText(r, in.opt.Source.Encoding); err != nil {
+		return OrderUnknown, err
+	}
+	ch := newChunker(r, src.format != FormatJSONL, 4<<20)
+	var dayFirst, monthFirst string
+	slashed := false
+	for {
+		c, line, err := ch.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return OrderUnknown, err
+		}
+		for _, rec := range split.split(c, line, nil) {
+			if rec.err != nil || timeCol >= len(rec.fields) {
+				continue
+			}
+			v := strings.TrimSpace(rec.fields[timeCol])
+			if len(v) < 6 || (len(v) >= 5 && v[4] == '-') || !strings.ContainsAny(v, "/.-") {
+				continue
+			}
+			slashed = true
+			switch slashedOrder(v) {
+			case DayFirst:
+				if dayFirst == "" {
+					dayFirst = fmt.Sprintf("line %d %q", rec.line, v)
+				}
+			case MonthFirst:
+				if monthFirst == "" {
+					monthFirst = fmt.Sprintf("line %d %q", rec.line, v)
+				}
+			}
+		}
+		if dayFirst != "" && monthFirst != "" {
+			return OrderUnknown, fmt.Errorf("%w: dates read day-first (%s) and month-first (%s); pass --time-format", ErrBadTime, dayFirst, monthFirst)
+		}
+	}
+	switch {
+	case dayFirst != "":
+		return DayFirst, nil
+	case monthFirst != "":
+		return MonthFirst, nil
+	case slashed:
+		return OrderUnknown, fmt.Errorf("%w: every date reads both day-first and month-first; pass --time-format dayfirst or monthfirst (or a layout like %%d/%%m/%%Y)", ErrBadTime)
+	}
+	return OrderUnknown, nil
+}
+
+// runOrdered feeds jobs from produce through workers and hands their
+// results to consume in job order. The first error wins and stops the rest.
+func runOrdered(ctx context.Context, workers int, produce func(func(job) error) error, work func(job) result, consume func(result) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan job, workers)
+	results := make(chan result, workers*2)
+	var prodErr error
+	go func() {
+		defer close(jobs)
+		prodErr = produce(func(j job) error {
+			select {
+			case jobs <- j:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				select {
+				case results <- work(j):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	pending := map[int]result{}
+	next := 0
+	var consumeErr error
+	for res := range results {
+		if consumeErr != nil {
+			continue
+		}
+		pending[res.seq] = res
+		for {
+			r, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err := consume(r); err != nil {
+				consumeErr = err
+				cancel()
+				break
+			}
+		}
+	}
+	if consumeErr != nil {
+		return consumeErr
+	}
+	if prodErr != nil {
+		return prodErr
+	}
+	return ctx.Err()
+}
+
+// partWriters keeps one open Parquet part per UTC month of the current file.
+type partWriters struct {
+	in   *ingest
+	open map[string]*partWriter
+}
+
+type partWriter struct {
+	file *os.File
+	w    *parquet.GenericWriter[Transaction]
+	buf  []Transaction
+	p    pendingPart
+}
+
+func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
+	month := time.UnixMicro(t.TimeMicros).UTC().Format("2006-01")
+	w := pw.open[month]
+	if w == nil {
+		dir := pw.in.w.partitionDir(month)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		name := fmt.Sprintf("part-%s-%04d.parquet", pw.in.id, pw.in.nextPart)
+		pw.in.nextPart++
+		tmp := filepath.Join(dir, "_"+name+".tmp")
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(pw.in.w.Dir, filepath.Join(dir, name))
+		w = &partWriter{
+			file: f,
+			w: parquet.NewGenericWriter[Transaction](f,
+				parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+				parquet.MaxRowsPerRowGroup(rowsPerRowGroup)),
+			p: pendingPart{tmp: tmp, final: filepath.Join(dir, name), part: Part{Path: filepath.ToSlash(rel), Month: month}},
+		}
+		pw.in.parts = append(pw.in.parts, w.p)
+		pw.open[month] = w
+	}
+	w.buf = append(w.buf, t)
+	w.p.part.Rows++
+	fs.Accepted++
+	if t.AmountMicros < 0 {
+		fs.Refunds++
+	}
+	if len(w.buf) >= 4096 {
+		return w.flushBuf()
+	}
+	return nil
+}
+
+func (w *partWriter) flushBuf() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// close finishes every part of the file durably and returns them by month.
+func (pw *partWriters) close() ([]Part, error) {
+	months := make([]string, 0, len(pw.open))
+	for m := range pw.open {
+		months = append(months, m)
+	}
+	sort.Strings(months)
+	var parts []Part
+	for _, m := range months {
+		w := pw.open[m]
+		if err := errors.Join(w.flushBuf(), w.w.Close()); err != nil {
+			return nil, err
+		}
+		if err := w.file.Sync(); err != nil {
+			return nil, err
+		}
+		if err := w.file.Close(); err != nil {
+			return nil, err
+		}
+		parts = append(parts, w.p.part)
+		delete(pw.open, m)
+	}
+	return parts, nil
+}
+
+// abort closes what close did not; the temporary files are removed by the ingest.
+func (pw *partWriters) abort() {
+	for _, w := range pw.open {
+		w.file.Close()
+	}
+}
+
+// orderAggregator sums the product lines of one order (line-item exports)
+// and remembers the order keys a file has written.
+type orderAggregator struct {
+	lineItems bool
+	keys      map[uint64]struct{}
+	orders    map[uint64]int // key → index in rows
+	rows      []acceptedRow
+}
+
+func newOrderAggregator(lineItems bool) *orderAggregator {
+	a := &orderAggregator{lineItems: lineItems, keys: map[uint64]struct{}{}}
+	if lineItems {
+		a.orders = map[uint64]int{}
+	}
+	return a
+}
+
+func (a *orderAggregator) add(key uint64, row acceptedRow) error {
+	i, ok := a.orders[key]
+	if !ok {
+		a.orders[key] = len(a.rows)
+		a.keys[key] = struct{}{}
+		a.rows = append(a.rows, row)
+		return nil
+	}
+	o := &a.rows[i].t
+	if o.Currency != row.t.Currency {
+		return fmt.Errorf("%w: order %q has %s and %s", ErrCurrencyMismatch, o.OrderID, o.Currency, row.t.Currency)
+	}
+	o.AmountMicros += row.t.AmountMicros
+	o.QuantityMicros += row.t.QuantityMicros
+	if row.t.TimeMicros < o.TimeMicros {
+		o.TimeMicros = row.t.TimeMicros
+	}
+	return nil
+}
+
+func (a *orderAggregator) flush(write func(acceptedRow) error) error {
+	for _, r := range a.rows {
+		if err := write(r); err != nil {
+			return err
+		}
+	}
+	a.rows = nil
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// expandInputs turns FILE|DIR|GLOB arguments into a sorted list of files.
+// Directories contribute the files directly in them, except hidden or
+// temporary ones; a pattern or directory that matches nothing is an error.
+func expandInputs(args []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, a := range args {
+		if st, err := os.Stat(a); err == nil {
+			if !st.IsDir() {
+				add(a)
+				continue
+			}
+			ents, err := os.ReadDir(a)
+			if err != nil {
+				return nil, err
+			}
+			n := 0
+			for _, e := range ents {
+				if e.IsDir() || isTempName(e.Name()) {
+					continue
+				}
+				if _, _, err := DetectFormat(e.Name()); err != nil {
+					continue
+				}
+				add(filepath.Join(a, e.Name()))
+				n++
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("%s: no input files in directory", a)
+			}
+			continue
+		}
+		matches, err := filepath.Glob(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a, err)
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("%s: %w", a, os.ErrNotExist)
+		}
+		sort.Strings(matches)
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && !st.IsDir() {
+				add(m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no input files")
+	}
+	return out, nil
+}
+
+func newIngestID() string {
+	now := time.Now().UTC()
+	return fmt.Sprintf("%s-%05d", now.Format("20060102T150405.000000Z"), os.Getpid()%100000)
+}
+
+func formatCounts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, code := range append(ReasonCodes(), "other") {
+		if n := m[code]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", code, n))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// cutLine splits the first line off b.
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	for i, c := range b {
+		if c == '\n' {
+			return []byte(trimLineEnd(string(b[:i]))), b[i+1:], true
+		}
+	}
+	return []byte(trimLineEnd(string(b))), nil, false
+}
+
+// delimitedOrWS picks the splitter for delimited text.
+type delimitedOrWS struct {
+	comma rune
+	ws    bool
+}
+
+func (d *delimitedOrWS) splitter(fields int) splitter {
+	if d.ws {
+		return &whitespaceSplitter{fields: fields}
+	}
+	return &delimitedSplitter{comma: d.comma, fields: fields}
+}
+
+// cutHeader reads the header record at the start of the first chunk and
+// returns it, the rest of the chunk and how many lines the header took.
+func cutHeader(first []byte, f Format, comma rune, ws bool) ([]string, []byte, int64) {
+	// Skip blank lines before the header.
+	var skipped int64
+	for len(first) > 0 {
+		line, rest, ok := cutLine(first)
+		if strings.TrimSpace(string(line)) != "" || !ok {
+			break
+		}
+		first = rest
+		skipped++
+	}
+	recs := (&delimitedOrWS{comma: comma, ws: ws}).splitter(0).split(first, 1, nil)
+	if len(recs) == 0 {
+		return nil, nil, 0
+	}
+	h := recs[0]
+	// The header's bytes: as many lines as the record spans.
+	lines := int64(strings.Count(h.raw, "\n")) + 1
+	rest := first
+	for i := int64(0); i < lines; i++ {
+		_, rest, _ = cutLine(rest)
+	}
+	fields := h.fields
+	if len(fields) > 0 {
+		fields[0] = strings.TrimPrefix(fields[0], "\ufeff")
+	}
+	return fields, rest, skipped + lines
+}
