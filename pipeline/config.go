@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"gopkg.in/yaml.v3"
+
+	// The zone database is embedded so --timezone works on machines without tzdata.
+	_ "time/tzdata"
 )
 
 // Config is the file given with --config (YAML). Its keys are the long

@@ -43,6 +43,26 @@ type SourceOptions struct {
 	Currency string `yaml:"currency"`
 }
 
+// Validate checks the option values that do not depend on a file, so a
+// mistake is reported before anything is read.
+func (o *SourceOptions) Validate() error {
+	if _, err := NewTimeParser(o.TimeFormat, o.Timezone); err != nil {
+		return err
+	}
+	if _, err := parseDelimiter(o.Delimiter, FormatCSV); err != nil {
+		return err
+	}
+	if _, err := decodeText(nil, o.Encoding); err != nil {
+		return err
+	}
+	switch strings.ToLower(o.Format) {
+	case "", "csv", "txt", "tsv", "jsonl", "parquet":
+	default:
+		return fmt.Errorf("%w: --format %q (want csv, tsv, jsonl or parquet)", ErrUnknownFormat, o.Format)
+	}
+	return nil
+}
+
 // rowConverter maps the fields of one source row to a Transaction.
 type rowConverter struct {
 	cols     columnMap

@@ -90,6 +90,9 @@ func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 	if log == nil {
 		log = slog.Default()
 	}
+	if err := opt.Source.Validate(); err != nil {
+		return nil, err
+	}
 	if err := w.recover(); err != nil {
 		return nil, err
 	}
@@ -322,6 +325,7 @@ type sourceFile struct {
 	gz     bool
 	sha    string // known before reading, or filled in at the end
 	size   int64
+	quote  byte // the delimiter whose quotes the chunker tracks, or 0
 }
 
 // job is a unit of parsing work: a chunk of text, or records already split.
@@ -374,6 +378,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	var produce func(emit func(job) error) error
 	var split splitter
 	var header []string
+	var body []byte // the first chunk of a text source, header cut off
 	opt := &in.opt.Source
 	if src.format == FormatParquet {
 		pr, err := openParquetSource(f, src.size)
@@ -389,18 +394,22 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if r, err = decodeText(r, opt.Encoding); err != nil {
 			return err
 		}
-		comma, ws, err := parseDelimiter(opt.Delimiter, src.format)
+		layout, err := parseDelimiter(opt.Delimiter, src.format)
 		if err != nil {
 			return err
 		}
-		ch := newChunker(r, src.format != FormatJSONL && !ws, 4<<20)
+		quote := layout.chunkQuote()
+		if src.format == FormatJSONL {
+			quote = 0
+		}
+		src.quote = quote
+		ch := newChunker(r, quote, 4<<20)
 		first, firstLine, err := ch.next()
 		if err == io.EOF {
 			first = nil
 		} else if err != nil {
 			return err
 		}
-		var body []byte
 		switch {
 		case src.format == FormatJSONL:
 			line, _, _ := cutLine(first)
@@ -414,7 +423,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		case opt.NoHeader:
 			body = first
 		default:
-			line, rest, n := cutHeader(first, src.format, comma, ws)
+			line, rest, n := cutHeader(first, layout)
 			header = line
 			body = rest
 			firstLine += n
@@ -422,14 +431,14 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if opt.NoHeader && src.format != FormatJSONL {
 			header = opt.Columns
 			if len(header) == 0 {
-				recs := (&delimitedOrWS{comma: comma, ws: ws}).splitter(0).split(first, 1, nil)
+				recs := layout.splitter(0).split(first, 1, nil)
 				if len(recs) > 0 {
 					header = fieldNames(len(recs[0].fields))
 				}
 			}
 		}
 		if split == nil {
-			split = (&delimitedOrWS{comma: comma, ws: ws}).splitter(len(header))
+			split = layout.splitter(len(header))
 		}
 		produce = func(emit func(job) error) error {
 			seq := 0
@@ -472,7 +481,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	if err != nil {
 		return err
 	}
-	if times.Layout == "" && times.Order == OrderUnknown && src.format != FormatParquet {
+	if times.Layout == "" && times.Order == OrderUnknown && src.format != FormatParquet && hasSlashedDates(split, body, cols[roleTime]) {
 		order, err := in.dateOrder(src, split, cols[roleTime])
 		if err != nil {
 			return err
@@ -591,7 +600,7 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 	if r, err = decodeText(r, in.opt.Source.Encoding); err != nil {
 		return OrderUnknown, err
 	}
-	ch := newChunker(r, src.format != FormatJSONL, 4<<20)
+	ch := newChunker(r, src.quote, 4<<20)
 	var dayFirst, monthFirst string
 	slashed := false
 	for {
@@ -607,7 +616,7 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 				continue
 			}
 			v := strings.TrimSpace(rec.fields[timeCol])
-			if len(v) < 6 || (len(v) >= 5 && v[4] == '-') || !strings.ContainsAny(v, "/.-") {
+			if !looksSlashed(v) {
 				continue
 			}
 			slashed = true
@@ -635,6 +644,35 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 		return OrderUnknown, fmt.Errorf("%w: every date reads both day-first and month-first; pass --time-format dayfirst or monthfirst (or a layout like %%d/%%m/%%Y)", ErrBadTime)
 	}
 	return OrderUnknown, nil
+}
+
+// hasSlashedDates reports whether the first chunk of a text source has
+// d/m/y or m/d/y dates, the only case worth a second pass over the file.
+func hasSlashedDates(split splitter, first []byte, timeCol int) bool {
+	if split == nil || len(first) == 0 {
+		return false
+	}
+	for _, rec := range split.split(first, 1, nil) {
+		if rec.err == nil && timeCol < len(rec.fields) && looksSlashed(strings.TrimSpace(rec.fields[timeCol])) {
+			return true
+		}
+	}
+	return false
+}
+
+// looksSlashed matches dates like 1/2/2024, 01.02.24 or 1-2-2024 (not ISO).
+func looksSlashed(v string) bool {
+	datePart, _, _ := strings.Cut(v, " ")
+	for _, sep := range []string{"/", ".", "-"} {
+		parts := strings.Split(datePart, sep)
+		if len(parts) != 3 || len(parts[0]) > 2 || len(parts[1]) > 2 || (len(parts[2]) != 2 && len(parts[2]) != 4) {
+			continue
+		}
+		if allDigits(parts[0]) && allDigits(parts[1]) && allDigits(parts[2]) {
+			return true
+		}
+	}
+	return false
 }
 
 // runOrdered feeds jobs from produce through workers and hands their
@@ -947,22 +985,9 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return []byte(trimLineEnd(string(b))), nil, false
 }
 
-// delimitedOrWS picks the splitter for delimited text.
-type delimitedOrWS struct {
-	comma rune
-	ws    bool
-}
-
-func (d *delimitedOrWS) splitter(fields int) splitter {
-	if d.ws {
-		return &whitespaceSplitter{fields: fields}
-	}
-	return &delimitedSplitter{comma: d.comma, fields: fields}
-}
-
 // cutHeader reads the header record at the start of the first chunk and
 // returns it, the rest of the chunk and how many lines the header took.
-func cutHeader(first []byte, f Format, comma rune, ws bool) ([]string, []byte, int64) {
+func cutHeader(first []byte, layout textLayout) ([]string, []byte, int64) {
 	// Skip blank lines before the header.
 	var skipped int64
 	for len(first) > 0 {
@@ -973,7 +998,7 @@ func cutHeader(first []byte, f Format, comma rune, ws bool) ([]string, []byte, i
 		first = rest
 		skipped++
 	}
-	recs := (&delimitedOrWS{comma: comma, ws: ws}).splitter(0).split(first, 1, nil)
+	recs := layout.splitter(0).split(first, 1, nil)
 	if len(recs) == 0 {
 		return nil, nil, 0
 	}

@@ -124,12 +124,22 @@ func trimLineEnd(s string) string {
 	return strings.TrimSuffix(s, "\r")
 }
 
-// whitespaceSplitter splits each line on runs of spaces and tabs; no quoting.
-type whitespaceSplitter struct{ fields int }
+// plainSplitter splits each line on one separator byte, or with sep 0 on
+// runs of spaces and tabs; no quoting (TSV as IANA defines it, CDNOW's layout).
+type plainSplitter struct {
+	sep    byte
+	fields int
+}
 
-func (w *whitespaceSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
+func (w *plainSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
 	return eachLine(chunk, firstLine, out, func(line int64, s string) rawRecord {
-		rr := rawRecord{line: line, raw: s, fields: strings.Fields(s)}
+		var fields []string
+		if w.sep == 0 {
+			fields = strings.Fields(s)
+		} else {
+			fields = strings.Split(s, string(w.sep))
+		}
+		rr := rawRecord{line: line, raw: s, fields: fields}
 		switch {
 		case !utf8.ValidString(s):
 			rr.err = ErrEncoding
@@ -232,29 +242,28 @@ func eachLine(chunk []byte, line int64, out []rawRecord, f func(int64, string) r
 }
 
 // chunker cuts a text stream into chunks of whole records, so that several
-// workers can split them at once. With quotes, a cut is only made at a
-// newline outside a quoted field (an even number of '"' so far).
+// workers can split them at once. For quoted formats a cut is only made at a
+// newline outside a quoted field, following RFC 4180: a quote opens a quoted
+// field only at the start of a field, so a stray quote inside a value
+// (12" vinyl) does not swallow the rest of the file.
 type chunker struct {
-	r      io.Reader
-	quotes bool
-	size   int
-	carry  []byte
-	line   int64 // line number of the first line of the next chunk
-	eof    bool
-	inQ    bool // inside a quoted field at the end of carry's scanned part
+	r     io.Reader
+	comma byte // 0 = no quoting: cut at any newline
+	size  int
+	carry []byte
+	line  int64 // line number of the first line of the next chunk
+	eof   bool
 }
 
-type chunk struct {
-	data      []byte
-	firstLine int64
-	seq       int
+// maxRecordBytes bounds how far the chunker looks for the end of a quoted
+// record; past it, the quote is taken as broken and the chunk cut at a newline.
+const maxRecordBytes = 64 << 20
+
+func newChunker(r io.Reader, comma byte, size int) *chunker {
+	return &chunker{r: r, comma: comma, size: size, line: 1}
 }
 
-func newChunker(r io.Reader, quotes bool, size int) *chunker {
-	return &chunker{r: r, quotes: quotes, size: size, line: 1}
-}
-
-// next returns the next chunk, or io.EOF.
+// next returns the next chunk and the line number of its first line, or io.EOF.
 func (c *chunker) next() ([]byte, int64, error) {
 	for {
 		if c.eof && len(c.carry) == 0 {
@@ -273,14 +282,15 @@ func (c *chunker) next() ([]byte, int64, error) {
 			c.carry = buf
 		}
 		cut := c.cutPoint(c.carry)
-		if cut < 0 {
-			if c.eof {
-				cut = len(c.carry)
-			} else {
+		if cut < 0 && len(c.carry) > maxRecordBytes {
+			cut = bytes.LastIndexByte(c.carry, '\n') + 1
+		}
+		if cut <= 0 {
+			if !c.eof {
 				// A record longer than the chunk: read more.
-				c.size *= 2
 				continue
 			}
+			cut = len(c.carry)
 		}
 		out := c.carry[:cut]
 		c.carry = append([]byte(nil), c.carry[cut:]...)
@@ -292,27 +302,47 @@ func (c *chunker) next() ([]byte, int64, error) {
 
 // cutPoint returns the index just past the last newline that ends a record, or -1.
 func (c *chunker) cutPoint(b []byte) int {
-	if !c.quotes {
-		i := bytes.LastIndexByte(b, '\n')
-		if i < 0 {
-			return -1
-		}
-		return i + 1
+	if c.comma == 0 {
+		return bytes.LastIndexByte(b, '\n') + 1
 	}
-	inQ := false
+	const (
+		fieldStart = iota
+		unquoted
+		quoted
+		quoteInQuoted // a quote inside a quoted field: closes it, or escapes the next
+	)
+	state := fieldStart
 	last := -1
-	for i := 0; i < len(b); {
-		j := bytes.IndexAny(b[i:], "\"\n")
-		if j < 0 {
-			break
+	for i := 0; i < len(b); i++ {
+		ch := b[i]
+		switch state {
+		case fieldStart, unquoted:
+			switch {
+			case ch == '\n':
+				last, state = i, fieldStart
+			case ch == c.comma:
+				state = fieldStart
+			case ch == '"' && state == fieldStart:
+				state = quoted
+			default:
+				state = unquoted
+			}
+		case quoted:
+			if ch == '"' {
+				state = quoteInQuoted
+			}
+		case quoteInQuoted:
+			switch ch {
+			case '"':
+				state = quoted
+			case '\n':
+				last, state = i, fieldStart
+			case c.comma:
+				state = fieldStart
+			default:
+				state = unquoted
+			}
 		}
-		i += j
-		if b[i] == '"' {
-			inQ = !inQ
-		} else if !inQ {
-			last = i
-		}
-		i++
 	}
 	return last + 1
 }
@@ -342,30 +372,52 @@ func maybeGunzip(r io.Reader, gz bool) (io.Reader, error) {
 	return zr, nil
 }
 
-// parseDelimiter reads --delimiter: one character, or a name.
-func parseDelimiter(s string, f Format) (rune, bool, error) {
+// textLayout is how the fields of a delimited text line are separated.
+type textLayout struct {
+	sep    byte // the delimiter; 0 with plain = runs of blanks
+	quoted bool // RFC 4180 quoting (CSV); TSV and whitespace have none
+}
+
+// splitter returns the splitter of the layout for rows of n fields (0 = any).
+func (l textLayout) splitter(n int) splitter {
+	if l.quoted {
+		return &delimitedSplitter{comma: rune(l.sep), fields: n}
+	}
+	return &plainSplitter{sep: l.sep, fields: n}
+}
+
+// chunkQuote is the delimiter the chunker must track quotes for, or 0.
+func (l textLayout) chunkQuote() byte {
+	if l.quoted {
+		return l.sep
+	}
+	return 0
+}
+
+// parseDelimiter reads --delimiter for a format: one ASCII character, a
+// name (tab, comma, semicolon, pipe), or whitespace.
+func parseDelimiter(s string, f Format) (textLayout, error) {
 	switch strings.ToLower(s) {
 	case "":
 		if f == FormatTSV {
-			return '\t', false, nil
+			return textLayout{sep: '\t'}, nil
 		}
-		return ',', false, nil
+		return textLayout{sep: ',', quoted: true}, nil
 	case "whitespace", "space", "spaces":
-		return 0, true, nil
+		return textLayout{}, nil
 	case "tab", `\t`:
-		return '\t', false, nil
+		return textLayout{sep: '\t', quoted: f != FormatTSV}, nil
 	case "comma":
-		return ',', false, nil
+		s = ","
 	case "semicolon":
-		return ';', false, nil
+		s = ";"
 	case "pipe":
-		return '|', false, nil
+		s = "|"
 	}
-	r, size := utf8.DecodeRuneInString(s)
-	if size != len(s) || r == '"' || r == '\n' || r == '\r' {
-		return 0, false, fmt.Errorf("%w: --delimiter %q: want one character, tab, or whitespace", ErrOption, s)
+	if len(s) != 1 || s[0] >= 0x80 || s[0] == '"' || s[0] == '\n' || s[0] == '\r' {
+		return textLayout{}, fmt.Errorf("%w: --delimiter %q: want one ASCII character, tab, or whitespace", ErrOption, s)
 	}
-	return r, false, nil
+	return textLayout{sep: s[0], quoted: f != FormatTSV}, nil
 }
 
 // fieldNames makes column names for a headerless file: "1", "2", ….

@@ -89,7 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logLevel = args[i+1]
 			i++
 		default:
-			rest = append(rest, a)
+			// The first word that is not a global flag is the subcommand;
+			// everything after it is the subcommand's.
+			rest = args[i:]
+			i = len(args)
 		}
 	}
 	log, err := newLogger(stderr, logFormat, logLevel)

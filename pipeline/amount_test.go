@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestParseAmount(t *testing.T) {
+	tests := []struct {
+		in    string
+		comma bool
+		want  int64
+		bad   bool
+	}{
+		{"12.00", false, 12_000_000, false},
+		{"0", false, 0, false},
+		{"0.00", false, 0, false},
+		{"-3.5", false, -3_500_000, false},
+		{"+3.5", false, 3_500_000, false},
+		{"(4.25)", false, -4_250_000, false},
+		{"$1,234.56", false, 1_234_560_000, false},
+		{"-$1,234.56", false, -1_234_560_000, false},
+		{"$-7", false, -7_000_000, false},
+		{"€1.234,56", true, 1_234_560_000, false},
+		{"1 234,5", true, 1_234_500_000, false},
+		{"12,5", true, 12_500_000, false},
+		{".5", false, 500_000, false},
+		{"1234567.123456", false, 1_234_567_123_456, false},
+		{"  77.00 ", false, 77_000_000, false},
+		{"1.2345678", false, 0, true},      // more decimals than we keep: never rounded
+		{"1,2", false, 0, true},            // thousands separator that does not group by three
+		{"12.3.4", false, 0, true},         // two decimal points
+		{"abc", false, 0, true},            // no digits
+		{"", false, 0, true},               // empty
+		{"1e5", false, 0, true},            // no scientific notation
+		{"12,50", false, 0, true},          // decimal comma without --decimal-comma
+		{"99999999999999", false, 0, true}, // beyond ±9.2e12
+		{"NaN", false, 0, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseAmount(tc.in, tc.comma)
+		if tc.bad {
+			if !errors.Is(err, ErrBadAmount) {
+				t.Errorf("ParseAmount(%q) = %d, %v; want ErrBadAmount", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseAmount(%q, comma=%v) = %d, %v; want %d", tc.in, tc.comma, got, err, tc.want)
+		}
+	}
+}
+
+func TestFormatAmount(t *testing.T) {
+	tests := []struct {
+		micros   int64
+		decimals int
+		want     string
+	}{
+		{12_000_000, 2, "12.00"},
+		{-3_505_000, 2, "-3.51"},
+		{1_000, 2, "0.00"},
+		{-1_000, 2, "0.00"},
+		{1_500_000, 0, "2"},
+		{1_234_567, 3, "1.235"},
+		{1_234_567, 6, "1.234567"},
+	}
+	for _, tc := range tests {
+		if got := FormatAmount(tc.micros, tc.decimals); got != tc.want {
+			t.Errorf("FormatAmount(%d, %d) = %q; want %q", tc.micros, tc.decimals, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseAmount: never panics; whatever it accepts prints back to the same value.
+func FuzzParseAmount(f *testing.F) {
+	for _, s := range []string{"12.00", "-$1,234.56", "(3)", "1.234,5", "€ 7", ".5", "1,2"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, comma bool) {
+		v, err := ParseAmount(s, comma)
+		if err != nil {
+			if !errors.Is(err, ErrBadAmount) {
+				t.Fatalf("ParseAmount(%q): error %v is not ErrBadAmount", s, err)
+			}
+			return
+		}
+		back, err := ParseAmount(FormatAmount(v, AmountScale), false)
+		if err != nil || back != v {
+			t.Fatalf("ParseAmount(%q) = %d, which prints as %q and reads back as %d, %v", s, v, FormatAmount(v, AmountScale), back, err)
+		}
+	})
+}
