@@ -52,6 +52,7 @@ type command struct {
 
 var commands = []command{
 	{"ingest", "load transaction exports into the warehouse", runIngest},
+	{"features", "per-customer RFM and BTYD features for an as-of date", runFeatures},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }
 

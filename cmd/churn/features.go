@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline"
+)
+
+const featuresExamples = `  churn features --data ./churn-data --as-of 1997-09-30
+  churn features --as-of 2024-06-30 --timezone Europe/Berlin --unit day --out features.csv
+  churn features --as-of 1997-09-30 --holdout-end 1998-06-30     # adds holdout_orders, holdout_spend
+`
+
+func runFeatures(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "features", "[--data DIR] --as-of YYYY-MM-DD [flags]", featuresExamples)
+	data, config := dataFlags(fs)
+	asOf := fs.String("as-of", "", "last day included (YYYY-MM-DD, in --timezone)")
+	holdout := fs.String("holdout-end", "", "last day of a holdout window (as-of, end] for backtests")
+	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
+	unit := fs.String("unit", "week", "unit of recency and T: week or day")
+	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	out := fs.String("out", "", "also write the features to FILE (.parquet or .csv)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, *config, data)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	opt, err := featuresOptions(fs, cfg, *asOf, *holdout, *tz, *unit, *fx)
+	if err != nil {
+		return err
+	}
+	lock, err := pipeline.AcquireLock(*data, "churn features")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	w := &pipeline.Warehouse{Dir: *data}
+	start := time.Now()
+	res, err := pipeline.ComputeFeatures(ctx, w, opt)
+	if err != nil {
+		return err
+	}
+	dir := w.RunDir(opt.AsOf.Format("2006-01-02"))
+	if err := pipeline.WriteFeatures(dir, res, opt.Timezone); err != nil {
+		return err
+	}
+	if *out != "" {
+		switch strings.ToLower(filepath.Ext(*out)) {
+		case ".csv":
+			err = pipeline.WriteFeaturesCSV(*out, res)
+		default:
+			err = pipeline.WriteFeaturesParquet(*out, res)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", len(res.Customers),
+		"without_purchases", res.ExcludedNoOrders, "path", filepath.Join(dir, "features.parquet"), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// featuresOptions merges flags and the config's features: section.
+func featuresOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, asOf, holdout, tz, unit, fx string) (pipeline.FeaturesOptions, error) {
+	var opt pipeline.FeaturesOptions
+	if asOf == "" {
+		return opt, usagef("--as-of is required")
+	}
+	d, err := time.Parse("2006-01-02", asOf)
+	if err != nil {
+		return opt, usagef("--as-of %q: want YYYY-MM-DD", asOf)
+	}
+	opt.AsOf = d
+	if holdout != "" {
+		h, err := time.Parse("2006-01-02", holdout)
+		if err != nil || !h.After(d) {
+			return opt, usagef("--holdout-end %q: want YYYY-MM-DD after --as-of", holdout)
+		}
+		opt.HoldoutEnd = h
+	}
+	if !fs.Changed("timezone") && cfg.Features.Timezone != "" {
+		tz = cfg.Features.Timezone
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return opt, usagef("--timezone %q: %v", tz, err)
+	}
+	opt.Timezone = tz
+	if !fs.Changed("unit") && cfg.Features.Unit != "" {
+		unit = cfg.Features.Unit
+	}
+	if opt.Unit, err = features.ParseUnit(unit); err != nil {
+		return opt, usagef("--unit: %v", err)
+	}
+	opt.FXFile = fx
+	if len(cfg.Features.Segments) > 0 {
+		var rules []features.SegmentRule
+		for i, r := range cfg.Features.Segments {
+			var rule features.SegmentRule
+			rule.Name = r.Name
+			for _, p := range []struct {
+				dst *[2]int
+				s   string
+			}{{&rule.R, r.R}, {&rule.F, r.F}, {&rule.M, r.M}, {&rule.FM, r.FM}} {
+				if *p.dst, err = features.ParseScoreRange(p.s); err != nil {
+					return opt, usagef("config features.segments[%d] (%s): %v", i, r.Name, err)
+				}
+			}
+			if rule.Name == "" {
+				return opt, usagef("config features.segments[%d]: name is empty", i)
+			}
+			rules = append(rules, rule)
+		}
+		if opt.Segments, err = features.NewSegmentTable(rules); err != nil {
+			return opt, usagef("config: %v", err)
+		}
+	}
+	return opt, nil
+}

@@ -1,0 +1,215 @@
+package features
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ScoreRange is the span of a metric among the customers with one score.
+type ScoreRange struct {
+	Score     int     `json:"score"`
+	Customers int     `json:"customers"`
+	Min       float64 `json:"min"`
+	Max       float64 `json:"max"`
+}
+
+// RFMCuts are the cut points of one run's RFM scores, written next to the
+// features so a marketer can read what a score means.
+type RFMCuts struct {
+	// RecencyDays: days since the last purchase (fewer = higher score).
+	RecencyDays []ScoreRange `json:"recency_days"`
+	// Orders: purchases up to the as-of date.
+	Orders []ScoreRange `json:"orders"`
+	// Spend: total purchases, in currency units.
+	Spend []ScoreRange `json:"spend"`
+}
+
+// quintileScores gives each value 1 + ⌊5·(number of strictly smaller values)/n⌋:
+// quintiles by rank, equal values always equal scores, deterministic.
+func quintileScores(vals []float64) []int {
+	n := len(vals)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
+	scores := make([]int, n)
+	below := 0
+	for k := 0; k < n; k++ {
+		if k > 0 && vals[idx[k]] != vals[idx[k-1]] {
+			below = k
+		}
+		scores[idx[k]] = 1 + 5*below/n
+	}
+	return scores
+}
+
+func ranges(vals []float64, scores []int, display func(float64) float64) []ScoreRange {
+	out := make([]ScoreRange, 5)
+	for s := range out {
+		out[s].Score = s + 1
+	}
+	for i, v := range vals {
+		r := &out[scores[i]-1]
+		d := display(v)
+		if r.Customers == 0 || d < r.Min {
+			r.Min = d
+		}
+		if r.Customers == 0 || d > r.Max {
+			r.Max = d
+		}
+		r.Customers++
+	}
+	return out
+}
+
+// ScoreRFM sets RScore, FScore, MScore and Segment of every row: quintiles
+// over these customers of days since the last purchase (recent = 5), orders,
+// and total spend. It returns the cut points.
+func ScoreRFM(rows []Customer, table *SegmentTable) RFMCuts {
+	n := len(rows)
+	rv, fv, mv := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range rows {
+		rv[i] = -float64(rows[i].DaysSinceLast)
+		fv[i] = float64(rows[i].Orders)
+		mv[i] = float64(rows[i].TotalSpendMicros) / 1e6
+	}
+	rs, fs, ms := quintileScores(rv), quintileScores(fv), quintileScores(mv)
+	for i := range rows {
+		rows[i].RScore, rows[i].FScore, rows[i].MScore = rs[i], fs[i], ms[i]
+		rows[i].Segment = table.Segment(rs[i], fs[i], ms[i])
+	}
+	id := func(v float64) float64 { return v }
+	return RFMCuts{
+		RecencyDays: ranges(rv, rs, func(v float64) float64 { return -v }),
+		Orders:      ranges(fv, fs, id),
+		Spend:       ranges(mv, ms, id),
+	}
+}
+
+// SegmentRule names the customers whose scores fall in its ranges. A zero
+// range matches any score. FM is the mean of F and M rounded half up.
+type SegmentRule struct {
+	Name        string
+	R, F, M, FM [2]int // inclusive [lo, hi]; {0, 0} = any
+}
+
+func (r SegmentRule) matches(rs, fs, ms int) bool {
+	fm := (fs + ms + 1) / 2
+	in := func(rg [2]int, v int) bool { return rg == [2]int{} || (v >= rg[0] && v <= rg[1]) }
+	return in(r.R, rs) && in(r.F, fs) && in(r.M, ms) && in(r.FM, fm)
+}
+
+// SegmentTable maps every (r, f, m) score triple to exactly one segment:
+// the first rule that matches.
+type SegmentTable struct {
+	Rules []SegmentRule
+	// lookup[r-1][f-1][m-1] is the segment name.
+	lookup [5][5][5]string
+}
+
+// The default segment names.
+const (
+	Champions         = "Champions"
+	LoyalCustomers    = "Loyal Customers"
+	PotentialLoyalist = "Potential Loyalist"
+	NewCustomers      = "New Customers"
+	Promising         = "Promising"
+	NeedAttention     = "Need Attention"
+	AboutToSleep      = "About To Sleep"
+	AtRisk            = "At Risk"
+	CantLoseThem      = "Can't Lose Them"
+	Hibernating       = "Hibernating"
+	Lost              = "Lost"
+)
+
+// defaultGrid is the default table on R (rows, 5 first) and FM = round((F+M)/2)
+// (columns, 1 first), the widely used eleven-segment RFM map.
+var defaultGrid = [5][5]string{
+	/* R5 */ {NewCustomers, PotentialLoyalist, PotentialLoyalist, Champions, Champions},
+	/* R4 */ {Promising, PotentialLoyalist, PotentialLoyalist, LoyalCustomers, Champions},
+	/* R3 */ {AboutToSleep, NeedAttention, NeedAttention, LoyalCustomers, LoyalCustomers},
+	/* R2 */ {Hibernating, AboutToSleep, AtRisk, AtRisk, CantLoseThem},
+	/* R1 */ {Lost, Hibernating, AtRisk, CantLoseThem, CantLoseThem},
+}
+
+// DefaultSegments returns the default table: one rule per cell of the R × FM grid.
+func DefaultSegments() *SegmentTable {
+	var rules []SegmentRule
+	for row := 0; row < 5; row++ {
+		r := 5 - row
+		for col := 0; col < 5; col++ {
+			fm := col + 1
+			rules = append(rules, SegmentRule{Name: defaultGrid[row][col], R: [2]int{r, r}, FM: [2]int{fm, fm}})
+		}
+	}
+	t, err := NewSegmentTable(rules)
+	if err != nil {
+		panic(err) // the default table is complete by construction
+	}
+	return t
+}
+
+// NewSegmentTable checks that every one of the 125 score triples matches a
+// rule, and builds the lookup.
+func NewSegmentTable(rules []SegmentRule) (*SegmentTable, error) {
+	t := &SegmentTable{Rules: rules}
+	var missing []string
+	for r := 1; r <= 5; r++ {
+		for f := 1; f <= 5; f++ {
+			for m := 1; m <= 5; m++ {
+				for _, rule := range rules {
+					if rule.matches(r, f, m) {
+						t.lookup[r-1][f-1][m-1] = rule.Name
+						break
+					}
+				}
+				if t.lookup[r-1][f-1][m-1] == "" {
+					missing = append(missing, fmt.Sprintf("%d%d%d", r, f, m))
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if len(missing) > 10 {
+			missing = append(missing[:10], "…")
+		}
+		return nil, fmt.Errorf("segment table: no rule matches r,f,m = %s", strings.Join(missing, " "))
+	}
+	return t, nil
+}
+
+// Segment returns the segment of a score triple.
+func (t *SegmentTable) Segment(r, f, m int) string { return t.lookup[r-1][f-1][m-1] }
+
+// Names lists the segment names in the order of their first rule.
+func (t *SegmentTable) Names() []string {
+	var out []string
+	for _, r := range t.Rules {
+		if !slices.Contains(out, r.Name) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// ParseScoreRange reads "4-5", "3" or "" (any).
+func ParseScoreRange(s string) ([2]int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return [2]int{}, nil
+	}
+	lo, hi, found := strings.Cut(s, "-")
+	if !found {
+		hi = lo
+	}
+	a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || a < 1 || b > 5 || a > b {
+		return [2]int{}, fmt.Errorf("score range %q: want N or N-M with 1 ≤ N ≤ M ≤ 5", s)
+	}
+	return [2]int{a, b}, nil
+}
