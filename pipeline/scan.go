@@ -88,9 +88,8 @@ func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker in
 		go func(worker int) {
 			defer wg.Done()
 			mem := memory.NewGoAllocator()
-			buf := make([]Transaction, batch)
 			for p := range next {
-				if err := w.scanPart(ctx, p, mem, buf, func(rec arrow.Record) error { return fn(worker, rec) }); err != nil {
+				if err := w.scanPart(ctx, p, mem, batch, func(rec arrow.Record) error { return fn(worker, rec) }); err != nil {
 					errs <- err
 					cancel()
 					return
@@ -115,7 +114,12 @@ feed:
 	return stats, ctx.Err()
 }
 
-func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, buf []Transaction, fn func(arrow.Record) error) error {
+// readRows is how many rows are asked of the Parquet reader at a time:
+// parquet-go's cost per Read grows with the request, so rows are read in
+// small steps and gathered into Arrow batches of BatchRows.
+const readRows = 1024
+
+func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, batch int, fn func(arrow.Record) error) error {
 	f, err := os.Open(w.path(p.Path))
 	if err != nil {
 		return fmt.Errorf("committed part missing: %w", err)
@@ -125,7 +129,19 @@ func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, 
 	defer r.Close()
 	b := array.NewRecordBuilder(mem, TransactionSchema)
 	defer b.Release()
+	buf := make([]Transaction, readRows)
 	var read int64
+	pending := 0
+	emit := func() error {
+		if pending == 0 {
+			return nil
+		}
+		rec := b.NewRecord()
+		pending = 0
+		err := fn(rec)
+		rec.Release()
+		return err
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -133,11 +149,12 @@ func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, 
 		n, err := r.Read(buf)
 		if n > 0 {
 			read += int64(n)
-			rec := buildRecord(b, buf[:n])
-			ferr := fn(rec)
-			rec.Release()
-			if ferr != nil {
-				return ferr
+			appendRows(b, buf[:n])
+			pending += n
+			if pending >= batch {
+				if ferr := emit(); ferr != nil {
+					return ferr
+				}
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -147,13 +164,16 @@ func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, 
 			return fmt.Errorf("read %s: %w", p.Path, err)
 		}
 	}
+	if err := emit(); err != nil {
+		return err
+	}
 	if read != p.Rows {
 		return fmt.Errorf("read %s: %d rows, manifest says %d", p.Path, read, p.Rows)
 	}
 	return nil
 }
 
-func buildRecord(b *array.RecordBuilder, rows []Transaction) arrow.Record {
+func appendRows(b *array.RecordBuilder, rows []Transaction) {
 	cust := b.Field(ColCustomer).(*array.StringBuilder)
 	order := b.Field(ColOrder).(*array.StringBuilder)
 	ts := b.Field(ColTime).(*array.TimestampBuilder)
@@ -181,7 +201,6 @@ func buildRecord(b *array.RecordBuilder, rows []Transaction) arrow.Record {
 		appendOptional(store, t.Store)
 		qty.UnsafeAppend(t.QuantityMicros)
 	}
-	return b.NewRecord()
 }
 
 func appendOptional(b *array.StringBuilder, s string) {
