@@ -112,7 +112,7 @@ type Accumulator struct {
 	holdoutDay int32 // last holdout day, or asOfDay when there is none
 	index      map[string]int32
 	ids        []string
-	accs       []customerAcc
+	accs       accPages
 	currencies map[string]int64 // currency → rows
 	ignored    int64            // rows after the as-of date outside the holdout
 }
@@ -170,13 +170,13 @@ func (a *Accumulator) Add(t Transaction) {
 	}
 	i, ok := a.index[t.CustomerID]
 	if !ok {
-		i = int32(len(a.accs))
+		i = int32(a.accs.len())
 		id := strings.Clone(t.CustomerID)
 		a.index[id] = i
 		a.ids = append(a.ids, id)
-		a.accs = append(a.accs, customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
+		a.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
 	}
-	c := &a.accs[i]
+	c := a.accs.at(int(i))
 	amount := t.AmountMicros
 	if a.opt.FXMicros != nil {
 		amount = convert(amount, a.opt.FXMicros[t.Currency])
@@ -256,15 +256,15 @@ func (a *Accumulator) Merge(b *Accumulator) {
 	}
 	a.ignored += b.ignored
 	for j, id := range b.ids {
-		src := &b.accs[j]
+		src := b.accs.at(j)
 		i, ok := a.index[id]
 		if !ok {
-			a.index[id] = int32(len(a.accs))
+			a.index[id] = int32(a.accs.len())
 			a.ids = append(a.ids, id)
-			a.accs = append(a.accs, *src)
+			a.accs.add(*src)
 			continue
 		}
-		c := &a.accs[i]
+		c := a.accs.at(int(i))
 		c.days = append(c.days, src.days...)
 		c.firstMicros = min(c.firstMicros, src.firstMicros)
 		c.lastMicros = max(c.lastMicros, src.lastMicros)
@@ -327,19 +327,19 @@ func (a *Accumulator) Finish() (*Result, error) {
 		}
 	}
 	unit := a.opt.Unit.Days()
-	order := make([]int, 0, len(a.accs))
+	order := make([]int, 0, a.accs.len())
 	var excluded int64
-	for i := range a.accs {
-		if a.accs[i].orders > 0 {
+	for i := 0; i < a.accs.len(); i++ {
+		if a.accs.at(i).orders > 0 {
 			order = append(order, i)
 		} else {
 			excluded++
 		}
 	}
-	sort.Slice(order, func(x, y int) bool { return a.ids[order[x]] < a.ids[order[y]] })
+	slices.SortFunc(order, func(x, y int) int { return strings.Compare(a.ids[x], a.ids[y]) })
 	rows := make([]Customer, len(order))
 	for k, i := range order {
-		c := &a.accs[i]
+		c := a.accs.at(i)
 		days := c.days
 		slices.Sort(days)
 		days = slices.Compact(days)
@@ -400,4 +400,26 @@ func (a *Accumulator) Finish() (*Result, error) {
 	}
 	res.Cuts = ScoreRFM(rows, table)
 	return res, nil
+}
+
+// accPages stores customer aggregates in fixed pages, so growing to millions
+// of customers never copies the ones already there.
+type accPages struct {
+	pages [][]customerAcc
+	n     int
+}
+
+const accPageSize = 4096
+
+func (p *accPages) len() int { return p.n }
+
+func (p *accPages) at(i int) *customerAcc { return &p.pages[i/accPageSize][i%accPageSize] }
+
+func (p *accPages) add(c customerAcc) {
+	if p.n%accPageSize == 0 {
+		p.pages = append(p.pages, make([]customerAcc, 0, accPageSize))
+	}
+	last := &p.pages[len(p.pages)-1]
+	*last = append(*last, c)
+	p.n++
 }

@@ -28,7 +28,7 @@ func Compute(ctx context.Context, workers int, scan ScanFunc, opt Options) (*Res
 	// Merge the smaller into the larger, pairwise.
 	for len(accs) > 1 {
 		a, b := accs[0], accs[1]
-		if len(b.accs) > len(a.accs) {
+		if b.accs.len() > a.accs.len() {
 			a, b = b, a
 		}
 		a.Merge(b)

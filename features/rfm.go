@@ -1,9 +1,9 @@
 package features
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -31,18 +31,23 @@ type RFMCuts struct {
 // quintiles by rank, equal values always equal scores, deterministic.
 func quintileScores(vals []float64) []int {
 	n := len(vals)
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
+	type item struct {
+		v float64
+		i int32
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return vals[idx[a]] < vals[idx[b]] })
+	items := make([]item, n)
+	for i, v := range vals {
+		items[i] = item{v, int32(i)}
+	}
+	// Order among equal values does not matter: they get equal scores.
+	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.v, b.v) })
 	scores := make([]int, n)
 	below := 0
 	for k := 0; k < n; k++ {
-		if k > 0 && vals[idx[k]] != vals[idx[k-1]] {
+		if k > 0 && items[k].v != items[k-1].v {
 			below = k
 		}
-		scores[idx[k]] = 1 + 5*below/n
+		scores[items[k].i] = 1 + 5*below/n
 	}
 	return scores
 }

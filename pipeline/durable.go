@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // WriteFileAtomic writes path through write so that a reader sees either the
@@ -57,6 +59,11 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// zstdCodec is the one compression codec of every Parquet file we write.
+// Shared, so its pool of encoders (each with a multi-megabyte history) is
+// shared too: one codec per file would hold one encoder per open part.
+var zstdCodec = &zstd.Codec{Level: zstd.SpeedFastest}
 
 // isTempName reports whether a file name is one of our temporary names.
 func isTempName(name string) bool {

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/churnhq/churn/features"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // FeatureRow is one row of features.parquet. Column names are a contract
@@ -118,7 +117,7 @@ func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*f
 		workers = defaultWorkers()
 	}
 	return features.Compute(ctx, workers, func(ctx context.Context, fn func(int, arrow.Record) error) error {
-		_, err := w.Scan(ctx, ScanOptions{Workers: workers}, fn)
+		_, err := w.Scan(ctx, ScanOptions{Workers: workers, NoOrderID: true}, fn)
 		return err
 	}, fo)
 }
@@ -184,7 +183,7 @@ func featuresMeta(res *features.Result, timezone string) FeaturesMeta {
 // WriteFeaturesParquet writes the rows, sorted by customer id, atomically.
 func WriteFeaturesParquet(path string, res *features.Result) error {
 	return WriteFileAtomic(path, func(f io.Writer) error {
-		w := parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
+		w := parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(zstdCodec))
 		buf := make([]FeatureRow, 0, 4096)
 		for i := range res.Customers {
 			buf = append(buf, featureRow(&res.Customers[i]))

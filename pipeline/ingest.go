@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // ErrTooManyBad is returned when the rejected share of an ingest exceeds
@@ -69,9 +68,14 @@ type IngestSummary struct {
 	Duplicates int64         `json:"rows_duplicate"`
 }
 
-// rowsPerRowGroup bounds the rows a part writer buffers before it flushes
-// a row group; it keeps memory flat however large the source is.
-const rowsPerRowGroup = 256 * 1024
+// rowsPerRowGroup is the largest row group a part gets.
+const rowsPerRowGroup = 1 << 20
+
+// bufferedRowsBudget bounds the rows buffered across all open parts of a
+// file (parquet-go holds a row group in memory until it is flushed). Over
+// it, the part holding the most rows flushes its row group early, so memory
+// stays flat however many months a file spans and however large it is.
+const bufferedRowsBudget = 384 * 1024
 
 // Ingest reads the given files, directories and globs into the warehouse in
 // dataDir as one atomic commit. It holds the warehouse lock throughout.
@@ -120,7 +124,7 @@ func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 		log:      log,
 		id:       newIngestID(),
 		existing: existing,
-		newKeys:  map[uint64]struct{}{},
+		newKeys:  newKeySet(1 << 16),
 	}
 	in.started = time.Now().UTC()
 	sum := &IngestSummary{IngestID: in.id}
@@ -195,8 +199,8 @@ type ingest struct {
 	log      *slog.Logger
 	id       string
 	started  time.Time
-	existing []uint64            // order keys committed before, sorted
-	newKeys  map[uint64]struct{} // order keys of earlier files of this ingest
+	existing []uint64 // order keys committed before, sorted
+	newKeys  *keySet  // order keys written by this ingest
 	rejected []Rejected
 	parts    []pendingPart
 	nextPart int
@@ -211,8 +215,7 @@ func (in *ingest) seen(key uint64) bool {
 	if _, ok := slices.BinarySearch(in.existing, key); ok {
 		return true
 	}
-	_, ok := in.newKeys[key]
-	return ok
+	return in.newKeys.has(key)
 }
 
 func (in *ingest) removeTemps() {
@@ -236,11 +239,7 @@ func (in *ingest) commit(entries []ManifestEntry) error {
 			return err
 		}
 	}
-	keys := make([]uint64, 0, len(in.newKeys))
-	for k := range in.newKeys {
-		keys = append(keys, k)
-	}
-	if err := in.w.writeOrderKeys(in.id, keys); err != nil {
+	if err := in.w.writeOrderKeys(in.id, in.newKeys.keys()); err != nil {
 		return err
 	}
 	if err := in.w.commit(entries); err != nil {
@@ -493,7 +492,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		conv.derivedPrefix = "~" + src.sha[:16] + ":"
 	}
 
-	pw := &partWriters{in: in, open: map[string]*partWriter{}}
+	pw := newPartWriters(in)
 	defer pw.abort()
 	agg := newOrderAggregator(cols.lineItems())
 
@@ -502,7 +501,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if j.chunk != nil {
 			recs = split.split(j.chunk, j.firstLine, nil)
 		}
-		res := result{seq: j.seq, read: int64(len(recs))}
+		res := result{seq: j.seq, read: int64(len(recs)), rows: make([]acceptedRow, 0, len(recs))}
 		for i := range recs {
 			rec := &recs[i]
 			if rec.err != nil {
@@ -538,11 +537,11 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	if err != nil {
 		return err
 	}
+	for _, r := range agg.rows {
+		in.newKeys.add(orderKey(r.t.OrderID))
+	}
 	if err := agg.flush(func(row acceptedRow) error { return pw.write(row.t, fs) }); err != nil {
 		return err
-	}
-	for k := range agg.keys {
-		in.newKeys[k] = struct{}{}
 	}
 	if err := drainHash(); err != nil {
 		return err
@@ -569,11 +568,7 @@ func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters,
 		}
 		return nil
 	}
-	if _, dup := agg.keys[key]; dup {
-		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
-		return nil
-	}
-	agg.keys[key] = struct{}{}
+	in.newKeys.add(key)
 	return pw.write(row.t, fs)
 }
 
@@ -682,10 +677,18 @@ func runOrdered(ctx context.Context, workers int, produce func(func(job) error) 
 	defer cancel()
 	jobs := make(chan job, workers)
 	results := make(chan result, workers*2)
+	// Tokens bound the jobs between produced and consumed, so a slow job
+	// cannot make the reorder buffer grow with the file.
+	tokens := make(chan struct{}, 2*workers+2)
 	var prodErr error
 	go func() {
 		defer close(jobs)
 		prodErr = produce(func(j job) error {
+			select {
+			case tokens <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			select {
 			case jobs <- j:
 				return nil
@@ -724,6 +727,7 @@ func runOrdered(ctx context.Context, workers int, produce func(func(job) error) 
 			}
 			delete(pending, next)
 			next++
+			<-tokens
 			if err := consume(r); err != nil {
 				consumeErr = err
 				cancel()
@@ -740,17 +744,56 @@ func runOrdered(ctx context.Context, workers int, produce func(func(job) error) 
 	return ctx.Err()
 }
 
-// partWriters keeps one open Parquet part per UTC month of the current file.
+// partWriters keeps one open Parquet part per UTC month of the current
+// file. Encoding and compression run on a goroutine of their own, so parsing
+// and deduplication go on meanwhile.
 type partWriters struct {
-	in   *ingest
-	open map[string]*partWriter
+	in       *ingest
+	buffered int // rows in open row groups, all parts
+	open     map[string]*partWriter
+	queue    chan writeJob
+	done     chan error
+}
+
+type writeJob struct {
+	w     *partWriter
+	rows  []Transaction
+	flush bool // end the row group after these rows
+}
+
+func newPartWriters(in *ingest) *partWriters {
+	pw := &partWriters{in: in, open: map[string]*partWriter{}, queue: make(chan writeJob, 8), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for j := range pw.queue {
+			if err == nil {
+				_, err = j.w.w.Write(j.rows)
+			}
+			if err == nil && j.flush {
+				err = j.w.w.Flush()
+			}
+		}
+		pw.done <- err
+	}()
+	return pw
+}
+
+// wait stops the encoding goroutine and returns its first error.
+func (pw *partWriters) wait() error {
+	if pw.queue == nil {
+		return nil
+	}
+	close(pw.queue)
+	pw.queue = nil
+	return <-pw.done
 }
 
 type partWriter struct {
-	file *os.File
-	w    *parquet.GenericWriter[Transaction]
-	buf  []Transaction
-	p    pendingPart
+	inGroup int // rows in the open row group
+	file    *os.File
+	w       *parquet.GenericWriter[Transaction]
+	buf     []Transaction
+	p       pendingPart
 }
 
 func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
@@ -772,7 +815,7 @@ func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
 		w = &partWriter{
 			file: f,
 			w: parquet.NewGenericWriter[Transaction](f,
-				parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+				parquet.Compression(zstdCodec),
 				parquet.MaxRowsPerRowGroup(rowsPerRowGroup)),
 			p: pendingPart{tmp: tmp, final: filepath.Join(dir, name), part: Part{Path: filepath.ToSlash(rel), Month: month}},
 		}
@@ -785,23 +828,43 @@ func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
 	if t.AmountMicros < 0 {
 		fs.Refunds++
 	}
+	w.inGroup++
+	pw.buffered++
 	if len(w.buf) >= 4096 {
-		return w.flushBuf()
+		pw.queue <- writeJob{w: w, rows: w.buf}
+		w.buf = make([]Transaction, 0, 4096)
+	}
+	if pw.buffered > bufferedRowsBudget {
+		pw.flushLargest()
 	}
 	return nil
 }
 
-func (w *partWriter) flushBuf() error {
-	if len(w.buf) == 0 {
-		return nil
+// flushLargest ends the row group of the part that buffers the most rows.
+func (pw *partWriters) flushLargest() {
+	var big *partWriter
+	for _, w := range pw.open {
+		if big == nil || w.inGroup > big.inGroup {
+			big = w
+		}
 	}
-	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
-	return err
+	pw.queue <- writeJob{w: big, rows: big.buf, flush: true}
+	big.buf = make([]Transaction, 0, 4096)
+	pw.buffered -= big.inGroup
+	big.inGroup = 0
 }
 
 // close finishes every part of the file durably and returns them by month.
 func (pw *partWriters) close() ([]Part, error) {
+	for _, w := range pw.open {
+		if len(w.buf) > 0 {
+			pw.queue <- writeJob{w: w, rows: w.buf}
+			w.buf = nil
+		}
+	}
+	if err := pw.wait(); err != nil {
+		return nil, err
+	}
 	months := make([]string, 0, len(pw.open))
 	for m := range pw.open {
 		months = append(months, m)
@@ -810,7 +873,7 @@ func (pw *partWriters) close() ([]Part, error) {
 	var parts []Part
 	for _, m := range months {
 		w := pw.open[m]
-		if err := errors.Join(w.flushBuf(), w.w.Close()); err != nil {
+		if err := w.w.Close(); err != nil {
 			return nil, err
 		}
 		if err := w.file.Sync(); err != nil {
@@ -827,22 +890,21 @@ func (pw *partWriters) close() ([]Part, error) {
 
 // abort closes what close did not; the temporary files are removed by the ingest.
 func (pw *partWriters) abort() {
+	pw.wait()
 	for _, w := range pw.open {
 		w.file.Close()
 	}
 }
 
-// orderAggregator sums the product lines of one order (line-item exports)
-// and remembers the order keys a file has written.
+// orderAggregator sums the product lines of one order (line-item exports).
 type orderAggregator struct {
 	lineItems bool
-	keys      map[uint64]struct{}
 	orders    map[uint64]int // key → index in rows
 	rows      []acceptedRow
 }
 
 func newOrderAggregator(lineItems bool) *orderAggregator {
-	a := &orderAggregator{lineItems: lineItems, keys: map[uint64]struct{}{}}
+	a := &orderAggregator{lineItems: lineItems}
 	if lineItems {
 		a.orders = map[uint64]int{}
 	}
@@ -853,7 +915,6 @@ func (a *orderAggregator) add(key uint64, row acceptedRow) error {
 	i, ok := a.orders[key]
 	if !ok {
 		a.orders[key] = len(a.rows)
-		a.keys[key] = struct{}{}
 		a.rows = append(a.rows, row)
 		return nil
 	}

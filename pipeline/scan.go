@@ -47,6 +47,10 @@ const (
 type ScanOptions struct {
 	Workers   int
 	BatchRows int
+	// NoOrderID skips reading order_id, channel and quantity (left empty in
+	// the batches): the features need none of them, and order_id is the
+	// widest column.
+	NoOrderID bool
 }
 
 // ScanStats counts what a scan read.
@@ -89,7 +93,7 @@ func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker in
 			defer wg.Done()
 			mem := memory.NewGoAllocator()
 			for p := range next {
-				if err := w.scanPart(ctx, p, mem, batch, func(rec arrow.Record) error { return fn(worker, rec) }); err != nil {
+				if err := w.scanPart(ctx, p, mem, batch, opt.NoOrderID, func(rec arrow.Record) error { return fn(worker, rec) }); err != nil {
 					errs <- err
 					cancel()
 					return
@@ -119,17 +123,39 @@ feed:
 // small steps and gathered into Arrow batches of BatchRows.
 const readRows = 1024
 
-func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, batch int, fn func(arrow.Record) error) error {
+// narrowTransaction is Transaction without the columns NoOrderID skips.
+type narrowTransaction struct {
+	CustomerID   string `parquet:"customer_id"`
+	TimeMicros   int64  `parquet:"ts,timestamp(microsecond)"`
+	AmountMicros int64  `parquet:"amount,decimal(6:18)"`
+	Currency     string `parquet:"currency,dict"`
+	Category     string `parquet:"category,optional,dict"`
+	Store        string `parquet:"store,optional,dict"`
+}
+
+func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, batch int, narrow bool, fn func(arrow.Record) error) error {
 	f, err := os.Open(w.path(p.Path))
 	if err != nil {
 		return fmt.Errorf("committed part missing: %w", err)
 	}
 	defer f.Close()
-	r := parquet.NewGenericReader[Transaction](f)
+	if narrow {
+		return scanRows(ctx, p, f, mem, batch, fn, func(t *narrowTransaction) Transaction {
+			return Transaction{CustomerID: t.CustomerID, TimeMicros: t.TimeMicros, AmountMicros: t.AmountMicros,
+				Currency: t.Currency, Category: t.Category, Store: t.Store}
+		})
+	}
+	return scanRows(ctx, p, f, mem, batch, fn, func(t *Transaction) Transaction { return *t })
+}
+
+// scanRows reads the rows of one part as T and gathers them into Arrow batches.
+func scanRows[T any](ctx context.Context, p Part, f *os.File, mem memory.Allocator, batch int, fn func(arrow.Record) error, conv func(*T) Transaction) error {
+	r := parquet.NewGenericReader[T](f)
 	defer r.Close()
 	b := array.NewRecordBuilder(mem, TransactionSchema)
 	defer b.Release()
-	buf := make([]Transaction, readRows)
+	buf := make([]T, readRows)
+	rows := make([]Transaction, readRows)
 	var read int64
 	pending := 0
 	emit := func() error {
@@ -149,7 +175,10 @@ func (w *Warehouse) scanPart(ctx context.Context, p Part, mem memory.Allocator, 
 		n, err := r.Read(buf)
 		if n > 0 {
 			read += int64(n)
-			appendRows(b, buf[:n])
+			for i := 0; i < n; i++ {
+				rows[i] = conv(&buf[i])
+			}
+			appendRows(b, rows[:n])
 			pending += n
 			if pending >= batch {
 				if ferr := emit(); ferr != nil {

@@ -76,7 +76,12 @@ type delimitedSplitter struct {
 }
 
 func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
-	r := csv.NewReader(bytes.NewReader(chunk))
+	// One copy of the chunk as a string: raw texts are substrings of it.
+	text := string(chunk)
+	if out == nil {
+		out = make([]rawRecord, 0, bytes.Count(chunk, []byte{'\n'})+1)
+	}
+	r := csv.NewReader(strings.NewReader(text))
 	r.Comma = d.comma
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = false
@@ -89,11 +94,12 @@ func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord
 		if err == io.EOF {
 			return out
 		}
-		rawBytes := chunk[prev:off]
-		startLine := line + int64(bytes.Count(chunk[prev:prev+int64(leadingNewlines(rawBytes))], []byte{'\n'}))
-		line += int64(bytes.Count(rawBytes, []byte{'\n'}))
+		rawText := text[prev:off]
+		lead := leadingNewlines(rawText)
+		startLine := line + int64(strings.Count(rawText[:lead], "\n"))
+		line += int64(strings.Count(rawText, "\n"))
 		prev = off
-		raw := trimLineEnd(string(bytes.TrimLeft(rawBytes, "\r\n")))
+		raw := trimLineEnd(rawText[lead:])
 		if raw == "" && err == nil {
 			continue
 		}
@@ -111,7 +117,7 @@ func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord
 	}
 }
 
-func leadingNewlines(b []byte) int {
+func leadingNewlines(b string) int {
 	n := 0
 	for n < len(b) && (b[n] == '\n' || b[n] == '\r') {
 		n++
@@ -225,15 +231,19 @@ func jsonKeys(line []byte) ([]string, error) {
 }
 
 func eachLine(chunk []byte, line int64, out []rawRecord, f func(int64, string) rawRecord) []rawRecord {
-	for len(chunk) > 0 {
-		i := bytes.IndexByte(chunk, '\n')
-		var l []byte
+	text := string(chunk)
+	if out == nil {
+		out = make([]rawRecord, 0, bytes.Count(chunk, []byte{'\n'})+1)
+	}
+	for len(text) > 0 {
+		i := strings.IndexByte(text, '\n')
+		var l string
 		if i < 0 {
-			l, chunk = chunk, nil
+			l, text = text, ""
 		} else {
-			l, chunk = chunk[:i], chunk[i+1:]
+			l, text = text[:i], text[i+1:]
 		}
-		if s := trimLineEnd(string(l)); strings.TrimSpace(s) != "" {
+		if s := trimLineEnd(l); strings.TrimSpace(s) != "" {
 			out = append(out, f(line, s))
 		}
 		line++

@@ -1,0 +1,154 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"context"
+	"sync/atomic"
+
+	"encoding/csv"
+	"fmt"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/churnhq/churn/pipeline"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchRows is the size of the benchmark export (the issues' budgets are
+// for 10 million rows); BENCH_ROWS overrides it for a quick look.
+func benchRows() int {
+	if s := os.Getenv("BENCH_ROWS"); s != "" {
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	return 10_000_000
+}
+
+// benchCSV writes (once, cached in the temp dir) an export of n rows over
+// about n/3 customers, ≈70 bytes a row.
+func benchCSV(b *testing.B, n int) string {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("churn-bench-%d.csv", n))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	customers := n * 34 / 100
+	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	fmt.Fprintln(w, "customer_id,order_id,ordered_at,amount,currency")
+	for i := 0; i < n; i++ {
+		at := time.Unix(start+rng.Int64N(2*365*86400), 0).UTC()
+		fmt.Fprintf(w, "C%09d,O%011d,%s,%d.%02d,EUR\n", rng.IntN(customers), i, at.Format(time.RFC3339), 1+rng.IntN(300), rng.IntN(100))
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// buildChurn builds the CLI once per benchmark run.
+func buildChurn(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "churn")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/churn").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runMeasured runs a command and returns its wall time and peak RSS.
+func runMeasured(b *testing.B, name string, args ...string) (time.Duration, int64) {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s %v: %v", name, args, err)
+	}
+	took := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return took, ru.Maxrss * 1024
+}
+
+// bareCSVPass is the reference: one single-threaded encoding/csv pass.
+func bareCSVPass(b *testing.B, path string) time.Duration {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	r := csv.NewReader(bufio.NewReaderSize(f, 1<<20))
+	r.ReuseRecord = true
+	for {
+		if _, err := r.Read(); err == io.EOF {
+			break
+		} else if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
+
+// BenchmarkIngest10M: `churn ingest` of a 10M-row CSV against a bare
+// encoding/csv pass over the same file, measured in the same run.
+// Budget: ratio ≤ 1.8, RSS ≤ 1 GiB.
+func BenchmarkIngest10M(b *testing.B) {
+	n := benchRows()
+	src := benchCSV(b, n)
+	bin := buildChurn(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ref := bareCSVPass(b, src)
+		data := filepath.Join(b.TempDir(), "data")
+		took, rss := runMeasured(b, bin, "--log-level", "warn", "ingest", "--data", data, src)
+		b.ReportMetric(ref.Seconds(), "csv-pass-s")
+		b.ReportMetric(took.Seconds(), "ingest-s")
+		b.ReportMetric(took.Seconds()/ref.Seconds(), "ratio")
+		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(n)/took.Seconds()/1e6, "Mrows/s")
+	}
+}
+
+// BenchmarkFeatures10M: `churn features` over the warehouse of the 10M-row
+// export, beside a bare scan of the same columns. Budget: ≤ 3.9 s (0.7 ×
+// DuckDB's 5.6 s on this box), RSS ≤ 1 GiB.
+func BenchmarkFeatures10M(b *testing.B) {
+	n := benchRows()
+	src := benchCSV(b, n)
+	bin := buildChurn(b)
+	data := filepath.Join(os.TempDir(), fmt.Sprintf("churn-bench-wh-%d", n))
+	if _, err := os.Stat(filepath.Join(data, "_ingest", "manifest.jsonl")); err != nil {
+		os.RemoveAll(data)
+		runMeasured(b, bin, "--log-level", "warn", "ingest", "--data", data, src)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var rows atomic.Int64
+		if _, err := (&pipeline.Warehouse{Dir: data}).Scan(context.Background(), pipeline.ScanOptions{}, func(_ int, rec arrow.Record) error {
+			rows.Add(rec.NumRows())
+			return nil
+		}); err != nil || rows.Load() != int64(n) {
+			b.Fatalf("bare scan: %d rows, %v", rows.Load(), err)
+		}
+		scan := time.Since(start)
+		took, rss := runMeasured(b, bin, "--log-level", "warn", "features", "--data", data, "--as-of", "2024-12-31")
+		b.ReportMetric(scan.Seconds(), "bare-scan-s")
+		b.ReportMetric(took.Seconds(), "features-s")
+		b.ReportMetric(float64(rss)/(1<<20), "rss-MiB")
+	}
+}
