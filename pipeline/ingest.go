@@ -211,13 +211,6 @@ type pendingPart struct {
 	part       Part
 }
 
-func (in *ingest) seen(key uint64) bool {
-	if _, ok := slices.BinarySearch(in.existing, key); ok {
-		return true
-	}
-	return in.newKeys.has(key)
-}
-
 func (in *ingest) removeTemps() {
 	for _, p := range in.parts {
 		os.Remove(p.tmp)
@@ -555,10 +548,20 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 }
 
 // accept deduplicates a converted row and hands it to the writers (or, for
-// line items, to the per-order aggregator).
+// line items, to the per-order aggregator). The key set is probed once per
+// row: it is large and every probe is a cache miss.
 func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters, source string, row acceptedRow) error {
 	key := orderKey(row.t.OrderID)
-	if in.seen(key) {
+	_, dup := slices.BinarySearch(in.existing, key)
+	if !dup {
+		if agg.lineItems {
+			// Lines of one order are summed; the key joins the set at the end of the file.
+			dup = in.newKeys.has(key)
+		} else {
+			dup = !in.newKeys.add(key)
+		}
+	}
+	if dup {
 		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
 		return nil
 	}
@@ -568,7 +571,6 @@ func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters,
 		}
 		return nil
 	}
-	in.newKeys.add(key)
 	return pw.write(row.t, fs)
 }
 
