@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -79,42 +80,63 @@ type Transaction struct {
 	Category     string
 }
 
-// customerAcc is the running aggregate of one customer.
+// customerAcc is the running aggregate of one customer. It holds no Go
+// pointers (its lists live in the shard's arenas), so millions of them cost
+// the garbage collector nothing.
 type customerAcc struct {
-	days          []int32 // purchase days (local, days since 1970-01-01), unsorted, may repeat
+	daysHead      int32 // 1 + index of the newest purchase-day node, 0 = none
+	storesHead    int32
+	catsHead      int32
+	firstDay      int32
+	stores        int32 // distinct stores
+	categories    int32
 	firstMicros   int64
 	lastMicros    int64
-	firstDay      int32
 	firstDaySpend int64
 	orders        int64
 	spend         int64
 	refunds       int64
 	refundAmount  int64 // sum of refunds, as a positive amount
-	orders30      int64
-	orders90      int64
-	orders365     int64
+	orders30      int32
+	orders90      int32
+	orders365     int32
+	holdoutOrders int32
 	spend30       int64
 	spend90       int64
 	spend365      int64
 	spendPrev90   int64 // days (D-180, D-90]
-	holdoutOrders int64
 	holdoutSpend  int64
-	stores        []uint32 // small sets of hashes
-	categories    []uint32
 }
 
-// Accumulator aggregates transactions per customer. It is not safe for
-// concurrent use: give each worker its own and Merge them.
+// listNode links purchase days, or store/category hashes, of one customer.
+type listNode struct {
+	value int32 // a day number, or a 32-bit hash
+	next  int32 // 1 + index of the next node, 0 = end
+}
+
+// numShards splits customers by the hash of their id, so workers adding
+// batches at once rarely wait for each other, and no merge is needed.
+const numShards = 64
+
+// shard is the aggregate of the customers whose id hashes to it.
+type shard struct {
+	mu         sync.Mutex
+	ids        idTable
+	accs       accPages
+	days       []listNode
+	tags       []listNode
+	currencies map[string]int64 // currency → rows
+	ignored    int64            // rows after the holdout end (or D)
+}
+
+// Accumulator aggregates transactions per customer. Add is for one
+// goroutine; AddRecord may be called from several at once.
 type Accumulator struct {
 	opt        Options
 	loc        *time.Location
 	asOfDay    int32
 	holdoutDay int32 // last holdout day, or asOfDay when there is none
-	index      map[string]int32
-	ids        []string
-	accs       accPages
-	currencies map[string]int64 // currency → rows
-	ignored    int64            // rows after the as-of date outside the holdout
+	shards     [numShards]shard
 }
 
 // NewAccumulator starts an empty aggregate.
@@ -123,11 +145,14 @@ func NewAccumulator(opt Options) *Accumulator {
 	if loc == nil {
 		loc = time.UTC
 	}
-	a := &Accumulator{opt: opt, loc: loc, index: map[string]int32{}, currencies: map[string]int64{}}
+	a := &Accumulator{opt: opt, loc: loc}
 	a.asOfDay = civilDay(opt.AsOf)
 	a.holdoutDay = a.asOfDay
 	if !opt.HoldoutEnd.IsZero() {
 		a.holdoutDay = civilDay(opt.HoldoutEnd)
+	}
+	for i := range a.shards {
+		a.shards[i].currencies = map[string]int64{}
 	}
 	return a
 }
@@ -156,27 +181,42 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
+// hashID is 64-bit FNV-1a of a customer id: its top bits pick the shard.
+func hashID(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func shardOf(h uint64) int { return int(h >> 58) }
+
 // Add folds one transaction into the aggregate.
 func (a *Accumulator) Add(t Transaction) {
+	h := hashID(t.CustomerID)
+	a.add(&a.shards[shardOf(h)], &t, h)
+}
+
+// add folds t into sh; the caller holds sh's lock or is the only writer.
+func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 	day := DayOf(t.TimeMicros, a.loc)
 	if day > a.holdoutDay {
-		a.ignored++
+		sh.ignored++
 		return
 	}
-	if n, ok := a.currencies[t.Currency]; ok {
-		a.currencies[t.Currency] = n + 1
+	if n, ok := sh.currencies[t.Currency]; ok {
+		sh.currencies[t.Currency] = n + 1
 	} else {
-		a.currencies[strings.Clone(t.Currency)] = 1
+		sh.currencies[strings.Clone(t.Currency)] = 1
 	}
-	i, ok := a.index[t.CustomerID]
-	if !ok {
-		i = int32(a.accs.len())
-		id := strings.Clone(t.CustomerID)
-		a.index[id] = i
-		a.ids = append(a.ids, id)
-		a.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
+	i, found := sh.ids.find(t.CustomerID, h)
+	if !found {
+		i = sh.ids.insert(t.CustomerID, h)
+		sh.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
 	}
-	c := a.accs.at(int(i))
+	c := sh.accs.at(int(i))
 	amount := t.AmountMicros
 	if a.opt.FXMicros != nil {
 		amount = convert(amount, a.opt.FXMicros[t.Currency])
@@ -195,7 +235,8 @@ func (a *Accumulator) Add(t Transaction) {
 	}
 	c.orders++
 	c.spend += amount
-	c.days = append(c.days, day)
+	sh.days = append(sh.days, listNode{value: day, next: c.daysHead})
+	c.daysHead = int32(len(sh.days))
 	if t.TimeMicros < c.firstMicros {
 		c.firstMicros = t.TimeMicros
 	}
@@ -224,11 +265,31 @@ func (a *Accumulator) Add(t Transaction) {
 		c.spend365 += amount
 	}
 	if t.Store != "" {
-		c.stores = addHash(c.stores, t.Store)
+		c.storesHead, c.stores = sh.addTag(c.storesHead, c.stores, hash32(t.Store))
 	}
 	if t.Category != "" {
-		c.categories = addHash(c.categories, t.Category)
+		c.catsHead, c.categories = sh.addTag(c.catsHead, c.categories, hash32(t.Category))
 	}
+}
+
+// addTag adds a hash to a customer's small set unless it is there.
+func (sh *shard) addTag(head, n int32, h uint32) (int32, int32) {
+	for i := head; i != 0; i = sh.tags[i-1].next {
+		if uint32(sh.tags[i-1].value) == h {
+			return head, n
+		}
+	}
+	sh.tags = append(sh.tags, listNode{value: int32(h), next: head})
+	return int32(len(sh.tags)), n + 1
+}
+
+func hash32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // convert applies an FX rate in millionths, rounding half away from zero.
@@ -237,73 +298,70 @@ func convert(amount, rateMicros int64) int64 {
 	return int64(math.Round(p))
 }
 
-func addHash(set []uint32, s string) []uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	if !slices.Contains(set, h) {
-		set = append(set, h)
-	}
-	return set
-}
-
-// Merge folds b into a; b must not be used afterwards.
+// Merge folds b into a, shard by shard; b must not be used afterwards. It
+// is how aggregates computed apart (other processes, other machines) join.
 func (a *Accumulator) Merge(b *Accumulator) {
-	for cur, n := range b.currencies {
-		a.currencies[cur] += n
-	}
-	a.ignored += b.ignored
-	for j, id := range b.ids {
-		src := b.accs.at(j)
-		i, ok := a.index[id]
-		if !ok {
-			a.index[id] = int32(a.accs.len())
-			a.ids = append(a.ids, id)
-			a.accs.add(*src)
-			continue
+	for s := range b.shards {
+		src, dst := &b.shards[s], &a.shards[s]
+		for cur, n := range src.currencies {
+			dst.currencies[cur] += n
 		}
-		c := a.accs.at(int(i))
-		c.days = append(c.days, src.days...)
-		c.firstMicros = min(c.firstMicros, src.firstMicros)
-		c.lastMicros = max(c.lastMicros, src.lastMicros)
-		switch {
-		case src.firstDay < c.firstDay:
-			c.firstDay, c.firstDaySpend = src.firstDay, src.firstDaySpend
-		case src.firstDay == c.firstDay:
-			c.firstDaySpend += src.firstDaySpend
-		}
-		c.orders += src.orders
-		c.spend += src.spend
-		c.refunds += src.refunds
-		c.refundAmount += src.refundAmount
-		c.orders30 += src.orders30
-		c.orders90 += src.orders90
-		c.orders365 += src.orders365
-		c.spend30 += src.spend30
-		c.spend90 += src.spend90
-		c.spend365 += src.spend365
-		c.spendPrev90 += src.spendPrev90
-		c.holdoutOrders += src.holdoutOrders
-		c.holdoutSpend += src.holdoutSpend
-		for _, h := range src.stores {
-			if !slices.Contains(c.stores, h) {
-				c.stores = append(c.stores, h)
+		dst.ignored += src.ignored
+		for j := 0; j < src.accs.len(); j++ {
+			id := src.ids.id(int32(j))
+			h := hashID(id)
+			i, found := dst.ids.find(id, h)
+			sc := src.accs.at(j)
+			if !found {
+				i = dst.ids.insert(id, h)
+				dst.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
 			}
-		}
-		for _, h := range src.categories {
-			if !slices.Contains(c.categories, h) {
-				c.categories = append(c.categories, h)
+			c := dst.accs.at(int(i))
+			for k := sc.daysHead; k != 0; k = src.days[k-1].next {
+				dst.days = append(dst.days, listNode{value: src.days[k-1].value, next: c.daysHead})
+				c.daysHead = int32(len(dst.days))
 			}
+			for k := sc.storesHead; k != 0; k = src.tags[k-1].next {
+				c.storesHead, c.stores = dst.addTag(c.storesHead, c.stores, uint32(src.tags[k-1].value))
+			}
+			for k := sc.catsHead; k != 0; k = src.tags[k-1].next {
+				c.catsHead, c.categories = dst.addTag(c.catsHead, c.categories, uint32(src.tags[k-1].value))
+			}
+			c.firstMicros = min(c.firstMicros, sc.firstMicros)
+			c.lastMicros = max(c.lastMicros, sc.lastMicros)
+			switch {
+			case sc.firstDay < c.firstDay:
+				c.firstDay, c.firstDaySpend = sc.firstDay, sc.firstDaySpend
+			case sc.firstDay == c.firstDay:
+				c.firstDaySpend += sc.firstDaySpend
+			}
+			c.orders += sc.orders
+			c.spend += sc.spend
+			c.refunds += sc.refunds
+			c.refundAmount += sc.refundAmount
+			c.orders30 += sc.orders30
+			c.orders90 += sc.orders90
+			c.orders365 += sc.orders365
+			c.spend30 += sc.spend30
+			c.spend90 += sc.spend90
+			c.spend365 += sc.spend365
+			c.spendPrev90 += sc.spendPrev90
+			c.holdoutOrders += sc.holdoutOrders
+			c.holdoutSpend += sc.holdoutSpend
 		}
 	}
 }
 
 // Currencies returns the currencies seen, sorted.
 func (a *Accumulator) Currencies() []string {
-	out := make([]string, 0, len(a.currencies))
-	for c := range a.currencies {
+	seen := map[string]bool{}
+	for i := range a.shards {
+		for c := range a.shards[i].currencies {
+			seen[c] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
 		out = append(out, c)
 	}
 	sort.Strings(out)
@@ -316,83 +374,66 @@ var ErrCurrencies = fmt.Errorf("several currencies")
 // Finish computes the rows of every customer with a purchase on or before
 // the as-of date, sorted by customer id, with RFM scores and segments.
 func (a *Accumulator) Finish() (*Result, error) {
-	if a.opt.FXMicros == nil && len(a.currencies) > 1 {
-		return nil, fmt.Errorf("%w in the warehouse (%s): amounts would be summed across them; pass a rate table with --fx rates.csv", ErrCurrencies, strings.Join(a.Currencies(), ", "))
+	currencies := a.Currencies()
+	if a.opt.FXMicros == nil && len(currencies) > 1 {
+		return nil, fmt.Errorf("%w in the warehouse (%s): amounts would be summed across them; pass a rate table with --fx rates.csv", ErrCurrencies, strings.Join(currencies, ", "))
 	}
 	if a.opt.FXMicros != nil {
-		for _, c := range a.Currencies() {
+		for _, c := range currencies {
 			if _, ok := a.opt.FXMicros[c]; !ok {
 				return nil, fmt.Errorf("%w: no rate for %q in the rate table", ErrCurrencies, c)
 			}
 		}
 	}
-	unit := a.opt.Unit.Days()
-	order := make([]int, 0, a.accs.len())
-	var excluded int64
-	for i := 0; i < a.accs.len(); i++ {
-		if a.accs.at(i).orders > 0 {
-			order = append(order, i)
-		} else {
-			excluded++
-		}
+	type ref struct {
+		id    string
+		shard int32
+		index int32
 	}
-	slices.SortFunc(order, func(x, y int) int { return strings.Compare(a.ids[x], a.ids[y]) })
-	rows := make([]Customer, len(order))
-	for k, i := range order {
-		c := a.accs.at(i)
-		days := c.days
-		slices.Sort(days)
-		days = slices.Compact(days)
-		lastDay := days[len(days)-1]
-		r := Customer{
-			CustomerID:         a.ids[i],
-			FirstPurchase:      time.UnixMicro(c.firstMicros).UTC(),
-			LastPurchase:       time.UnixMicro(c.lastMicros).UTC(),
-			Orders:             c.orders,
-			Frequency:          int64(len(days) - 1),
-			Recency:            float64(lastDay-c.firstDay) / unit,
-			T:                  float64(a.asOfDay-c.firstDay) / unit,
-			TotalSpendMicros:   c.spend,
-			NetSpendMicros:     c.spend - c.refundAmount,
-			Refunds:            c.refunds,
-			RefundAmountMicros: c.refundAmount,
-			Orders30:           c.orders30,
-			Orders90:           c.orders90,
-			Orders365:          c.orders365,
-			Spend30Micros:      c.spend30,
-			Spend90Micros:      c.spend90,
-			Spend365Micros:     c.spend365,
-			SpendTrendMicros:   c.spend90 - c.spendPrev90,
-			DaysSinceLast:      int64(a.asOfDay - lastDay),
-			TenureDays:         int64(a.asOfDay - c.firstDay),
-			Stores:             int64(len(c.stores)),
-			Categories:         int64(len(c.categories)),
-			HoldoutOrders:      c.holdoutOrders,
-			HoldoutSpendMicros: c.holdoutSpend,
-		}
-		r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6
-		if r.Frequency > 0 {
-			r.MonetaryValue = float64(c.spend-c.firstDaySpend) / float64(r.Frequency) / 1e6
-			var sum, sq float64
-			for j := 1; j < len(days); j++ {
-				g := float64(days[j] - days[j-1])
-				sum += g
-				sq += g * g
+	var refs []ref
+	var excluded, ignored int64
+	for s := range a.shards {
+		sh := &a.shards[s]
+		ignored += sh.ignored
+		for i := 0; i < sh.accs.len(); i++ {
+			if sh.accs.at(i).orders > 0 {
+				refs = append(refs, ref{sh.ids.id(int32(i)), int32(s), int32(i)})
+			} else {
+				excluded++
 			}
-			n := float64(len(days) - 1)
-			r.GapMeanDays = sum / n
-			r.GapStdDays = math.Sqrt(math.Max(0, sq/n-r.GapMeanDays*r.GapMeanDays))
 		}
-		rows[k] = r
 	}
+	slices.SortFunc(refs, func(x, y ref) int { return strings.Compare(x.id, y.id) })
+	rows := make([]Customer, len(refs))
+	// Rows are independent: two goroutines build them.
+	var wg sync.WaitGroup
+	half := len(refs) / 2
+	for _, span := range [][2]int{{0, half}, {half, len(refs)}} {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			var days []int32
+			for k := lo; k < hi; k++ {
+				r := refs[k]
+				sh := &a.shards[r.shard]
+				days = days[:0]
+				c := sh.accs.at(int(r.index))
+				for n := c.daysHead; n != 0; n = sh.days[n-1].next {
+					days = append(days, sh.days[n-1].value)
+				}
+				rows[k] = a.row(r.id, c, days)
+			}
+		}(span[0], span[1])
+	}
+	wg.Wait()
 	res := &Result{
 		Customers:        rows,
 		AsOf:             a.opt.AsOf,
 		HoldoutEnd:       a.opt.HoldoutEnd,
 		Unit:             a.opt.Unit,
-		Currencies:       a.Currencies(),
+		Currencies:       currencies,
 		ExcludedNoOrders: excluded,
-		RowsAfterWindow:  a.ignored,
+		RowsAfterWindow:  ignored,
 	}
 	table := a.opt.Segments
 	if table == nil {
@@ -400,6 +441,54 @@ func (a *Accumulator) Finish() (*Result, error) {
 	}
 	res.Cuts = ScoreRFM(rows, table)
 	return res, nil
+}
+
+// row finishes one customer; days are its purchase days, unsorted, repeated.
+func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
+	unit := a.opt.Unit.Days()
+	slices.Sort(days)
+	days = slices.Compact(days)
+	lastDay := days[len(days)-1]
+	r := Customer{
+		CustomerID:         id,
+		FirstPurchase:      time.UnixMicro(c.firstMicros).UTC(),
+		LastPurchase:       time.UnixMicro(c.lastMicros).UTC(),
+		Orders:             c.orders,
+		Frequency:          int64(len(days) - 1),
+		Recency:            float64(lastDay-c.firstDay) / unit,
+		T:                  float64(a.asOfDay-c.firstDay) / unit,
+		TotalSpendMicros:   c.spend,
+		NetSpendMicros:     c.spend - c.refundAmount,
+		Refunds:            c.refunds,
+		RefundAmountMicros: c.refundAmount,
+		Orders30:           int64(c.orders30),
+		Orders90:           int64(c.orders90),
+		Orders365:          int64(c.orders365),
+		Spend30Micros:      c.spend30,
+		Spend90Micros:      c.spend90,
+		Spend365Micros:     c.spend365,
+		SpendTrendMicros:   c.spend90 - c.spendPrev90,
+		DaysSinceLast:      int64(a.asOfDay - lastDay),
+		TenureDays:         int64(a.asOfDay - c.firstDay),
+		Stores:             int64(c.stores),
+		Categories:         int64(c.categories),
+		HoldoutOrders:      int64(c.holdoutOrders),
+		HoldoutSpendMicros: c.holdoutSpend,
+	}
+	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6
+	if r.Frequency > 0 {
+		r.MonetaryValue = float64(c.spend-c.firstDaySpend) / float64(r.Frequency) / 1e6
+		var sum, sq float64
+		for j := 1; j < len(days); j++ {
+			g := float64(days[j] - days[j-1])
+			sum += g
+			sq += g * g
+		}
+		n := float64(len(days) - 1)
+		r.GapMeanDays = sum / n
+		r.GapStdDays = math.Sqrt(math.Max(0, sq/n-r.GapMeanDays*r.GapMeanDays))
+	}
+	return r
 }
 
 // accPages stores customer aggregates in fixed pages, so growing to millions
@@ -422,4 +511,79 @@ func (p *accPages) add(c customerAcc) {
 	last := &p.pages[len(p.pages)-1]
 	*last = append(*last, c)
 	p.n++
+}
+
+// idTable maps customer ids to dense indices. Ids live in one byte arena and
+// the table holds integers only: no pointer per customer for the GC to chase.
+type idTable struct {
+	arena  []byte
+	ends   []uint32 // end offset of id i in arena; it starts at ends[i-1]
+	hashes []uint64
+	slots  []int32 // 1 + index, 0 = empty
+}
+
+func (t *idTable) id(i int32) string {
+	start := uint32(0)
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return string(t.arena[start:t.ends[i]])
+}
+
+func (t *idTable) equal(i int32, id string) bool {
+	start := uint32(0)
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return string(t.arena[start:t.ends[i]]) == id
+}
+
+func (t *idTable) find(id string, h uint64) (int32, bool) {
+	if len(t.slots) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.slots) - 1)
+	for k := h & mask; ; k = (k + 1) & mask {
+		v := t.slots[k]
+		if v == 0 {
+			return 0, false
+		}
+		if t.hashes[v-1] == h && t.equal(v-1, id) {
+			return v - 1, true
+		}
+	}
+}
+
+// insert adds an id known to be absent and returns its index.
+func (t *idTable) insert(id string, h uint64) int32 {
+	if 10*(len(t.hashes)+1) > 7*len(t.slots) {
+		t.grow()
+	}
+	i := int32(len(t.hashes))
+	t.arena = append(t.arena, id...)
+	t.ends = append(t.ends, uint32(len(t.arena)))
+	t.hashes = append(t.hashes, h)
+	mask := uint64(len(t.slots) - 1)
+	k := h & mask
+	for t.slots[k] != 0 {
+		k = (k + 1) & mask
+	}
+	t.slots[k] = i + 1
+	return i
+}
+
+func (t *idTable) grow() {
+	size := 2 * len(t.slots)
+	if size == 0 {
+		size = 1024
+	}
+	t.slots = make([]int32, size)
+	mask := uint64(size - 1)
+	for i, h := range t.hashes {
+		k := h & mask
+		for t.slots[k] != 0 {
+			k = (k + 1) & mask
+		}
+		t.slots[k] = int32(i) + 1
+	}
 }

@@ -12,29 +12,15 @@ import (
 // each call with its worker index (pipeline.Warehouse.Scan has this shape).
 type ScanFunc func(ctx context.Context, fn func(worker int, rec arrow.Record) error) error
 
-// Compute aggregates every batch that scan yields with one Accumulator per
-// worker, merges them, and finishes. Memory grows with customers only.
-func Compute(ctx context.Context, workers int, scan ScanFunc, opt Options) (*Result, error) {
-	accs := make([]*Accumulator, workers)
-	for i := range accs {
-		accs[i] = NewAccumulator(opt)
-	}
-	err := scan(ctx, func(worker int, rec arrow.Record) error {
-		return accs[worker].AddRecord(rec)
-	})
-	if err != nil {
+// Compute aggregates every batch that scan yields into one Accumulator
+// (sharded by customer, so the workers share it) and finishes. Memory grows
+// with customers only.
+func Compute(ctx context.Context, scan ScanFunc, opt Options) (*Result, error) {
+	acc := NewAccumulator(opt)
+	if err := scan(ctx, func(_ int, rec arrow.Record) error { return acc.AddRecord(rec) }); err != nil {
 		return nil, err
 	}
-	// Merge the smaller into the larger, pairwise.
-	for len(accs) > 1 {
-		a, b := accs[0], accs[1]
-		if b.accs.len() > a.accs.len() {
-			a, b = b, a
-		}
-		a.Merge(b)
-		accs = append([]*Accumulator{a}, accs[2:]...)
-	}
-	return accs[0].Finish()
+	return acc.Finish()
 }
 
 // AddRecord adds every row of an Arrow batch with columns customer_id
@@ -57,21 +43,47 @@ func (a *Accumulator) AddRecord(rec arrow.Record) error {
 	}
 	store, _ := col("store").(*array.String)
 	cat, _ := col("category").(*array.String)
+	// Hash every row, sort the rows by shard (counting sort), then take each
+	// shard's lock once for all its rows.
 	n := int(rec.NumRows())
+	hashes := make([]uint64, n)
+	var counts [numShards + 1]int
 	for i := 0; i < n; i++ {
-		t := Transaction{
-			CustomerID:   cust.Value(i),
-			TimeMicros:   int64(ts.Value(i)),
-			AmountMicros: amount.Value(i),
-			Currency:     cur.Value(i),
+		hashes[i] = hashID(cust.Value(i))
+		counts[shardOf(hashes[i])+1]++
+	}
+	for s := 1; s <= numShards; s++ {
+		counts[s] += counts[s-1]
+	}
+	order := make([]int32, n)
+	next := counts
+	for i := 0; i < n; i++ {
+		s := shardOf(hashes[i])
+		order[next[s]] = int32(i)
+		next[s]++
+	}
+	for s := 0; s < numShards; s++ {
+		if counts[s] == counts[s+1] {
+			continue
 		}
-		if store != nil && store.IsValid(i) {
-			t.Store = store.Value(i)
+		sh := &a.shards[s]
+		sh.mu.Lock()
+		for _, i := range order[counts[s]:counts[s+1]] {
+			t := Transaction{
+				CustomerID:   cust.Value(int(i)),
+				TimeMicros:   int64(ts.Value(int(i))),
+				AmountMicros: amount.Value(int(i)),
+				Currency:     cur.Value(int(i)),
+			}
+			if store != nil && store.IsValid(int(i)) {
+				t.Store = store.Value(int(i))
+			}
+			if cat != nil && cat.IsValid(int(i)) {
+				t.Category = cat.Value(int(i))
+			}
+			a.add(sh, &t, hashes[i])
 		}
-		if cat != nil && cat.IsValid(i) {
-			t.Category = cat.Value(i)
-		}
-		a.Add(t)
+		sh.mu.Unlock()
 	}
 	return nil
 }

@@ -3,10 +3,13 @@ package features
 import (
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -60,5 +63,46 @@ func TestQuintileScoresTiesAndOrder(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("scores = %v, want %v", got, want)
 		}
+	}
+}
+
+// TestMergeEqualsOnePass: aggregates built apart and merged give the rows of
+// one aggregate over everything (the property sharding relies on).
+func TestMergeEqualsOnePass(t *testing.T) {
+	opt := Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), HoldoutEnd: time.Date(2024, 9, 30, 0, 0, 0, 0, time.UTC)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var txs []Transaction
+	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	for i := 0; i < 20000; i++ {
+		amt := int64(rng.IntN(10000)) * 10_000
+		if rng.IntN(20) == 0 {
+			amt = -amt
+		}
+		txs = append(txs, Transaction{
+			CustomerID: fmt.Sprintf("c%d", rng.IntN(3000)), TimeMicros: start + rng.Int64N(640*86_400_000_000),
+			AmountMicros: amt, Currency: "EUR", Store: fmt.Sprintf("s%d", rng.IntN(4)), Category: fmt.Sprintf("k%d", rng.IntN(6)),
+		})
+	}
+	one := NewAccumulator(opt)
+	a, b := NewAccumulator(opt), NewAccumulator(opt)
+	for i, tx := range txs {
+		one.Add(tx)
+		if i%3 == 0 {
+			a.Add(tx)
+		} else {
+			b.Add(tx)
+		}
+	}
+	a.Merge(b)
+	r1, err1 := one.Finish()
+	r2, err2 := a.Finish()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if !reflect.DeepEqual(r1.Customers, r2.Customers) || r1.RowsAfterWindow != r2.RowsAfterWindow {
+		t.Fatal("merged aggregate differs from the one-pass aggregate")
+	}
+	if len(r1.Customers) < 2900 {
+		t.Fatalf("only %d customers", len(r1.Customers))
 	}
 }

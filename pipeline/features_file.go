@@ -116,7 +116,7 @@ func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*f
 	if workers <= 0 {
 		workers = defaultWorkers()
 	}
-	return features.Compute(ctx, workers, func(ctx context.Context, fn func(int, arrow.Record) error) error {
+	return features.Compute(ctx, func(ctx context.Context, fn func(int, arrow.Record) error) error {
 		_, err := w.Scan(ctx, ScanOptions{Workers: workers, NoOrderID: true}, fn)
 		return err
 	}, fo)
