@@ -385,47 +385,51 @@ func (a *Accumulator) Finish() (*Result, error) {
 			}
 		}
 	}
-	type ref struct {
-		id    string
-		shard int32
-		index int32
-	}
-	var refs []ref
+	// Rows are built shard by shard (each shard's arenas fit in cache), two
+	// shards at a time, and each shard is freed once its rows exist, so the
+	// peak is the rows plus a shard, not the rows plus every aggregate.
 	var excluded, ignored int64
+	offsets := make([]int, numShards+1)
 	for s := range a.shards {
 		sh := &a.shards[s]
 		ignored += sh.ignored
+		n := 0
 		for i := 0; i < sh.accs.len(); i++ {
 			if sh.accs.at(i).orders > 0 {
-				refs = append(refs, ref{sh.ids.id(int32(i)), int32(s), int32(i)})
-			} else {
-				excluded++
+				n++
 			}
 		}
+		excluded += int64(sh.accs.len() - n)
+		offsets[s+1] = offsets[s] + n
 	}
-	slices.SortFunc(refs, func(x, y ref) int { return strings.Compare(x.id, y.id) })
-	rows := make([]Customer, len(refs))
-	// Rows are independent: two goroutines build them.
+	rows := make([]Customer, offsets[numShards])
 	var wg sync.WaitGroup
-	half := len(refs) / 2
-	for _, span := range [][2]int{{0, half}, {half, len(refs)}} {
+	for g := 0; g < 2; g++ {
 		wg.Add(1)
-		go func(lo, hi int) {
+		go func(g int) {
 			defer wg.Done()
 			var days []int32
-			for k := lo; k < hi; k++ {
-				r := refs[k]
-				sh := &a.shards[r.shard]
-				days = days[:0]
-				c := sh.accs.at(int(r.index))
-				for n := c.daysHead; n != 0; n = sh.days[n-1].next {
-					days = append(days, sh.days[n-1].value)
+			for s := g; s < numShards; s += 2 {
+				sh := &a.shards[s]
+				k := offsets[s]
+				for i := 0; i < sh.accs.len(); i++ {
+					c := sh.accs.at(i)
+					if c.orders == 0 {
+						continue
+					}
+					days = days[:0]
+					for n := c.daysHead; n != 0; n = sh.days[n-1].next {
+						days = append(days, sh.days[n-1].value)
+					}
+					rows[k] = a.row(sh.ids.id(int32(i)), c, days)
+					k++
 				}
-				rows[k] = a.row(r.id, c, days)
+				sh.ids, sh.accs, sh.days, sh.tags = idTable{}, accPages{}, nil, nil
 			}
-		}(span[0], span[1])
+		}(g)
 	}
 	wg.Wait()
+	sortByID(rows)
 	res := &Result{
 		Customers:        rows,
 		AsOf:             a.opt.AsOf,
@@ -441,6 +445,34 @@ func (a *Accumulator) Finish() (*Result, error) {
 	}
 	res.Cuts = ScoreRFM(rows, table)
 	return res, nil
+}
+
+// sortByID sorts rows by customer id without a second copy of them: sort a
+// permutation, then apply it in place by following its cycles.
+func sortByID(rows []Customer) {
+	perm := make([]int32, len(rows))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(x, y int32) int { return strings.Compare(rows[x].CustomerID, rows[y].CustomerID) })
+	// rows[i] must become old rows[perm[i]].
+	for i := range perm {
+		if perm[i] < 0 {
+			continue
+		}
+		tmp := rows[i]
+		j := i
+		for {
+			src := int(perm[j])
+			perm[j] = -1
+			if src == i {
+				rows[j] = tmp
+				break
+			}
+			rows[j] = rows[src]
+			j = src
+		}
+	}
 }
 
 // row finishes one customer; days are its purchase days, unsorted, repeated.

@@ -77,6 +77,7 @@ func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker in
 	if batch <= 0 {
 		batch = 64 * 1024
 	}
+	mem := &poolAllocator{}
 	stats := ScanStats{Parts: len(parts), RowsByMonth: map[string]int64{}}
 	for _, p := range parts {
 		stats.Rows += p.Rows
@@ -91,7 +92,6 @@ func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker in
 		wg.Add(1)
 		go func(worker int) {
 			defer wg.Done()
-			mem := memory.NewGoAllocator()
 			for p := range next {
 				if err := w.scanPart(ctx, p, mem, batch, opt.NoOrderID, func(rec arrow.Record) error { return fn(worker, rec) }); err != nil {
 					errs <- err
