@@ -125,7 +125,7 @@ type shard struct {
 	accs       accPages
 	days       []listNode
 	tags       []listNode
-	currencies map[string]int64 // currency → rows
+	currencies map[string]*int64 // currency → rows
 	ignored    int64            // rows after the holdout end (or D)
 }
 
@@ -152,7 +152,7 @@ func NewAccumulator(opt Options) *Accumulator {
 		a.holdoutDay = civilDay(opt.HoldoutEnd)
 	}
 	for i := range a.shards {
-		a.shards[i].currencies = map[string]int64{}
+		a.shards[i].currencies = map[string]*int64{}
 	}
 	return a
 }
@@ -206,10 +206,13 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 		sh.ignored++
 		return
 	}
-	if n, ok := sh.currencies[t.Currency]; ok {
-		sh.currencies[t.Currency] = n + 1
+	// Assigning to an existing string key replaces the stored key, and the
+	// batch's strings are recycled after the batch: count through a pointer.
+	if n := sh.currencies[t.Currency]; n != nil {
+		*n++
 	} else {
-		sh.currencies[strings.Clone(t.Currency)] = 1
+		one := int64(1)
+		sh.currencies[strings.Clone(t.Currency)] = &one
 	}
 	i, found := sh.ids.find(t.CustomerID, h)
 	if !found {
@@ -304,7 +307,11 @@ func (a *Accumulator) Merge(b *Accumulator) {
 	for s := range b.shards {
 		src, dst := &b.shards[s], &a.shards[s]
 		for cur, n := range src.currencies {
-			dst.currencies[cur] += n
+			if d := dst.currencies[cur]; d != nil {
+				*d += *n
+			} else {
+				dst.currencies[cur] = n
+			}
 		}
 		dst.ignored += src.ignored
 		for j := 0; j < src.accs.len(); j++ {

@@ -46,8 +46,9 @@ func readAll(t testing.TB, dir string) []pipeline.Transaction {
 		defer mu.Unlock()
 		for i := 0; i < int(rec.NumRows()); i++ {
 			out = append(out, pipeline.Transaction{
-				CustomerID: cust.Value(i), OrderID: order.Value(i), TimeMicros: int64(ts.Value(i)),
-				AmountMicros: amount.Value(i), Currency: cur.Value(i), QuantityMicros: qty.Value(i),
+				// The batch's buffers are reused after fn returns: copy strings.
+				CustomerID: strings.Clone(cust.Value(i)), OrderID: strings.Clone(order.Value(i)), TimeMicros: int64(ts.Value(i)),
+				AmountMicros: amount.Value(i), Currency: strings.Clone(cur.Value(i)), QuantityMicros: qty.Value(i),
 			})
 		}
 		return nil

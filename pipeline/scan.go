@@ -63,7 +63,9 @@ type ScanStats struct {
 // Scan streams every committed transaction as Arrow record batches. fn is
 // called concurrently from up to Workers goroutines, each with its worker
 // index in [0, Workers) so that it can keep per-worker state; the record is
-// released when fn returns. Memory is bounded by Workers × BatchRows rows.
+// released when fn returns and its buffers are reused, so a string taken
+// from it must be copied (strings.Clone) to be kept. Memory is bounded by
+// Workers × BatchRows rows.
 func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker int, rec arrow.Record) error) (ScanStats, error) {
 	parts, err := w.Parts()
 	if err != nil {
