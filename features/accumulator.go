@@ -126,7 +126,7 @@ type shard struct {
 	days       []listNode
 	tags       []listNode
 	currencies map[string]*int64 // currency → rows
-	ignored    int64            // rows after the holdout end (or D)
+	ignored    int64             // rows after the holdout end (or D)
 }
 
 // Accumulator aggregates transactions per customer. Add is for one
