@@ -15,15 +15,22 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
-# The nightly job on the bundled CDNOW data, into $(DEMO_DIR)/.
+# The job on the bundled CDNOW data, into $(DEMO_DIR)/: ingest, then the
+# features at the end of the papers' calibration period (1997-09-30).
+# (Scores, perk plan and report follow when `churn run` lands.)
 demo: build
 	@rm -rf $(DEMO_DIR)
 	@$(BIN) datasets cdnow --out $(DEMO_DIR)/input >/dev/null
 	@$(BIN) --log-level warn ingest --config $(DEMO_DIR)/input/churn.yaml --data $(DEMO_DIR)/data $(DEMO_DIR)/input/CDNOW_master.txt --json > $(DEMO_DIR)/ingest.json
-	@echo "CDNOW ingested into $(DEMO_DIR)/data:"
-	@grep -E '"(rows_read|rows_accepted|rows_rejected)"' $(DEMO_DIR)/ingest.json | head -3
-	@echo "  warehouse: $(DEMO_DIR)/data/transactions/month=YYYY-MM/*.parquet"
-	@echo "  manifest:  $(DEMO_DIR)/data/_ingest/manifest.jsonl"
+	@$(BIN) --log-level warn features --data $(DEMO_DIR)/data --as-of 1997-09-30 --holdout-end 1998-06-30 --out $(DEMO_DIR)/features.csv
+	@echo "CDNOW ingested: $$(grep -m1 '"rows_accepted"' $(DEMO_DIR)/ingest.json | tr -dc 0-9) purchases accepted, $$(grep -m1 '"rows_rejected"' $(DEMO_DIR)/ingest.json | tr -dc 0-9) rejected"
+	@echo "Customers per RFM segment at 1997-09-30:"
+	@sed -n '/"segments"/,/}/p' $(DEMO_DIR)/data/runs/1997-09-30/features.json | grep ':' | grep -v segments | sed 's/[",]//g; s/^ */  /'
+	@echo "Outputs:"
+	@echo "  warehouse    $(DEMO_DIR)/data/transactions/month=YYYY-MM/*.parquet"
+	@echo "  manifest     $(DEMO_DIR)/data/_ingest/manifest.jsonl"
+	@echo "  features     $(DEMO_DIR)/data/runs/1997-09-30/features.parquet (+ features.json: RFM cut points)"
+	@echo "  features CSV $(DEMO_DIR)/features.csv"
 
 # Speed and memory budgets (figures go to BENCHMARKS.md).
 bench:
