@@ -1,0 +1,160 @@
+package model
+
+import (
+	"fmt"
+	"math"
+)
+
+// BGNBD holds the parameters of the beta-geometric/NBD model (Fader, Hardie &
+// Lee 2005, "Counting your customers the easy way", Marketing Science 24(2)):
+// while alive a customer buys at rate λ ~ Gamma(R, Alpha) per time unit, and
+// after each repeat purchase drops out with probability p ~ Beta(A, B).
+type BGNBD struct {
+	R, Alpha, A, B float64
+}
+
+// bgnbdLogLik returns the log-likelihood of one pattern (FHL 2005, eq. 6)
+// and, when grad is not nil, adds its derivatives in (r, α, a, b) times w.
+func (m BGNBD) logLik(p Pattern, grad []float64, w float64) float64 {
+	r, al, a, b := m.R, m.Alpha, m.A, m.B
+	x, tx, T := p.X, p.TX, p.T
+	lgRX, _ := math.Lgamma(r + x)
+	lgR, _ := math.Lgamma(r)
+	lgAB, _ := math.Lgamma(a + b)
+	lgBX, _ := math.Lgamma(b + x)
+	lgB, _ := math.Lgamma(b)
+	lgABX, _ := math.Lgamma(a + b + x)
+	a1 := lgRX - lgR + r*math.Log(al)
+	a2 := lgAB + lgBX - lgB - lgABX
+	a3 := -(r + x) * math.Log(al+T)
+	a4 := math.Inf(-1)
+	if x > 0 {
+		a4 = math.Log(a) - math.Log(b+x-1) - (r+x)*math.Log(al+tx)
+	}
+	lse := logSumExp(a3, a4)
+	if grad != nil {
+		w3 := math.Exp(a3 - lse)
+		w4 := 1 - w3
+		psiABX := digamma(a + b + x)
+		psiAB := digamma(a + b)
+		dr := digamma(r+x) - digamma(r) + math.Log(al) - w3*math.Log(al+T)
+		dal := r/al - w3*(r+x)/(al+T)
+		da := psiAB - psiABX
+		db := psiAB + digamma(b+x) - digamma(b) - psiABX
+		if x > 0 {
+			dr -= w4 * math.Log(al+tx)
+			dal -= w4 * (r + x) / (al + tx)
+			da += w4 / a
+			db -= w4 / (b + x - 1)
+		}
+		grad[0] += w * dr
+		grad[1] += w * dal
+		grad[2] += w * da
+		grad[3] += w * db
+	}
+	return a1 + a2 + lse
+}
+
+// LogLik returns the log-likelihood of weighted patterns.
+func (m BGNBD) LogLik(ps []Pattern) float64 {
+	var ll float64
+	for _, p := range ps {
+		ll += p.Count * m.logLik(p, nil, 0)
+	}
+	return ll
+}
+
+// BGNBDFit is a fitted BG/NBD model.
+type BGNBDFit struct {
+	BGNBD
+	FitStats
+}
+
+// FitBGNBD fits BG/NBD by maximum likelihood on weighted patterns, with
+// analytic gradients on log-parameters. Time is rescaled before optimising
+// (so that the largest T is 10) and α scaled back, which leaves the optimum
+// unchanged and the problem well conditioned.
+func FitBGNBD(ps []Pattern, opt FitOptions) (*BGNBDFit, error) {
+	if customers(ps) == 0 {
+		return nil, ErrNoData
+	}
+	maxT := 0.0
+	for _, p := range ps {
+		if p.X < 0 || p.TX < 0 || p.T < p.TX || math.IsNaN(p.T) {
+			return nil, fmt.Errorf("bad pattern %+v: want 0 ≤ t_x ≤ T and x ≥ 0", p)
+		}
+		maxT = math.Max(maxT, p.T)
+	}
+	if maxT == 0 {
+		return nil, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
+	}
+	scale := 10 / maxT
+	scaled := make([]Pattern, len(ps))
+	for i, p := range ps {
+		scaled[i] = Pattern{X: p.X, TX: p.TX * scale, T: p.T * scale, Count: p.Count}
+	}
+	nll := func(data []Pattern) negLogLik {
+		return func(lt, grad []float64) float64 {
+			m := BGNBD{R: math.Exp(lt[0]), Alpha: math.Exp(lt[1]), A: math.Exp(lt[2]), B: math.Exp(lt[3])}
+			var g []float64
+			if grad != nil {
+				g = make([]float64, 4)
+			}
+			var ll float64
+			for _, p := range data {
+				ll += p.Count * m.logLik(p, g, p.Count)
+			}
+			if grad != nil {
+				theta := []float64{m.R, m.Alpha, m.A, m.B}
+				for i := range grad {
+					grad[i] = -g[i] * theta[i]
+				}
+			}
+			if math.IsNaN(ll) {
+				return math.Inf(1)
+			}
+			return -ll
+		}
+	}
+	lt, res, err := maximize(nll(scaled), []float64{0, 0, 0, 0}, opt)
+	fit := &BGNBDFit{}
+	if res != nil {
+		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, res.Status.String()
+	}
+	if lt == nil {
+		return fit, err
+	}
+	fit.BGNBD = BGNBD{R: math.Exp(lt[0]), Alpha: math.Exp(lt[1]) / scale, A: math.Exp(lt[2]), B: math.Exp(lt[3])}
+	fit.LogLikelihood = fit.BGNBD.LogLik(ps)
+	fit.Customers, fit.Patterns = customers(ps), len(ps)
+	if err != nil {
+		return fit, err
+	}
+	fit.StdErr = stdErrors(nll(ps), []float64{fit.R, fit.Alpha, fit.A, fit.B})
+	return fit, nil
+}
+
+// PAlive returns P(alive | x, t_x, T) (FHL 2005, eq. 12; note 2008 for x = 0:
+// a customer without repeat purchases has not had a chance to drop out).
+func (m BGNBD) PAlive(x, tx, T float64) float64 {
+	if x == 0 {
+		return 1
+	}
+	// 1 / (1 + a/(b+x−1) · ((α+T)/(α+t_x))^(r+x)), in logs.
+	l := math.Log(m.A) - math.Log(m.B+x-1) + (m.R+x)*(math.Log(m.Alpha+T)-math.Log(m.Alpha+tx))
+	return 1 / (1 + math.Exp(l))
+}
+
+// ExpectedPurchases returns E[X(T, T+t) | x, t_x, T], the expected number of
+// purchases in the next t time units (FHL 2005, eq. 10).
+func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
+	r, al, a, b := m.R, m.Alpha, m.A, m.B
+	z := t / (al + T + t)
+	h := hyp2f1(r+x, b+x, a+b+x-1, z)
+	num := (a + b + x - 1) / (a - 1) * (1 - math.Pow((al+T)/(al+T+t), r+x)*h)
+	if x == 0 {
+		return num
+	}
+	den := 1 + a/(b+x-1)*math.Pow((al+T)/(al+tx), r+x)
+	return num / den
+}

@@ -1,0 +1,166 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/optimize"
+)
+
+// ErrNotConverged is returned when the optimiser stops without meeting its
+// convergence test; the Fit it comes with says why and where it stopped.
+var ErrNotConverged = errors.New("fit did not converge")
+
+// ErrNoData is returned for a fit with no usable customers.
+var ErrNoData = errors.New("no customers to fit")
+
+// FitStats describes how a maximum-likelihood fit went.
+type FitStats struct {
+	LogLikelihood float64   // at the optimum (penalty excluded)
+	StdErr        []float64 // standard errors of the parameters, in the model's parameter order, from the inverse Hessian
+	Iterations    int
+	FuncEvals     int
+	Status        string // the optimiser's status
+	Customers     float64
+	Patterns      int
+}
+
+// FitOptions tune a fit. The zero value is a plain maximum-likelihood fit.
+type FitOptions struct {
+	// Penalizer adds Penalizer · Σ θ² on the parameters (lifetimes'
+	// penalizer_coef) to keep small or degenerate samples finite.
+	Penalizer float64
+	// MaxIterations bounds the optimiser; 0 = 1000.
+	MaxIterations int
+}
+
+// negLogLik is an objective over log-parameters: it returns −LL and, when
+// grad is not nil, fills grad with d(−LL)/d(log θ).
+type negLogLik func(logTheta, grad []float64) float64
+
+// maximize fits an objective from a start in log space with BFGS.
+func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimize.Result, error) {
+	n := len(start)
+	pen := opt.Penalizer
+	problem := optimize.Problem{
+		Func: func(lt []float64) float64 {
+			v := f(lt, nil)
+			for _, l := range lt {
+				v += pen * math.Exp(2*l)
+			}
+			return v
+		},
+		Grad: func(grad, lt []float64) {
+			f(lt, grad)
+			for i, l := range lt {
+				grad[i] += 2 * pen * math.Exp(2*l)
+			}
+		},
+	}
+	maxIter := opt.MaxIterations
+	if maxIter == 0 {
+		maxIter = 1000
+	}
+	settings := &optimize.Settings{
+		MajorIterations:   maxIter,
+		GradientThreshold: 1e-9,
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-12, Relative: 1e-14, Iterations: 50},
+	}
+	res, err := optimize.Minimize(problem, append([]float64(nil), start...), settings, &optimize.BFGS{})
+	if res == nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotConverged, err)
+	}
+	for _, v := range res.X {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return res.X, res, fmt.Errorf("%w: parameters not finite (%v)", ErrNotConverged, res.Status)
+		}
+	}
+	if err != nil {
+		// Gonum reports a line search that cannot improve on an optimum as a
+		// failure; accept it only where the gradient is flat.
+		g := make([]float64, n)
+		problem.Grad(g, res.X)
+		if maxAbs(g) > 1e-4*math.Max(1, math.Abs(res.F)) {
+			return res.X, res, fmt.Errorf("%w: %v (gradient %.3g)", ErrNotConverged, err, maxAbs(g))
+		}
+	}
+	return res.X, res, nil
+}
+
+func maxAbs(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
+}
+
+// stdErrors returns the standard errors of the natural parameters θ at an
+// optimum: the square roots of the diagonal of the inverse of the Hessian of
+// −LL in θ, taken by central differences of the analytic gradient.
+func stdErrors(f negLogLik, theta []float64) []float64 {
+	n := len(theta)
+	gradNatural := func(th []float64) []float64 {
+		lt := make([]float64, n)
+		for i, v := range th {
+			lt[i] = math.Log(v)
+		}
+		g := make([]float64, n)
+		f(lt, g)
+		for i := range g {
+			g[i] /= th[i] // d/dθ = d/dlogθ / θ
+		}
+		return g
+	}
+	h := mat.NewSymDense(n, nil)
+	rows := make([][]float64, n)
+	for j := 0; j < n; j++ {
+		step := 1e-5 * theta[j]
+		up := append([]float64(nil), theta...)
+		dn := append([]float64(nil), theta...)
+		up[j] += step
+		dn[j] -= step
+		gu, gd := gradNatural(up), gradNatural(dn)
+		rows[j] = make([]float64, n)
+		for i := 0; i < n; i++ {
+			rows[j][i] = (gu[i] - gd[i]) / (2 * step)
+		}
+	}
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			h.SetSym(i, j, (rows[i][j]+rows[j][i])/2)
+		}
+	}
+	se := make([]float64, n)
+	var chol mat.Cholesky
+	if !chol.Factorize(h) {
+		for i := range se {
+			se[i] = math.NaN()
+		}
+		return se
+	}
+	var cov mat.SymDense
+	if err := chol.InverseTo(&cov); err != nil {
+		for i := range se {
+			se[i] = math.NaN()
+		}
+		return se
+	}
+	for i := range se {
+		se[i] = math.Sqrt(cov.At(i, i))
+	}
+	return se
+}
+
+// logSumExp returns log(e^a + e^b) without overflow.
+func logSumExp(a, b float64) float64 {
+	if a < b {
+		a, b = b, a
+	}
+	if math.IsInf(b, -1) {
+		return a
+	}
+	return a + math.Log1p(math.Exp(b-a))
+}
