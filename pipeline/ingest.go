@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -386,7 +387,14 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if r, err = decodeText(r, opt.Encoding); err != nil {
 			return err
 		}
-		layout, err := parseDelimiter(opt.Delimiter, src.format)
+		delim := opt.Delimiter
+		if delim == "" && src.format == FormatCSV && !opt.NoHeader {
+			br := bufio.NewReaderSize(r, 64<<10)
+			head, _ := br.Peek(64 << 10)
+			delim = sniffDelimiter(head)
+			r = br
+		}
+		layout, err := parseDelimiter(delim, src.format)
 		if err != nil {
 			return err
 		}
@@ -641,6 +649,39 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 		return OrderUnknown, fmt.Errorf("%w: every date reads both day-first and month-first; pass --time-format dayfirst or monthfirst (or a layout like %%d/%%m/%%Y)", ErrBadTime)
 	}
 	return OrderUnknown, nil
+}
+
+// sniffDelimiter guesses the delimiter of a delimited file from its header
+// line: the most frequent of , ; tab | outside quotes, or "whitespace" when
+// the header has none of them but several blank-separated words (CDNOW's
+// layout). Empty means the default, ','.
+func sniffDelimiter(head []byte) string {
+	line, _, _ := cutLine(head)
+	counts := map[byte]int{}
+	inQ := false
+	for _, c := range line {
+		switch {
+		case c == '"':
+			inQ = !inQ
+		case !inQ && (c == ',' || c == ';' || c == '\t' || c == '|'):
+			counts[c]++
+		}
+	}
+	best, n := byte(0), 0
+	for _, c := range []byte{',', ';', '\t', '|'} {
+		if counts[c] > n {
+			best, n = c, counts[c]
+		}
+	}
+	switch {
+	case n > 0 && best == '\t':
+		return "tab"
+	case n > 0:
+		return string(best)
+	case len(strings.Fields(string(line))) > 1:
+		return "whitespace"
+	}
+	return ""
 }
 
 // hasSlashedDates reports whether the first chunk of a text source has

@@ -54,3 +54,19 @@ func FuzzSplitRecords(f *testing.F) {
 		}
 	})
 }
+
+func TestSniffDelimiter(t *testing.T) {
+	for in, want := range map[string]string{
+		"a,b,c\n1,2,3":                   ",",
+		"Kunde;Bestellung;Zeit;Betrag\n": ";",
+		"a\tb\tc\n":                      "tab",
+		"a|b\n":                          "|",
+		" customer_id  date number_of_cds  dollar_value\r\n": "whitespace",
+		"\"x;y\",b,c\n": ",",
+		"single\n":      "",
+	} {
+		if got := sniffDelimiter([]byte(in)); got != want {
+			t.Errorf("sniffDelimiter(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
