@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // BGNBD holds the parameters of the beta-geometric/NBD model (Fader, Hardie &
@@ -55,6 +57,103 @@ func (m BGNBD) logLik(p Pattern, grad []float64, w float64) float64 {
 	return a1 + a2 + lse
 }
 
+// parallelLogLik splits large pattern sets over the cores.
+func (m BGNBD) parallelLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
+	workers := runtime.GOMAXPROCS(0)
+	if len(ps) < 20_000 || workers < 2 {
+		return m.sumLogLik(ps, wantGrad)
+	}
+	lls := make([]float64, workers)
+	gs := make([][4]float64, workers)
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		lo, hi := k*len(ps)/workers, (k+1)*len(ps)/workers
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			lls[k], gs[k] = m.sumLogLik(ps[lo:hi], wantGrad)
+		}(k)
+	}
+	wg.Wait()
+	var ll float64
+	var g [4]float64
+	for k := range lls {
+		ll += lls[k]
+		for i := range g {
+			g[i] += gs[k][i]
+		}
+	}
+	return ll, g
+}
+
+// sumLogLik is Σ count · LL over patterns and, with wantGrad, its gradient
+// in (r, α, a, b). The terms that depend on x alone (log-gammas, digammas)
+// are computed once per distinct x, so the cost per pattern is a few logs.
+func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
+	r, al, a, b := m.R, m.Alpha, m.A, m.B
+	var g [4]float64
+	lgR, _ := math.Lgamma(r)
+	lgAB, _ := math.Lgamma(a + b)
+	lgB, _ := math.Lgamma(b)
+	logA, logAl := math.Log(a), math.Log(al)
+	var psiR, psiAB, psiB float64
+	if wantGrad {
+		psiR, psiAB, psiB = digamma(r), digamma(a+b), digamma(b)
+	}
+	var ll float64
+	curX := math.NaN()
+	var xTerm, psiRX, psiBX, psiABX float64
+	for _, p := range ps {
+		x, tx, T, w := p.X, p.TX, p.T, p.Count
+		if x != curX {
+			curX = x
+			lgRX, _ := math.Lgamma(r + x)
+			lgBX, _ := math.Lgamma(b + x)
+			lgABX, _ := math.Lgamma(a + b + x)
+			xTerm = lgRX - lgR + r*logAl + lgAB + lgBX - lgB - lgABX
+			if wantGrad {
+				psiRX, psiBX, psiABX = digamma(r+x), digamma(b+x), digamma(a+b+x)
+			}
+		}
+		logAT := math.Log(al + T)
+		a3 := -(r + x) * logAT
+		// lse = log(e^a3 + e^a4) and w3 = e^a3 / (e^a3 + e^a4), with one exp.
+		lse, w3 := a3, 1.0
+		var logATX float64
+		if x > 0 {
+			logATX = math.Log(al + tx)
+			a4 := logA - math.Log(b+x-1) - (r+x)*logATX
+			if d := a4 - a3; d <= 0 {
+				e := math.Exp(d)
+				lse, w3 = a3+math.Log1p(e), 1/(1+e)
+			} else {
+				e := math.Exp(-d)
+				lse, w3 = a4+math.Log1p(e), e/(1+e)
+			}
+		}
+		ll += w * (xTerm + lse)
+		if !wantGrad {
+			continue
+		}
+		w4 := 1 - w3
+		dr := psiRX - psiR + logAl - w3*logAT
+		dal := r/al - w3*(r+x)/(al+T)
+		da := psiAB - psiABX
+		db := psiAB + psiBX - psiB - psiABX
+		if x > 0 {
+			dr -= w4 * logATX
+			dal -= w4 * (r + x) / (al + tx)
+			da += w4 / a
+			db -= w4 / (b + x - 1)
+		}
+		g[0] += w * dr
+		g[1] += w * dal
+		g[2] += w * da
+		g[3] += w * db
+	}
+	return ll, g
+}
+
 // LogLik returns the log-likelihood of weighted patterns.
 func (m BGNBD) LogLik(ps []Pattern) float64 {
 	var ll float64
@@ -96,14 +195,7 @@ func FitBGNBD(ps []Pattern, opt FitOptions) (*BGNBDFit, error) {
 	nll := func(data []Pattern) negLogLik {
 		return func(lt, grad []float64) float64 {
 			m := BGNBD{R: math.Exp(lt[0]), Alpha: math.Exp(lt[1]), A: math.Exp(lt[2]), B: math.Exp(lt[3])}
-			var g []float64
-			if grad != nil {
-				g = make([]float64, 4)
-			}
-			var ll float64
-			for _, p := range data {
-				ll += p.Count * m.logLik(p, g, p.Count)
-			}
+			ll, g := m.parallelLogLik(data, grad != nil)
 			if grad != nil {
 				theta := []float64{m.R, m.Alpha, m.A, m.B}
 				for i := range grad {
@@ -116,10 +208,10 @@ func FitBGNBD(ps []Pattern, opt FitOptions) (*BGNBDFit, error) {
 			return -ll
 		}
 	}
-	lt, res, err := maximize(nll(scaled), []float64{0, 0, 0, 0}, opt)
+	lt, res, status, err := maximize(nll(scaled), []float64{0, 0, 0, 0}, opt)
 	fit := &BGNBDFit{}
 	if res != nil {
-		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, res.Status.String()
+		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
 	}
 	if lt == nil {
 		return fit, err

@@ -40,8 +40,9 @@ type FitOptions struct {
 // grad is not nil, fills grad with d(−LL)/d(log θ).
 type negLogLik func(logTheta, grad []float64) float64
 
-// maximize fits an objective from a start in log space with BFGS.
-func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimize.Result, error) {
+// maximize fits an objective from a start in log space with BFGS. It
+// returns the optimum, gonum's result, and a status to report.
+func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimize.Result, string, error) {
 	n := len(start)
 	pen := opt.Penalizer
 	problem := optimize.Problem{
@@ -70,23 +71,25 @@ func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimiz
 	}
 	res, err := optimize.Minimize(problem, append([]float64(nil), start...), settings, &optimize.BFGS{})
 	if res == nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotConverged, err)
+		return nil, nil, "", fmt.Errorf("%w: %v", ErrNotConverged, err)
 	}
 	for _, v := range res.X {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return res.X, res, fmt.Errorf("%w: parameters not finite (%v)", ErrNotConverged, res.Status)
+			return res.X, res, res.Status.String(), fmt.Errorf("%w: parameters not finite (%v)", ErrNotConverged, res.Status)
 		}
 	}
+	g := make([]float64, n)
+	problem.Grad(g, res.X)
+	status := fmt.Sprintf("%v, max |gradient| %.2g", res.Status, maxAbs(g))
 	if err != nil {
 		// Gonum reports a line search that cannot improve on an optimum as a
 		// failure; accept it only where the gradient is flat.
-		g := make([]float64, n)
-		problem.Grad(g, res.X)
 		if maxAbs(g) > 1e-4*math.Max(1, math.Abs(res.F)) {
-			return res.X, res, fmt.Errorf("%w: %v (gradient %.3g)", ErrNotConverged, err, maxAbs(g))
+			return res.X, res, status, fmt.Errorf("%w: %v (max |gradient| %.3g)", ErrNotConverged, err, maxAbs(g))
 		}
+		status = fmt.Sprintf("converged: line search stopped at a flat gradient (max |gradient| %.2g)", maxAbs(g))
 	}
-	return res.X, res, nil
+	return res.X, res, status, nil
 }
 
 func maxAbs(v []float64) float64 {
@@ -136,17 +139,11 @@ func stdErrors(f negLogLik, theta []float64) []float64 {
 	se := make([]float64, n)
 	var chol mat.Cholesky
 	if !chol.Factorize(h) {
-		for i := range se {
-			se[i] = math.NaN()
-		}
-		return se
+		return nil // not a strict maximum: no standard errors, rather than NaNs
 	}
 	var cov mat.SymDense
 	if err := chol.InverseTo(&cov); err != nil {
-		for i := range se {
-			se[i] = math.NaN()
-		}
-		return se
+		return nil
 	}
 	for i := range se {
 		se[i] = math.Sqrt(cov.At(i, i))

@@ -94,10 +94,10 @@ func FitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 			return -ll
 		}
 	}
-	lt, res, err := maximize(nll(scaled), []float64{0, 0, 0}, opt)
+	lt, res, status, err := maximize(nll(scaled), []float64{0, 0, 0}, opt)
 	fit := &GammaGammaFit{}
 	if res != nil {
-		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, res.Status.String()
+		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
 	}
 	if lt == nil {
 		return fit, err

@@ -53,6 +53,7 @@ type command struct {
 var commands = []command{
 	{"ingest", "load transaction exports into the warehouse", runIngest},
 	{"features", "per-customer RFM and BTYD features for an as-of date", runFeatures},
+	{"fit", "fit BG/NBD and Gamma-Gamma to the features of an as-of date", runFit},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }
 

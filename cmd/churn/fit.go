@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline"
+)
+
+const fitExamples = `  churn fit --data ./churn-data --as-of 1997-09-30
+  churn fit --as-of 2024-06-30 --unit day --penalizer 0.001
+`
+
+func runFit(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "fit", "[--data DIR] --as-of YYYY-MM-DD [--model bgnbd] [--unit week|day]", fitExamples)
+	data, config := dataFlags(fs)
+	asOf := fs.String("as-of", "", "end of the calibration period (YYYY-MM-DD, in --timezone)")
+	name := fs.String("model", "bgnbd", "purchase model: bgnbd (pareto and mbgnbd are planned)")
+	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
+	unit := fs.String("unit", "week", "time unit of the fit: week or day")
+	var opt model.FitOptions
+	fs.Float64Var(&opt.Penalizer, "penalizer", 0, "L2 penalty on the parameters (lifetimes' penalizer_coef)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name != "bgnbd" {
+		return usagef("--model %q: this build fits bgnbd only (pareto and mbgnbd are planned)", *name)
+	}
+	cfg, err := loadConfig(fs, *config, data)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, "")
+	if err != nil {
+		return err
+	}
+	lock, err := pipeline.AcquireLock(*data, "churn fit")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	w := &pipeline.Warehouse{Dir: *data}
+	mf, err := pipeline.FitRun(ctx, w, fo, *name, opt)
+	if err != nil {
+		return err
+	}
+	dir := w.RunDir(fo.AsOf.Format("2006-01-02"))
+	if err := pipeline.WriteModelFile(dir, mf); err != nil {
+		return err
+	}
+	attrs := []any{"model", mf.Model, "r", mf.Params["r"], "alpha", mf.Params["alpha"], "a", mf.Params["a"], "b", mf.Params["b"],
+		"log_likelihood", mf.LogLik, "customers", mf.Customers, "patterns", mf.Patterns}
+	if mf.Spend != nil {
+		attrs = append(attrs, "p", mf.Spend.Params["p"], "q", mf.Spend.Params["q"], "gamma", mf.Spend.Params["gamma"])
+	}
+	attrs = append(attrs, "path", filepath.Join(dir, "model.json"))
+	e.log.Info("fit done", attrs...)
+	return nil
+}

@@ -1,0 +1,98 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// simulateBGNBD draws n customers from the BG/NBD process, observed for a
+// time T uniform in [tMin, tMax]; times are rounded to days (in weeks), as
+// real summaries are.
+func simulateBGNBD(m BGNBD, n int, tMin, tMax float64, seed uint64) []Pattern {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	lam := distuv.Gamma{Alpha: m.R, Beta: m.Alpha, Src: rng}
+	pd := distuv.Beta{Alpha: m.A, Beta: m.B, Src: rng}
+	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := 0; i < n; i++ {
+		l, p := lam.Rand(), pd.Rand()
+		T[i] = math.Round((tMin+rng.Float64()*(tMax-tMin))*7) / 7
+		t := 0.0
+		for {
+			t += rng.ExpFloat64() / l
+			if t > T[i] {
+				break
+			}
+			x[i]++
+			tx[i] = t
+			if rng.Float64() < p {
+				break
+			}
+		}
+		tx[i] = math.Min(math.Round(tx[i]*7)/7, T[i])
+	}
+	return Compress(x, tx, T)
+}
+
+// TestBGNBDRecoversParameters: on 300,000 simulated customers every
+// estimate lies within 3 standard errors of the truth.
+func TestBGNBDRecoversParameters(t *testing.T) {
+	truth := BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}
+	ps := simulateBGNBD(truth, 300_000, 26, 78, 42)
+	fit, err := FitBGNBD(ps, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []float64{fit.R, fit.Alpha, fit.A, fit.B}
+	want := []float64{truth.R, truth.Alpha, truth.A, truth.B}
+	for i, name := range []string{"r", "alpha", "a", "b"} {
+		if math.Abs(got[i]-want[i]) > 3*fit.StdErr[i] {
+			t.Errorf("%s = %.4f ± %.4f, truth %.4f", name, got[i], fit.StdErr[i], want[i])
+		}
+	}
+	t.Logf("patterns %d; r=%.4f±%.4f α=%.3f±%.3f a=%.3f±%.3f b=%.3f±%.3f", fit.Patterns,
+		fit.R, fit.StdErr[0], fit.Alpha, fit.StdErr[1], fit.A, fit.StdErr[2], fit.B, fit.StdErr[3])
+}
+
+// TestBGNBDGradient: the analytic gradient equals central differences.
+func TestBGNBDGradient(t *testing.T) {
+	ps := simulateBGNBD(BGNBD{R: 0.3, Alpha: 3, A: 1.2, B: 2}, 2000, 10, 40, 1)
+	m := BGNBD{R: 0.4, Alpha: 5, A: 0.9, B: 3}
+	_, g := m.sumLogLik(ps, true)
+	theta := []float64{m.R, m.Alpha, m.A, m.B}
+	for i := range theta {
+		h := 1e-6 * theta[i]
+		up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
+		up[i] += h
+		dn[i] -= h
+		fu := BGNBD{up[0], up[1], up[2], up[3]}.LogLik(ps)
+		fd := BGNBD{dn[0], dn[1], dn[2], dn[3]}.LogLik(ps)
+		num := (fu - fd) / (2 * h)
+		if math.Abs(num-g[i]) > 1e-5*math.Max(1, math.Abs(num)) {
+			t.Errorf("d/dθ%d: analytic %.8g, numeric %.8g", i, g[i], num)
+		}
+	}
+}
+
+// BenchmarkFitBGNBD1M fits BG/NBD to one million customers' summaries
+// (compressed to patterns first; the compression is timed too).
+func BenchmarkFitBGNBD1M(b *testing.B) {
+	truth := BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}
+	ps := simulateBGNBD(truth, 1_000_000, 26, 78, 9)
+	var x, tx, T []float64
+	for _, p := range ps {
+		for k := 0; k < int(p.Count); k++ {
+			x, tx, T = append(x, p.X), append(tx, p.TX), append(T, p.T)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fit, err := FitBGNBD(Compress(x, tx, T), FitOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fit.Patterns), "patterns")
+	}
+}
