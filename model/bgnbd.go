@@ -15,48 +15,6 @@ type BGNBD struct {
 	R, Alpha, A, B float64
 }
 
-// bgnbdLogLik returns the log-likelihood of one pattern (FHL 2005, eq. 6)
-// and, when grad is not nil, adds its derivatives in (r, α, a, b) times w.
-func (m BGNBD) logLik(p Pattern, grad []float64, w float64) float64 {
-	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	x, tx, T := p.X, p.TX, p.T
-	lgRX, _ := math.Lgamma(r + x)
-	lgR, _ := math.Lgamma(r)
-	lgAB, _ := math.Lgamma(a + b)
-	lgBX, _ := math.Lgamma(b + x)
-	lgB, _ := math.Lgamma(b)
-	lgABX, _ := math.Lgamma(a + b + x)
-	a1 := lgRX - lgR + r*math.Log(al)
-	a2 := lgAB + lgBX - lgB - lgABX
-	a3 := -(r + x) * math.Log(al+T)
-	a4 := math.Inf(-1)
-	if x > 0 {
-		a4 = math.Log(a) - math.Log(b+x-1) - (r+x)*math.Log(al+tx)
-	}
-	lse := logSumExp(a3, a4)
-	if grad != nil {
-		w3 := math.Exp(a3 - lse)
-		w4 := 1 - w3
-		psiABX := digamma(a + b + x)
-		psiAB := digamma(a + b)
-		dr := digamma(r+x) - digamma(r) + math.Log(al) - w3*math.Log(al+T)
-		dal := r/al - w3*(r+x)/(al+T)
-		da := psiAB - psiABX
-		db := psiAB + digamma(b+x) - digamma(b) - psiABX
-		if x > 0 {
-			dr -= w4 * math.Log(al+tx)
-			dal -= w4 * (r + x) / (al + tx)
-			da += w4 / a
-			db -= w4 / (b + x - 1)
-		}
-		grad[0] += w * dr
-		grad[1] += w * dal
-		grad[2] += w * da
-		grad[3] += w * db
-	}
-	return a1 + a2 + lse
-}
-
 // parallelLogLik splits large pattern sets over the cores.
 func (m BGNBD) parallelLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
 	workers := runtime.GOMAXPROCS(0)
@@ -86,8 +44,9 @@ func (m BGNBD) parallelLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64)
 	return ll, g
 }
 
-// sumLogLik is Σ count · LL over patterns and, with wantGrad, its gradient
-// in (r, α, a, b). The terms that depend on x alone (log-gammas, digammas)
+// sumLogLik is Σ count · LL over patterns (FHL 2005, eq. 6: the log of
+// B(a,b+x)/B(a,b)·Γ(r+x)α^r/Γ(r) times (α+T)^−(r+x) + [x>0]·a/(b+x−1)·(α+t_x)^−(r+x))
+// and, with wantGrad, its gradient in (r, α, a, b). The terms that depend on x alone (log-gammas, digammas)
 // are computed once per distinct x, so the cost per pattern is a few logs.
 func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
@@ -156,10 +115,7 @@ func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
 
 // LogLik returns the log-likelihood of weighted patterns.
 func (m BGNBD) LogLik(ps []Pattern) float64 {
-	var ll float64
-	for _, p := range ps {
-		ll += p.Count * m.logLik(p, nil, 0)
-	}
+	ll, _ := m.sumLogLik(ps, false)
 	return ll
 }
 

@@ -62,7 +62,12 @@ func TestBGNBDPredictionsAgainstIntegration(t *testing.T) {
 func TestBGNBDNoNaNForHeavyBuyers(t *testing.T) {
 	m := BGNBD{R: 0.2426, Alpha: 4.4135, A: 0.7930, B: 2.4259}
 	for _, c := range []struct{ x, tx, T float64 }{{5000, 100, 100}, {3000, 99.9, 100}, {0, 0, 0.01}, {1, 0.001, 500}} {
-		ll := m.logLik(Pattern{X: c.x, TX: c.tx, T: c.T, Count: 1}, make([]float64, 4), 1)
+		ll, g := m.sumLogLik([]Pattern{{X: c.x, TX: c.tx, T: c.T, Count: 1}}, true)
+		for _, d := range g {
+			if math.IsNaN(d) || math.IsInf(d, 0) {
+				t.Errorf("%+v: gradient %v", c, g)
+			}
+		}
 		pa := m.PAlive(c.x, c.tx, c.T)
 		if math.IsNaN(ll) || math.IsInf(ll, 0) || math.IsNaN(pa) || pa < 0 || pa > 1 {
 			t.Errorf("%+v: LL %v P(alive) %v", c, ll, pa)
