@@ -70,8 +70,8 @@ func (o *SynthOptions) defaults() {
 	}
 }
 
-// SynthCustomer is the ground truth of one synthetic customer.
-type SynthCustomer struct {
+// synthCustomer is the ground truth of one synthetic customer.
+type synthCustomer struct {
 	ID         string
 	Lambda     float64   // purchases per week while alive
 	PDrop      float64   // dropout probability after each repeat purchase
@@ -176,7 +176,7 @@ func Synth(opt SynthOptions, tx, truth, dirty io.Writer) error {
 	week := float64(7 * 24 * time.Hour)
 	for c := 1; c <= opt.Customers; c++ {
 		id := fmt.Sprintf("c%07d", c)
-		cu := SynthCustomer{ID: id, Lambda: lambdaDist.Rand(), PDrop: pDist.Rand(), Nu: nuDist.Rand(), Purchases: make([]int, periods)}
+		cu := synthCustomer{ID: id, Lambda: lambdaDist.Rand(), PDrop: pDist.Rand(), Nu: nuDist.Rand(), Purchases: make([]int, periods)}
 		spend := distuv.Gamma{Alpha: opt.P, Beta: cu.Nu, Src: rng}
 		off := offsets[rng.IntN(len(offsets))]
 		zone := time.FixedZone("", off)

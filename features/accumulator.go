@@ -8,8 +8,10 @@
 package features
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -127,6 +129,7 @@ type shard struct {
 	tags       []listNode
 	currencies map[string]*int64 // currency → rows
 	ignored    int64             // rows after the holdout end (or D)
+	fxOverflow int64             // rows whose converted amount does not fit
 }
 
 // Accumulator aggregates transactions per customer. Add is for one
@@ -222,7 +225,11 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 	c := sh.accs.at(int(i))
 	amount := t.AmountMicros
 	if a.opt.FXMicros != nil {
-		amount = convert(amount, a.opt.FXMicros[t.Currency])
+		var ok bool
+		if amount, ok = convert(amount, a.opt.FXMicros[t.Currency]); !ok {
+			sh.fxOverflow++
+			return
+		}
 	}
 	if day > a.asOfDay {
 		if amount >= 0 {
@@ -295,10 +302,33 @@ func hash32(s string) uint32 {
 	return h
 }
 
-// convert applies an FX rate in millionths, rounding half away from zero.
-func convert(amount, rateMicros int64) int64 {
-	p := float64(amount) * float64(rateMicros) / 1e6
-	return int64(math.Round(p))
+// convert applies an FX rate in millionths exactly, rounding half away from
+// zero (a float product would lose cents above 2^53 micro-units).
+// ok is false when the result does not fit in int64.
+func convert(amount, rateMicros int64) (v int64, ok bool) {
+	neg := (amount < 0) != (rateMicros < 0)
+	hi, lo := bits.Mul64(absU(amount), absU(rateMicros))
+	if hi >= 1_000_000 {
+		return 0, false
+	}
+	q, rem := bits.Div64(hi, lo, 1_000_000)
+	if rem >= 500_000 {
+		q++
+	}
+	if q > math.MaxInt64 {
+		return 0, false
+	}
+	if neg {
+		return -int64(q), true
+	}
+	return int64(q), true
+}
+
+func absU(v int64) uint64 {
+	if v < 0 {
+		return uint64(-v)
+	}
+	return uint64(v)
 }
 
 // Merge folds b into a, shard by shard; b must not be used afterwards. It
@@ -314,6 +344,7 @@ func (a *Accumulator) Merge(b *Accumulator) {
 			}
 		}
 		dst.ignored += src.ignored
+		dst.fxOverflow += src.fxOverflow
 		for j := 0; j < src.accs.len(); j++ {
 			id := src.ids.id(int32(j))
 			h := hashID(id)
@@ -376,12 +407,17 @@ func (a *Accumulator) Currencies() []string {
 }
 
 // ErrCurrencies is returned when amounts in several currencies would be summed.
-var ErrCurrencies = fmt.Errorf("several currencies")
+var ErrCurrencies = errors.New("several currencies")
 
 // Finish computes the rows of every customer with a purchase on or before
 // the as-of date, sorted by customer id, with RFM scores and segments.
 func (a *Accumulator) Finish() (*Result, error) {
 	currencies := a.Currencies()
+	for s := range a.shards {
+		if n := a.shards[s].fxOverflow; n > 0 {
+			return nil, fmt.Errorf("%w: converting amounts with --fx overflowed for %d rows; check the rates", ErrCurrencies, n)
+		}
+	}
 	if a.opt.FXMicros == nil && len(currencies) > 1 {
 		return nil, fmt.Errorf("%w in the warehouse (%s): amounts would be summed across them; pass a rate table with --fx rates.csv", ErrCurrencies, strings.Join(currencies, ", "))
 	}

@@ -106,3 +106,20 @@ func TestMergeEqualsOnePass(t *testing.T) {
 		t.Fatalf("only %d customers", len(r1.Customers))
 	}
 }
+
+func TestConvertExact(t *testing.T) {
+	for _, c := range []struct{ amount, rate, want int64 }{
+		{10_000_000, 900_000, 9_000_000},
+		{-10_000_000, 900_000, -9_000_000},
+		{9_000_000_000_000_123, 1_000_000, 9_000_000_000_000_123}, // beyond float64's 2^53: exact
+		{1, 500_000, 1}, // 0.5 micro rounds away from zero
+		{-1, 500_000, -1},
+	} {
+		if got, ok := convert(c.amount, c.rate); !ok || got != c.want {
+			t.Errorf("convert(%d, %d) = %d, %v; want %d", c.amount, c.rate, got, ok, c.want)
+		}
+	}
+	if _, ok := convert(9_000_000_000_000_000_000, 2_000_000); ok {
+		t.Error("an overflowing conversion was accepted")
+	}
+}

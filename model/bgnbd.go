@@ -194,12 +194,23 @@ func (m BGNBD) PAlive(x, tx, T float64) float64 {
 }
 
 // ExpectedPurchases returns E[X(T, T+t) | x, t_x, T], the expected number of
-// purchases in the next t time units (FHL 2005, eq. 10).
+// purchases in the next t time units (FHL 2005, eq. 10). At a = 1 the
+// formula is 0/0; within 1e-6 of it, the mean of its values at a = 1 ± 1e-5,
+// accurate to O(1e-10) because the function is smooth in a.
 func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
+	if math.Abs(m.A-1) < 1e-6 {
+		lo, hi := m, m
+		lo.A, hi.A = 1-1e-5, 1+1e-5
+		return (lo.ExpectedPurchases(t, x, tx, T) + hi.ExpectedPurchases(t, x, tx, T)) / 2
+	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
+	// ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; z) through Euler's
+	// transformation, 2F1(p,q;c;z) = (1−z)^(c−p−q) 2F1(c−p, c−q; c; z) with
+	// 1−z = (α+T)/(α+T+t): the series left has small parameters, so heavy
+	// buyers (x in the thousands) neither overflow nor lose precision.
 	z := t / (al + T + t)
-	h := hyp2f1(r+x, b+x, a+b+x-1, z)
-	num := (a + b + x - 1) / (a - 1) * (1 - math.Pow((al+T)/(al+T+t), r+x)*h)
+	tail := math.Pow((al+T)/(al+T+t), a-1) * hyp2f1(a+b-1-r, a-1, a+b+x-1, z)
+	num := (a + b + x - 1) / (a - 1) * (1 - tail)
 	if x == 0 {
 		return num
 	}

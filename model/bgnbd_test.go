@@ -69,6 +69,11 @@ func TestBGNBDNoNaNForHeavyBuyers(t *testing.T) {
 			}
 		}
 		pa := m.PAlive(c.x, c.tx, c.T)
+		for _, a := range []float64{m.A, 1, 2.5} {
+			if e := (BGNBD{R: m.R, Alpha: m.Alpha, A: a, B: m.B}).ExpectedPurchases(39, c.x, c.tx, c.T); math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
+				t.Errorf("%+v: E[X(39)] at a = %v is %v", c, a, e)
+			}
+		}
 		if math.IsNaN(ll) || math.IsInf(ll, 0) || math.IsNaN(pa) || pa < 0 || pa > 1 {
 			t.Errorf("%+v: LL %v P(alive) %v", c, ll, pa)
 		}

@@ -150,14 +150,3 @@ func stdErrors(f negLogLik, theta []float64) []float64 {
 	}
 	return se
 }
-
-// logSumExp returns log(e^a + e^b) without overflow.
-func logSumExp(a, b float64) float64 {
-	if a < b {
-		a, b = b, a
-	}
-	if math.IsInf(b, -1) {
-		return a
-	}
-	return a + math.Log1p(math.Exp(b-a))
-}

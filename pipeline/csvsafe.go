@@ -3,7 +3,6 @@ package pipeline
 import (
 	"encoding/csv"
 	"io"
-	"runtime"
 )
 
 // SafeCSVWriter is the one CSV writer for files people open in a
@@ -16,16 +15,9 @@ type SafeCSVWriter struct {
 	buf []string
 }
 
-// NewSafeCSVWriter writes CSV to w; with bom, a UTF-8 byte order mark first
-// (for Excel) — see WriteBOM.
+// NewSafeCSVWriter writes CSV to w.
 func NewSafeCSVWriter(w io.Writer) *SafeCSVWriter {
 	return &SafeCSVWriter{w: csv.NewWriter(w)}
-}
-
-// WriteBOM writes the UTF-8 byte order mark Excel needs to read UTF-8.
-func WriteBOM(w io.Writer) error {
-	_, err := w.Write([]byte{0xEF, 0xBB, 0xBF})
-	return err
 }
 
 // Write writes one record, neutralising dangerous cells.
@@ -76,5 +68,3 @@ func isPlainNumber(s string) bool {
 	}
 	return digits > 0
 }
-
-func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

@@ -10,41 +10,66 @@ import (
 )
 
 // WriteFileAtomic writes path through write so that a reader sees either the
-// old file or the complete new one: it writes "_<name>.tmp" beside it, syncs,
-// closes, renames and syncs the directory; the temporary file is removed on
-// any error. Names starting with "_" are ignored by Spark, Hive and DuckDB.
-func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
+// old file or the complete new one (see AtomicFile).
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// AtomicFile is the one durable-write mechanism: it writes "_<name>.tmp"
+// beside the target (names starting with "_" are ignored by Spark, Hive and
+// DuckDB); Commit syncs, closes, renames and syncs the directory; Abort
+// removes the temporary file. Leftovers of a crash are removed by the next
+// writer (Warehouse.recover).
+type AtomicFile struct {
+	*os.File
+	path, tmp string
+}
+
+// CreateAtomic starts writing path.
+func CreateAtomic(path string) (*AtomicFile, error) {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	tmp := filepath.Join(dir, "_"+name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return &AtomicFile{File: f, path: path, tmp: tmp}, nil
+}
+
+// Commit makes the written file visible under its name, durably.
+func (f *AtomicFile) Commit() error {
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if err == nil {
+		err = os.Rename(f.tmp, f.path)
 	}
-	if err = f.Close(); err != nil {
-		return err
+	if err != nil {
+		os.Remove(f.tmp)
+		return fmt.Errorf("commit %s: %w", f.path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return syncDir(filepath.Dir(f.path))
+}
+
+// Abort discards the written file.
+func (f *AtomicFile) Abort() {
+	f.Close()
+	os.Remove(f.tmp)
 }
 
 // syncDir makes a rename or create in dir durable.

@@ -19,7 +19,7 @@ import (
 )
 
 // FeatureRow is one row of features.parquet. Column names are a contract
-// (README, "Features"); money columns ending in no suffix are DECIMAL(18,6).
+// (README, "Features"); money columns are DECIMAL(18,6) millionths.
 type FeatureRow struct {
 	CustomerID    string  `parquet:"customer_id"`
 	FirstPurchase int64   `parquet:"first_purchase,timestamp(microsecond)"`
@@ -92,7 +92,7 @@ type FeaturesOptions struct {
 	// FXFile is a CSV of currency,rate (to the reporting currency); empty = none.
 	FXFile   string
 	Segments *features.SegmentTable
-	Workers  int
+	Workers  int // scan workers; 0 = GOMAXPROCS
 }
 
 // ComputeFeatures scans the warehouse and aggregates the features of one as-of date.
@@ -112,12 +112,8 @@ func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*f
 		}
 		fo.FXMicros = rates
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = defaultWorkers()
-	}
 	return features.Compute(ctx, func(ctx context.Context, fn func(int, arrow.Record) error) error {
-		_, err := w.Scan(ctx, ScanOptions{Workers: workers, NoOrderID: true}, fn)
+		_, err := w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, fn)
 		return err
 	}, fo)
 }

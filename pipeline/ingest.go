@@ -86,11 +86,11 @@ func Ingest(ctx context.Context, dataDir string, args []string, opt IngestOption
 		return nil, err
 	}
 	defer lock.Release()
-	return IngestLocked(ctx, &Warehouse{Dir: dataDir}, args, opt)
+	return ingestLocked(ctx, &Warehouse{Dir: dataDir}, args, opt)
 }
 
-// IngestLocked is Ingest for a caller that already holds the lock (churn run).
-func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOptions) (*IngestSummary, error) {
+// ingestLocked is Ingest for a caller that already holds the lock.
+func ingestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOptions) (*IngestSummary, error) {
 	log := opt.Log
 	if log == nil {
 		log = slog.Default()
@@ -129,8 +129,6 @@ func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 	}
 	in.started = time.Now().UTC()
 	sum := &IngestSummary{IngestID: in.id}
-	qTmp := filepath.Join(w.path("quarantine"), "_"+in.id+".csv.tmp")
-	defer os.Remove(qTmp)
 	defer in.removeTemps()
 
 	var entries []ManifestEntry
@@ -155,22 +153,13 @@ func IngestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 		sum.Duplicates += fs.Duplicates
 	}
 
-	if len(in.rejected) > 0 {
-		sum.Quarantine = w.QuarantinePath(in.id)
-		if err := WriteFileAtomic(sum.Quarantine, func(f io.Writer) error {
-			q, err := newQuarantineWriter(f)
-			if err != nil {
-				return err
-			}
-			for _, r := range in.rejected {
-				if err := q.write(r); err != nil {
-					return err
-				}
-			}
-			return q.flush()
-		}); err != nil {
+	if in.quarantine != nil {
+		// Written even when nothing is committed: it says why.
+		if err := in.quarantine.commit(); err != nil {
 			return nil, err
 		}
+		in.quarantine = nil
+		sum.Quarantine = w.QuarantinePath(in.id)
 	}
 	bad := sum.Rejected - sum.Duplicates
 	if sum.RowsRead > 0 && float64(bad) > opt.MaxBadFraction*float64(sum.RowsRead) {
@@ -202,9 +191,11 @@ type ingest struct {
 	started  time.Time
 	existing []uint64 // order keys committed before, sorted
 	newKeys  *keySet  // order keys written by this ingest
-	rejected []Rejected
-	parts    []pendingPart
-	nextPart int
+	// quarantine streams rejected rows to disk as they come, so memory does
+	// not grow with them; it is opened at the first rejection.
+	quarantine *quarantineWriter
+	parts      []pendingPart
+	nextPart   int
 }
 
 type pendingPart struct {
@@ -215,6 +206,9 @@ type pendingPart struct {
 func (in *ingest) removeTemps() {
 	for _, p := range in.parts {
 		os.Remove(p.tmp)
+	}
+	if in.quarantine != nil {
+		in.quarantine.abort()
 	}
 }
 
@@ -253,7 +247,10 @@ func (in *ingest) reject(fs *FileSummary, r Rejected) {
 		fs.ByReason = map[string]int64{}
 	}
 	fs.ByReason[code]++
-	in.rejected = append(in.rejected, r)
+	if in.quarantine == nil {
+		in.quarantine = newQuarantineWriter(in.w.QuarantinePath(in.id))
+	}
+	in.quarantine.write(r)
 }
 
 // file ingests one source file into temporary parts.
@@ -349,22 +346,24 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		return err
 	}
 	defer f.Close()
-	var hasher hash.Hash
+	// The hash is taken while reading unless it was needed first; a hash
+	// taken first (derived order ids) switches the one while reading off.
+	var hasher *teeHash
 	var r io.Reader = f
 	if src.sha == "" {
-		hasher = sha256.New()
+		hasher = &teeHash{h: sha256.New()}
 		r = io.TeeReader(f, hasher)
 	}
 	// drainHash finishes the hash over the bytes no parser asked for.
 	rawReader := r
 	drainHash := func() error {
-		if hasher == nil {
+		if hasher == nil || hasher.off {
 			return nil
 		}
 		if _, err := io.Copy(io.Discard, rawReader); err != nil {
 			return err
 		}
-		src.sha = hex.EncodeToString(hasher.Sum(nil))
+		src.sha = hex.EncodeToString(hasher.h.Sum(nil))
 		return nil
 	}
 
@@ -476,6 +475,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if src.sha, err = fileSHA256(src.path); err != nil {
 			return err
 		}
+		hasher.off = true
 	}
 	times, err := NewTimeParser(opt.TimeFormat, opt.Timezone)
 	if err != nil {
@@ -981,6 +981,19 @@ func (a *orderAggregator) flush(write func(acceptedRow) error) error {
 	}
 	a.rows = nil
 	return nil
+}
+
+// teeHash hashes what the parser reads, until it is switched off.
+type teeHash struct {
+	h   hash.Hash
+	off bool
+}
+
+func (t *teeHash) Write(p []byte) (int, error) {
+	if t.off {
+		return len(p), nil
+	}
+	return t.h.Write(p)
 }
 
 func fileSHA256(path string) (string, error) {

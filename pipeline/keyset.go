@@ -17,20 +17,22 @@ func newKeySet(capacity int) *keySet {
 	return &keySet{slots: make([]uint64, size)}
 }
 
+// probe returns the slot holding k (nonzero), or the empty slot where it goes.
+func (s *keySet) probe(k uint64) uint64 {
+	mask := uint64(len(s.slots) - 1)
+	i := mix(k) & mask
+	for s.slots[i] != k && s.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	return i
+}
+
 // has reports whether k is in the set.
 func (s *keySet) has(k uint64) bool {
 	if k == 0 {
 		return s.hasZero
 	}
-	mask := uint64(len(s.slots) - 1)
-	for i := mix(k) & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case k:
-			return true
-		case 0:
-			return false
-		}
-	}
+	return s.slots[s.probe(k)] == k
 }
 
 // add inserts k and reports whether it was new.
@@ -43,17 +45,13 @@ func (s *keySet) add(k uint64) bool {
 	if 10*(s.n+1) > 7*len(s.slots) { // load factor 0.7
 		s.grow()
 	}
-	mask := uint64(len(s.slots) - 1)
-	for i := mix(k) & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case k:
-			return false
-		case 0:
-			s.slots[i] = k
-			s.n++
-			return true
-		}
+	i := s.probe(k)
+	if s.slots[i] == k {
+		return false
 	}
+	s.slots[i] = k
+	s.n++
+	return true
 }
 
 func (s *keySet) grow() {

@@ -13,36 +13,48 @@ import (
 	"github.com/churnhq/churn/model"
 )
 
-// ModelFile is model.json: the fitted purchase and spend models of one
-// as-of date, parameters by their literature names.
+// ModelFile is model.json: the fitted purchase model of one as-of date and,
+// under "spend", the spend model; parameters by their literature names.
 type ModelFile struct {
-	Model       string             `json:"model"`
-	Params      map[string]float64 `json:"params"`
-	StdErr      map[string]float64 `json:"std_err,omitempty"`
-	Unit        string             `json:"unit"`
-	LogLik      float64            `json:"log_likelihood"`
-	Customers   float64            `json:"customers"`
-	Patterns    int                `json:"patterns"`
+	FittedModel
+	Unit        string `json:"unit"`
 	Calibration struct {
 		Start string `json:"start"` // first purchase of the earliest customer
 		End   string `json:"end"`   // the as-of date
 	} `json:"calibration"`
-	Optimizer struct {
-		Status     string `json:"status"`
-		Iterations int    `json:"iterations"`
-		FuncEvals  int    `json:"function_evaluations"`
-	} `json:"optimizer"`
-	Spend *SpendModelFile `json:"spend,omitempty"`
+	Spend *FittedModel `json:"spend,omitempty"`
 }
 
-// SpendModelFile is the Gamma-Gamma part of model.json.
-type SpendModelFile struct {
+// FittedModel is one fitted model as model.json records it.
+type FittedModel struct {
 	Model     string             `json:"model"`
 	Params    map[string]float64 `json:"params"`
 	StdErr    map[string]float64 `json:"std_err,omitempty"`
 	LogLik    float64            `json:"log_likelihood"`
 	Customers float64            `json:"customers"`
-	Status    string             `json:"status"`
+	Patterns  int                `json:"patterns"`
+	Optimizer struct {
+		Status     string `json:"status"`
+		Iterations int    `json:"iterations"`
+		FuncEvals  int    `json:"function_evaluations"`
+	} `json:"optimizer"`
+}
+
+// fittedModel names the parameters (and standard errors, when the fit has
+// them) of a fit.
+func fittedModel(name string, names []string, values []float64, st model.FitStats) FittedModel {
+	fm := FittedModel{Model: name, Params: map[string]float64{}, LogLik: st.LogLikelihood, Customers: st.Customers, Patterns: st.Patterns}
+	for i, n := range names {
+		fm.Params[n] = values[i]
+	}
+	if len(st.StdErr) == len(names) {
+		fm.StdErr = map[string]float64{}
+		for i, n := range names {
+			fm.StdErr[n] = st.StdErr[i]
+		}
+	}
+	fm.Optimizer.Status, fm.Optimizer.Iterations, fm.Optimizer.FuncEvals = st.Status, st.Iterations, st.FuncEvals
+	return fm
 }
 
 // ErrModelNotBuilt is returned for a model name this build does not fit yet.
@@ -73,29 +85,18 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 		return nil, fmt.Errorf("fit bgnbd: %w", err)
 	}
 	mf := &ModelFile{
-		Model:     "bgnbd",
-		Params:    map[string]float64{"r": fit.R, "alpha": fit.Alpha, "a": fit.A, "b": fit.B},
-		Unit:      res.Unit.String(),
-		LogLik:    fit.LogLikelihood,
-		Customers: fit.Customers,
-		Patterns:  fit.Patterns,
-	}
-	if len(fit.StdErr) == 4 {
-		mf.StdErr = map[string]float64{"r": fit.StdErr[0], "alpha": fit.StdErr[1], "a": fit.StdErr[2], "b": fit.StdErr[3]}
+		FittedModel: fittedModel("bgnbd", []string{"r", "alpha", "a", "b"}, []float64{fit.R, fit.Alpha, fit.A, fit.B}, fit.FitStats),
+		Unit:        res.Unit.String(),
 	}
 	mf.Calibration.Start = start.Format("2006-01-02")
 	mf.Calibration.End = res.AsOf.Format("2006-01-02")
-	mf.Optimizer.Status, mf.Optimizer.Iterations, mf.Optimizer.FuncEvals = fit.Status, fit.Iterations, fit.FuncEvals
 	if len(spend) > 0 {
 		gg, err := model.FitGammaGamma(spend, opt)
 		if err != nil {
 			return nil, fmt.Errorf("fit gamma-gamma: %w", err)
 		}
-		mf.Spend = &SpendModelFile{Model: "gamma-gamma", Params: map[string]float64{"p": gg.P, "q": gg.Q, "gamma": gg.Gamma},
-			LogLik: gg.LogLikelihood, Customers: gg.Customers, Status: gg.Status}
-		if len(gg.StdErr) == 3 {
-			mf.Spend.StdErr = map[string]float64{"p": gg.StdErr[0], "q": gg.StdErr[1], "gamma": gg.StdErr[2]}
-		}
+		sm := fittedModel("gamma-gamma", []string{"p", "q", "gamma"}, []float64{gg.P, gg.Q, gg.Gamma}, gg.FitStats)
+		mf.Spend = &sm
 	}
 	return mf, nil
 }

@@ -3,7 +3,7 @@ package pipeline
 import (
 	"encoding/csv"
 	"errors"
-	"io"
+	"fmt"
 	"strconv"
 )
 
@@ -76,26 +76,47 @@ type Rejected struct {
 // quarantineHeader is the header of DATA/quarantine/<ingest-id>.csv.
 var quarantineHeader = []string{"source", "line", "reason", "detail", "raw"}
 
-// quarantineWriter streams rejected rows as CSV. Raw text is written as-is
-// inside a quoted field, so a spreadsheet shows it and a script reads it back
-// byte for byte.
+// quarantineWriter streams rejected rows as CSV into an AtomicFile. Raw
+// text is written as-is inside a quoted field, so a spreadsheet shows it and
+// a script reads it back byte for byte. The first error is kept and
+// returned by commit, so the hot path does not check one per row.
 type quarantineWriter struct {
-	w *csv.Writer
+	f   *AtomicFile
+	w   *csv.Writer
+	err error
 }
 
-func newQuarantineWriter(w io.Writer) (*quarantineWriter, error) {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(quarantineHeader); err != nil {
-		return nil, err
+func newQuarantineWriter(path string) *quarantineWriter {
+	q := &quarantineWriter{}
+	if q.f, q.err = CreateAtomic(path); q.err != nil {
+		return q
 	}
-	return &quarantineWriter{w: cw}, nil
+	q.w = csv.NewWriter(q.f)
+	q.err = q.w.Write(quarantineHeader)
+	return q
 }
 
-func (q *quarantineWriter) write(r Rejected) error {
-	return q.w.Write([]string{r.Source, strconv.FormatInt(r.Line, 10), Reason(r.Err), r.Err.Error(), r.Raw})
+func (q *quarantineWriter) write(r Rejected) {
+	if q.err == nil {
+		q.err = q.w.Write([]string{r.Source, strconv.FormatInt(r.Line, 10), Reason(r.Err), r.Err.Error(), r.Raw})
+	}
 }
 
-func (q *quarantineWriter) flush() error {
-	q.w.Flush()
-	return q.w.Error()
+// commit flushes and makes the file visible.
+func (q *quarantineWriter) commit() error {
+	if q.err == nil {
+		q.w.Flush()
+		q.err = q.w.Error()
+	}
+	if q.err != nil {
+		q.abort()
+		return fmt.Errorf("quarantine: %w", q.err)
+	}
+	return q.f.Commit()
+}
+
+func (q *quarantineWriter) abort() {
+	if q.f != nil {
+		q.f.Abort()
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-
 	"path/filepath"
 	"strings"
 	"time"
@@ -36,12 +35,11 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	lock, err := pipeline.AcquireLock(*data, "churn features")
+	w, release, err := lockWarehouse(*data, "churn features")
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	w := &pipeline.Warehouse{Dir: *data}
+	defer release()
 	start := time.Now()
 	res, err := pipeline.ComputeFeatures(ctx, w, opt)
 	if err != nil {

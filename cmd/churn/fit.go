@@ -35,12 +35,11 @@ func runFit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	lock, err := pipeline.AcquireLock(*data, "churn fit")
+	w, release, err := lockWarehouse(*data, "churn fit")
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	w := &pipeline.Warehouse{Dir: *data}
+	defer release()
 	mf, err := pipeline.FitRun(ctx, w, fo, *name, opt)
 	if err != nil {
 		return err

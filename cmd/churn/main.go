@@ -187,6 +187,15 @@ func newFlagSet(e *env, name, synopsis, examples string) *pflag.FlagSet {
 	return fs
 }
 
+// lockWarehouse takes the writer lock of the warehouse in dir for a command.
+func lockWarehouse(dir, command string) (*pipeline.Warehouse, func(), error) {
+	lock, err := pipeline.AcquireLock(dir, command)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &pipeline.Warehouse{Dir: dir}, func() { lock.Release() }, nil
+}
+
 // parseFlags parses args, turning flag errors into usage errors and --help into ErrHelp.
 func parseFlags(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
