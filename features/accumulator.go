@@ -293,14 +293,8 @@ func (sh *shard) addTag(head, n int32, h uint32) (int32, int32) {
 	return int32(len(sh.tags)), n + 1
 }
 
-func hash32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
+// hash32 folds hashID for the small per-customer sets of stores and categories.
+func hash32(s string) uint32 { return uint32(hashID(s) >> 32) }
 
 // convert applies an FX rate in millionths exactly, rounding half away from
 // zero (a float product would lose cents above 2^53 micro-units).
