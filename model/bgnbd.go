@@ -1,11 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"math"
-	"runtime"
-	"sync"
-)
+import "math"
 
 // BGNBD holds the parameters of the beta-geometric/NBD model (Fader, Hardie &
 // Lee 2005, "Counting your customers the easy way", Marketing Science 24(2)):
@@ -13,35 +8,6 @@ import (
 // after each repeat purchase drops out with probability p ~ Beta(A, B).
 type BGNBD struct {
 	R, Alpha, A, B float64
-}
-
-// parallelLogLik splits large pattern sets over the cores.
-func (m BGNBD) parallelLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
-	workers := runtime.GOMAXPROCS(0)
-	if len(ps) < 20_000 || workers < 2 {
-		return m.sumLogLik(ps, wantGrad)
-	}
-	lls := make([]float64, workers)
-	gs := make([][4]float64, workers)
-	var wg sync.WaitGroup
-	for k := 0; k < workers; k++ {
-		lo, hi := k*len(ps)/workers, (k+1)*len(ps)/workers
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			lls[k], gs[k] = m.sumLogLik(ps[lo:hi], wantGrad)
-		}(k)
-	}
-	wg.Wait()
-	var ll float64
-	var g [4]float64
-	for k := range lls {
-		ll += lls[k]
-		for i := range g {
-			g[i] += gs[k][i]
-		}
-	}
-	return ll, g
 }
 
 // sumLogLik is Σ count · LL over patterns (FHL 2005, eq. 6: the log of
@@ -126,60 +92,29 @@ type BGNBDFit struct {
 }
 
 // FitBGNBD fits BG/NBD by maximum likelihood on weighted patterns, with
-// analytic gradients on log-parameters. Time is rescaled before optimising
-// (so that the largest T is 10) and α scaled back, which leaves the optimum
-// unchanged and the problem well conditioned.
+// analytic gradients on log-parameters.
 func FitBGNBD(ps []Pattern, opt FitOptions) (*BGNBDFit, error) {
-	if customers(ps) == 0 {
-		return nil, ErrNoData
+	f := func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
+		ll, g := BGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}.sumLogLik(ps, wantGrad)
+		return ll, g[:]
 	}
-	maxT := 0.0
-	for _, p := range ps {
-		if p.X < 0 || p.TX < 0 || p.T < p.TX || math.IsNaN(p.T) {
-			return nil, fmt.Errorf("bad pattern %+v: want 0 ≤ t_x ≤ T and x ≥ 0", p)
-		}
-		maxT = math.Max(maxT, p.T)
+	theta, st, err := fitPurchase(ps, opt, f, []float64{0, 0, 0, 0}, []bool{false, true, false, false})
+	if theta == nil {
+		return nil, err
 	}
-	if maxT == 0 {
-		return nil, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
-	}
-	scale := 10 / maxT
-	scaled := make([]Pattern, len(ps))
-	for i, p := range ps {
-		scaled[i] = Pattern{X: p.X, TX: p.TX * scale, T: p.T * scale, Count: p.Count}
-	}
-	nll := func(data []Pattern) negLogLik {
-		return func(lt, grad []float64) float64 {
-			m := BGNBD{R: math.Exp(lt[0]), Alpha: math.Exp(lt[1]), A: math.Exp(lt[2]), B: math.Exp(lt[3])}
-			ll, g := m.parallelLogLik(data, grad != nil)
-			if grad != nil {
-				theta := []float64{m.R, m.Alpha, m.A, m.B}
-				for i := range grad {
-					grad[i] = -g[i] * theta[i]
-				}
-			}
-			if math.IsNaN(ll) {
-				return math.Inf(1)
-			}
-			return -ll
-		}
-	}
-	lt, res, status, err := maximize(nll(scaled), []float64{0, 0, 0, 0}, opt)
-	fit := &BGNBDFit{}
-	if res != nil {
-		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
-	}
-	if lt == nil {
-		return fit, err
-	}
-	fit.BGNBD = BGNBD{R: math.Exp(lt[0]), Alpha: math.Exp(lt[1]) / scale, A: math.Exp(lt[2]), B: math.Exp(lt[3])}
-	fit.LogLikelihood = fit.BGNBD.LogLik(ps)
-	fit.Customers, fit.Patterns = customers(ps), len(ps)
-	if err != nil {
-		return fit, err
-	}
-	fit.StdErr = stdErrors(nll(ps), []float64{fit.R, fit.Alpha, fit.A, fit.B})
-	return fit, nil
+	return &BGNBDFit{BGNBD: BGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}, FitStats: st}, err
+}
+
+func (m BGNBD) Name() string         { return "bgnbd" }
+func (m BGNBD) ParamNames() []string { return []string{"r", "alpha", "a", "b"} }
+func (m BGNBD) Params() []float64    { return []float64{m.R, m.Alpha, m.A, m.B} }
+
+// ProbNoPurchase is P(no purchase in (T, T+t] | x, t_x, T). A BG/NBD
+// customer drops out only just after a purchase, so one active at T makes no
+// purchase in t with probability ((α+T)/(α+T+t))^(r+x).
+func (m BGNBD) ProbNoPurchase(t, x, tx, T float64) float64 {
+	pa := m.PAlive(x, tx, T)
+	return 1 - pa + pa*math.Exp(-(m.R+x)*math.Log1p(t/(m.Alpha+T)))
 }
 
 // PAlive returns P(alive | x, t_x, T) (FHL 2005, eq. 12; note 2008 for x = 0:

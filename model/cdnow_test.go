@@ -129,3 +129,38 @@ func TestGammaGammaCDNOW(t *testing.T) {
 		t.Errorf("LL = %.4f, published −4055.92", fit.LogLikelihood)
 	}
 }
+
+// TestParetoNBDCDNOW reproduces the published Pareto/NBD fit. s and β lie on
+// a flat ridge, so they are held to the two digits the figures allow.
+func TestParetoNBDCDNOW(t *testing.T) {
+	x, tx, T := cdnowSummary(t)
+	fit, err := FitParetoNBD(Compress(x, tx, T), FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("r=%.4f α=%.4f s=%.4f β=%.4f LL=%.3f SE=%.4f iterations=%d", fit.R, fit.Alpha, fit.S, fit.Beta, fit.LogLikelihood, fit.StdErr, fit.Iterations)
+	within(t, "r", fit.R, 0.553, 1e-3)
+	within(t, "alpha", fit.Alpha, 10.58, 1e-3)
+	within(t, "s", fit.S, 0.606, 1e-2)
+	within(t, "beta", fit.Beta, 11.67, 1e-2)
+	if math.Abs(fit.LogLikelihood-(-9594.98)) > 0.01 {
+		t.Errorf("LL = %.4f, published −9594.98", fit.LogLikelihood)
+	}
+}
+
+// TestMBGNBDCDNOW reproduces lifetimes' MBG/NBD fit of the CDNOW sample.
+func TestMBGNBDCDNOW(t *testing.T) {
+	x, tx, T := cdnowSummary(t)
+	fit, err := FitMBGNBD(Compress(x, tx, T), FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("r=%.4f α=%.4f a=%.4f b=%.4f LL=%.3f SE=%.4f", fit.R, fit.Alpha, fit.A, fit.B, fit.LogLikelihood, fit.StdErr)
+	within(t, "r", fit.R, 0.5248, 1e-3)
+	within(t, "alpha", fit.Alpha, 6.1830, 1e-3)
+	within(t, "a", fit.A, 0.8914, 1e-3)
+	within(t, "b", fit.B, 1.6140, 1e-3)
+	if math.Abs(fit.LogLikelihood-(-9582.14)) > 0.01 {
+		t.Errorf("LL = %.4f, published −9582.14", fit.LogLikelihood)
+	}
+}

@@ -1,0 +1,202 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// PurchaseModel is a fitted buy-till-you-die purchase model. Times are in
+// the unit of the fit; x is repeat purchases, tx the time of the last
+// purchase since the first, T the customer's age at the end of calibration.
+type PurchaseModel interface {
+	Name() string
+	ParamNames() []string
+	Params() []float64
+	// LogLik is Σ count · log-likelihood over patterns.
+	LogLik(ps []Pattern) float64
+	// PAlive is P(the customer is still active at T | x, t_x, T).
+	PAlive(x, tx, T float64) float64
+	// ExpectedPurchases is E[purchases in (T, T+t] | x, t_x, T].
+	ExpectedPurchases(t, x, tx, T float64) float64
+	// ProbNoPurchase is P(no purchase in (T, T+t] | x, t_x, T): the churn
+	// risk of a horizon t. Unlike 1 − P(alive) it is not 0 for one-time buyers.
+	ProbNoPurchase(t, x, tx, T float64) float64
+}
+
+// MedianWait is the time t after T within which an active customer buys
+// again with probability ½. In all three models the purchase rate of an
+// active customer is Gamma(r+x, α+T) a posteriori, so
+// P(no purchase in t | active) = ((α+T)/(α+T+t))^(r+x) and
+// t = (α+T)(2^(1/(r+x)) − 1).
+func MedianWait(r, alpha, x, T float64) float64 {
+	return (alpha + T) * math.Expm1(math.Ln2/(r+x))
+}
+
+// logLikGrad evaluates Σ count · LL over patterns and, with wantGrad, its
+// gradient in the natural parameters θ.
+type logLikGrad func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64)
+
+// parallel splits large pattern sets over the cores.
+func parallel(f logLikGrad, theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
+	workers := runtime.GOMAXPROCS(0)
+	if len(ps) < 20_000 || workers < 2 {
+		return f(theta, ps, wantGrad)
+	}
+	lls := make([]float64, workers)
+	gs := make([][]float64, workers)
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		lo, hi := k*len(ps)/workers, (k+1)*len(ps)/workers
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			lls[k], gs[k] = f(theta, ps[lo:hi], wantGrad)
+		}(k)
+	}
+	wg.Wait()
+	var ll float64
+	var g []float64
+	if wantGrad {
+		g = make([]float64, len(theta))
+	}
+	for k := range lls {
+		ll += lls[k]
+		for i := range g {
+			g[i] += gs[k][i]
+		}
+	}
+	return ll, g
+}
+
+// fitPurchase maximises a purchase model's likelihood over log-parameters
+// with analytic gradients. Time is rescaled first (so that the largest T is
+// 10) and the time-scale parameters (timeScale[i]) scaled back after, which
+// leaves the optimum unchanged and the problem well conditioned.
+func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, timeScale []bool) ([]float64, FitStats, error) {
+	var st FitStats
+	if customers(ps) == 0 {
+		return nil, st, ErrNoData
+	}
+	maxT := 0.0
+	for _, p := range ps {
+		if p.X < 0 || p.TX < 0 || p.T < p.TX || math.IsNaN(p.T) || math.IsNaN(p.TX) || math.IsNaN(p.X) {
+			return nil, st, fmt.Errorf("bad pattern %+v: want 0 ≤ t_x ≤ T and x ≥ 0", p)
+		}
+		maxT = math.Max(maxT, p.T)
+	}
+	if maxT == 0 {
+		return nil, st, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
+	}
+	scale := 10 / maxT
+	scaled := make([]Pattern, len(ps))
+	for i, p := range ps {
+		scaled[i] = Pattern{X: p.X, TX: p.TX * scale, T: p.T * scale, Count: p.Count}
+	}
+	nll := func(data []Pattern) negLogLik {
+		return func(lt, grad []float64) float64 {
+			theta := make([]float64, len(lt))
+			for i, l := range lt {
+				theta[i] = math.Exp(l)
+			}
+			ll, g := parallel(f, theta, data, grad != nil)
+			for i := range grad {
+				grad[i] = -g[i] * theta[i]
+			}
+			if math.IsNaN(ll) || math.IsInf(ll, 0) {
+				for i := range grad {
+					grad[i] = 0
+				}
+				return math.Inf(1)
+			}
+			return -ll
+		}
+	}
+	lt, res, status, err := maximize(nll(scaled), start, opt)
+	if res != nil {
+		st.Iterations, st.FuncEvals, st.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
+	}
+	if lt == nil {
+		return nil, st, err
+	}
+	theta := make([]float64, len(lt))
+	for i, l := range lt {
+		theta[i] = math.Exp(l)
+		if timeScale[i] {
+			theta[i] /= scale
+		}
+	}
+	st.LogLikelihood, _ = f(theta, ps, false)
+	st.Customers, st.Patterns = customers(ps), len(ps)
+	if err != nil {
+		return theta, st, err
+	}
+	st.StdErr = stdErrors(nll(ps), theta)
+	return theta, st, nil
+}
+
+// Fit is a fitted purchase model with how the fit went.
+type Fit struct {
+	Model PurchaseModel
+	FitStats
+}
+
+// FitPurchaseModel fits the named model: "bgnbd", "pareto" or "mbgnbd".
+func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
+	switch name {
+	case "bgnbd":
+		f, err := FitBGNBD(ps, opt)
+		if f == nil {
+			return nil, err
+		}
+		return &Fit{Model: f.BGNBD, FitStats: f.FitStats}, err
+	case "pareto":
+		f, err := FitParetoNBD(ps, opt)
+		if f == nil {
+			return nil, err
+		}
+		return &Fit{Model: f.ParetoNBD, FitStats: f.FitStats}, err
+	case "mbgnbd":
+		f, err := FitMBGNBD(ps, opt)
+		if f == nil {
+			return nil, err
+		}
+		return &Fit{Model: f.MBGNBD, FitStats: f.FitStats}, err
+	}
+	return nil, fmt.Errorf("unknown model %q: want bgnbd, pareto or mbgnbd", name)
+}
+
+// NewPurchaseModel builds a model from its name and parameters (as model.json
+// records them).
+func NewPurchaseModel(name string, params map[string]float64) (PurchaseModel, error) {
+	get := func(keys ...string) ([]float64, error) {
+		v := make([]float64, len(keys))
+		for i, k := range keys {
+			p, ok := params[k]
+			if !ok || !(p > 0) || math.IsInf(p, 0) {
+				return nil, fmt.Errorf("model %s: parameter %q missing or not positive", name, k)
+			}
+			v[i] = p
+		}
+		return v, nil
+	}
+	switch name {
+	case "bgnbd", "mbgnbd":
+		v, err := get("r", "alpha", "a", "b")
+		if err != nil {
+			return nil, err
+		}
+		if name == "bgnbd" {
+			return BGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}, nil
+		}
+		return MBGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}, nil
+	case "pareto":
+		v, err := get("r", "alpha", "s", "beta")
+		if err != nil {
+			return nil, err
+		}
+		return ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}, nil
+	}
+	return nil, fmt.Errorf("unknown model %q", name)
+}
