@@ -481,6 +481,7 @@ func (a *Accumulator) Finish() (*Result, error) {
 		table = DefaultSegments()
 	}
 	res.Cuts = ScoreRFM(rows, table)
+	res.SegmentNames = table.Names()
 	return res, nil
 }
 

@@ -46,6 +46,8 @@ type Result struct {
 	Unit       Unit
 	Currencies []string
 	Cuts       RFMCuts
+	// SegmentNames are the names of the segment table, in table order.
+	SegmentNames []string
 	// ExcludedNoOrders counts customers seen only through refunds or only after D.
 	ExcludedNoOrders int64
 	// RowsAfterWindow counts transactions after D (and after the holdout end).

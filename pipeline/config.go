@@ -19,7 +19,42 @@ type Config struct {
 	MaxBadFraction *float64 `yaml:"max-bad-fraction"`
 	Inbox          string   `yaml:"inbox"`
 	SourceOptions  `yaml:",inline"`
-	Features       FeaturesConfig `yaml:"features"`
+	Features       FeaturesConfig  `yaml:"features"`
+	Model          ModelConfig     `yaml:"model"`
+	Score          ScoreConfig     `yaml:"score"`
+	Recommend      RecommendConfig `yaml:"recommend"`
+}
+
+// ModelConfig is the model: section: which model and when to refit.
+type ModelConfig struct {
+	// Name is bgnbd (default), pareto or mbgnbd.
+	Name string `yaml:"name"`
+	// Penalizer is lifetimes' penalizer_coef.
+	Penalizer float64 `yaml:"penalizer"`
+	// Refit is "always" (default) or "auto": churn run reuses the latest
+	// model unless it is older than MaxAgeDays or its log-likelihood per
+	// customer on the new features has drifted by more than DriftLimit.
+	Refit      string  `yaml:"refit"`
+	MaxAgeDays int     `yaml:"max-age-days"`
+	DriftLimit float64 `yaml:"drift-limit"`
+}
+
+// ScoreConfig is the score: section; keys as the flags of churn score.
+type ScoreConfig struct {
+	Horizon      string   `yaml:"horizon"`
+	CLVMonths    int      `yaml:"clv-months"`
+	DiscountRate *float64 `yaml:"discount-rate"`
+	Margin       float64  `yaml:"margin"`
+	RiskTiers    string   `yaml:"risk-tiers"`
+	Excel        bool     `yaml:"excel"`
+}
+
+// RecommendConfig is the recommend: section; keys as the flags of churn recommend.
+type RecommendConfig struct {
+	Perks   string `yaml:"perks"`
+	Budget  string `yaml:"budget"`
+	History string `yaml:"history"`
+	Tiers   string `yaml:"tiers"`
 }
 
 // FeaturesConfig is the features: section of the config file.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/churnhq/churn/features"
@@ -57,14 +59,17 @@ func fittedModel(name string, names []string, values []float64, st model.FitStat
 	return fm
 }
 
-// ErrModelNotBuilt is returned for a model name this build does not fit yet.
-var ErrModelNotBuilt = errors.New("model not available in this build")
+// ErrUnknownModel is returned for a model name that is not one of PurchaseModels.
+var ErrUnknownModel = errors.New("unknown model")
 
-// FitModels fits the purchase model (BG/NBD) and the spend model
-// (Gamma-Gamma, on repeat buyers with positive monetary value) to features.
+// PurchaseModels are the names --model accepts.
+var PurchaseModels = []string{"bgnbd", "pareto", "mbgnbd"}
+
+// FitModels fits the purchase model (bgnbd, pareto or mbgnbd) and the spend
+// model (Gamma-Gamma, on repeat buyers with positive monetary value) to features.
 func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelFile, error) {
-	if name != "bgnbd" {
-		return nil, fmt.Errorf("%w: %q (this build fits bgnbd; pareto and mbgnbd are planned)", ErrModelNotBuilt, name)
+	if !slices.Contains(PurchaseModels, name) {
+		return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownModel, name, PurchaseModels)
 	}
 	n := len(res.Customers)
 	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
@@ -80,12 +85,15 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 			start = c.FirstPurchase
 		}
 	}
-	fit, err := model.FitBGNBD(model.Compress(x, tx, T), opt)
+	fit, err := model.FitPurchaseModel(name, model.Compress(x, tx, T), opt)
 	if err != nil {
-		return nil, fmt.Errorf("fit bgnbd: %w", err)
+		if fit != nil {
+			return nil, fmt.Errorf("fit %s: %w (optimiser: %s)", name, err, fit.Status)
+		}
+		return nil, fmt.Errorf("fit %s: %w", name, err)
 	}
 	mf := &ModelFile{
-		FittedModel: fittedModel("bgnbd", []string{"r", "alpha", "a", "b"}, []float64{fit.R, fit.Alpha, fit.A, fit.B}, fit.FitStats),
+		FittedModel: fittedModel(name, fit.Model.ParamNames(), fit.Model.Params(), fit.FitStats),
 		Unit:        res.Unit.String(),
 	}
 	mf.Calibration.Start = start.Format("2006-01-02")
@@ -99,6 +107,34 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 		mf.Spend = &sm
 	}
 	return mf, nil
+}
+
+// PurchaseModel returns the fitted purchase model of a model file.
+func (mf *ModelFile) PurchaseModel() (model.PurchaseModel, error) {
+	return model.NewPurchaseModel(mf.Model, mf.Params)
+}
+
+// SpendModel returns the fitted Gamma-Gamma model, or false when there was
+// none (no repeat buyers with positive spend).
+func (mf *ModelFile) SpendModel() (model.GammaGamma, bool) {
+	if mf.Spend == nil {
+		return model.GammaGamma{}, false
+	}
+	p := mf.Spend.Params
+	return model.GammaGamma{P: p["p"], Q: p["q"], Gamma: p["gamma"]}, true
+}
+
+// ReadModelFile reads DIR/model.json.
+func ReadModelFile(dir string) (*ModelFile, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "model.json"))
+	if err != nil {
+		return nil, err
+	}
+	var mf ModelFile
+	if err := json.Unmarshal(b, &mf); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "model.json"), err)
+	}
+	return &mf, nil
 }
 
 // WriteModelFile writes model.json atomically.

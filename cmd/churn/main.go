@@ -53,7 +53,8 @@ type command struct {
 var commands = []command{
 	{"ingest", "load transaction exports into the warehouse", runIngest},
 	{"features", "per-customer RFM and BTYD features for an as-of date", runFeatures},
-	{"fit", "fit BG/NBD and Gamma-Gamma to the features of an as-of date", runFit},
+	{"fit", "fit BG/NBD, Pareto/NBD or MBG/NBD and Gamma-Gamma for an as-of date", runFit},
+	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }
 

@@ -1,0 +1,266 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/model"
+	"github.com/parquet-go/parquet-go"
+)
+
+// ScoreOptions are the inputs of `churn score` besides the model.
+type ScoreOptions struct {
+	HorizonDays  float64 // horizon of expected_purchases and churn_risk, in days (default 90)
+	CLVMonths    int     // horizon of clv in months of 365.25/12 days (default 12)
+	DiscountRate float64 // annual discount rate of clv (default 0.10)
+	Margin       float64 // share of spend that is margin (default 0.30)
+	TierMedium   float64 // churn_risk ≥ TierMedium is medium (default 0.5)
+	TierHigh     float64 // churn_risk ≥ TierHigh is high (default 0.8)
+}
+
+// DefaultScoreOptions are the documented defaults.
+func DefaultScoreOptions() ScoreOptions {
+	return ScoreOptions{HorizonDays: 90, CLVMonths: 12, DiscountRate: 0.10, Margin: 0.30, TierMedium: 0.5, TierHigh: 0.8}
+}
+
+// Validate reports the first option out of range.
+func (o ScoreOptions) Validate() error {
+	switch {
+	case !(o.HorizonDays > 0):
+		return fmt.Errorf("%w: --horizon must be positive", ErrOption)
+	case o.CLVMonths < 1 || o.CLVMonths > 600:
+		return fmt.Errorf("%w: --clv-months must be 1–600", ErrOption)
+	case !(o.DiscountRate >= 0) || o.DiscountRate > 10:
+		return fmt.Errorf("%w: --discount-rate must be an annual rate ≥ 0 (0.1 = 10 %%)", ErrOption)
+	case !(o.Margin > 0) || o.Margin > 1:
+		return fmt.Errorf("%w: --margin must be in (0, 1]", ErrOption)
+	case !(o.TierMedium > 0) || !(o.TierHigh > o.TierMedium) || o.TierHigh > 1:
+		return fmt.Errorf("%w: --risk-tiers must be two thresholds 0 < medium < high ≤ 1", ErrOption)
+	}
+	return nil
+}
+
+// Score is one customer's scores; see the README for definitions and units.
+type Score struct {
+	PAlive            float64
+	ChurnRisk         float64 // P(no purchase within the horizon | history)
+	Tier              string  // low, medium, high
+	ExpectedPurchases float64 // within the horizon
+	ExpectedSpend     float64 // per purchase, currency units
+	CLV               float64 // discounted expected margin over CLVMonths, currency units
+	// NextPurchase is the date by which an active customer buys again with
+	// probability ½; zero when that is more than ten years away.
+	NextPurchase time.Time
+}
+
+// ScoresMeta is scores.json: what the numbers in scores.parquet mean.
+type ScoresMeta struct {
+	AsOf          string         `json:"as_of"`
+	Model         string         `json:"model"`
+	SpendModel    string         `json:"spend_model"`
+	Unit          string         `json:"unit"`
+	HorizonDays   float64        `json:"horizon_days"`
+	CLVMonths     int            `json:"clv_months"`
+	DiscountRate  float64        `json:"discount_rate_annual"`
+	Margin        float64        `json:"margin"`
+	TierMedium    float64        `json:"tier_medium_from"`
+	TierHigh      float64        `json:"tier_high_from"`
+	Currency      string         `json:"currency"`
+	Customers     int            `json:"customers"`
+	Tiers         map[string]int `json:"tiers"`
+	SpendFallback float64        `json:"spend_fallback"` // expected spend of customers without repeat purchases
+}
+
+// ModelLabel is the CRM feed's model column: purchase model, and the spend
+// model when there is one.
+func (mf *ModelFile) ModelLabel() string {
+	if mf.Spend != nil {
+		return mf.Model + "+" + mf.Spend.Model
+	}
+	return mf.Model
+}
+
+// ScoreCustomers scores every customer of res with the models of mf. The
+// purchase-model quantities depend on (x, t_x, T) only, so they are computed
+// once per distinct pattern, in parallel.
+func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
+	meta := ScoresMeta{AsOf: res.AsOf.Format(time.DateOnly), Model: mf.Model, Unit: res.Unit.String(),
+		HorizonDays: opt.HorizonDays, CLVMonths: opt.CLVMonths, DiscountRate: opt.DiscountRate, Margin: opt.Margin,
+		TierMedium: opt.TierMedium, TierHigh: opt.TierHigh, Customers: len(res.Customers), Tiers: map[string]int{}}
+	if len(res.Currencies) == 1 {
+		meta.Currency = res.Currencies[0]
+	}
+	if err := opt.Validate(); err != nil {
+		return nil, meta, err
+	}
+	if mf.Unit != res.Unit.String() {
+		return nil, meta, fmt.Errorf("%w: model.json was fitted in %ss, the features are in %ss; refit or pass --unit %s", ErrOption, mf.Unit, res.Unit, mf.Unit)
+	}
+	pm, err := mf.PurchaseModel()
+	if err != nil {
+		return nil, meta, err
+	}
+	params := pm.Params()
+	r, alpha := params[0], params[1]
+	unitDays := res.Unit.Days()
+	horizon := opt.HorizonDays / unitDays
+	month := 365.25 / 12 / unitDays
+
+	// Distinct patterns, in first-seen order.
+	type key struct{ x, tx, T float64 }
+	idx := make(map[key]int32, len(res.Customers)/4)
+	of := make([]int32, len(res.Customers))
+	var keys []key
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		k := key{float64(c.Frequency), c.Recency, c.T}
+		j, ok := idx[k]
+		if !ok {
+			j = int32(len(keys))
+			idx[k] = j
+			keys = append(keys, k)
+		}
+		of[i] = j
+	}
+	type patScore struct {
+		pAlive, risk, expected, discounted, waitDays float64
+	}
+	ps := make([]patScore, len(keys))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			for j := wk; j < len(keys); j += workers {
+				k := keys[j]
+				s := &ps[j]
+				s.pAlive = pm.PAlive(k.x, k.tx, k.T)
+				s.risk = pm.ProbNoPurchase(horizon, k.x, k.tx, k.T)
+				s.expected = pm.ExpectedPurchases(horizon, k.x, k.tx, k.T)
+				// Σ_m (E[X(m months)] − E[X(m−1 months)]) / (1+d)^(m/12).
+				prev := 0.0
+				for m := 1; m <= opt.CLVMonths; m++ {
+					cum := pm.ExpectedPurchases(float64(m)*month, k.x, k.tx, k.T)
+					s.discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
+					prev = cum
+				}
+				s.waitDays = model.MedianWait(r, alpha, k.x, k.T) * unitDays
+			}
+		}(wk)
+	}
+	wg.Wait()
+
+	gg, haveGG := mf.SpendModel()
+	fallback := 0.0
+	switch {
+	case haveGG && gg.Q > 1:
+		fallback = gg.P * gg.Gamma / (gg.Q - 1) // the population mean spend per purchase
+		meta.SpendModel = "gamma-gamma"
+	default:
+		// No usable spend model: the mean spend per order over customers.
+		var sum float64
+		for i := range res.Customers {
+			sum += res.Customers[i].MonetaryAvg
+		}
+		if len(res.Customers) > 0 {
+			fallback = sum / float64(len(res.Customers))
+		}
+		meta.SpendModel = "mean spend per order"
+		haveGG = false
+	}
+	meta.SpendFallback = fallback
+	out := make([]Score, len(res.Customers))
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		p := &ps[of[i]]
+		spend := fallback
+		if haveGG && c.Frequency > 0 {
+			spend = gg.ExpectedSpend(float64(c.Frequency), c.MonetaryValue)
+		}
+		sc := Score{PAlive: p.pAlive, ChurnRisk: clamp01(p.risk), ExpectedPurchases: p.expected, ExpectedSpend: spend,
+			CLV: opt.Margin * spend * p.discounted}
+		switch {
+		case sc.ChurnRisk >= opt.TierHigh:
+			sc.Tier = "high"
+		case sc.ChurnRisk >= opt.TierMedium:
+			sc.Tier = "medium"
+		default:
+			sc.Tier = "low"
+		}
+		if p.waitDays <= 3652 {
+			sc.NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
+		}
+		for _, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, meta, fmt.Errorf("scoring customer %q (x=%d t_x=%g T=%g) gave %v: please report this with the model.json",
+					c.CustomerID, c.Frequency, c.Recency, c.T, v)
+			}
+		}
+		meta.Tiers[sc.Tier]++
+		out[i] = sc
+	}
+	return out, meta, nil
+}
+
+func clamp01(v float64) float64 { return math.Min(1, math.Max(0, v)) }
+
+// ScoreRow is one row of scores.parquet.
+type ScoreRow struct {
+	CustomerID        string  `parquet:"customer_id"`
+	PAlive            float64 `parquet:"p_alive"`
+	ChurnRisk         float64 `parquet:"churn_risk"`
+	RiskTier          string  `parquet:"risk_tier,dict"`
+	ExpectedPurchases float64 `parquet:"expected_purchases"`
+	ExpectedSpend     float64 `parquet:"expected_spend"`
+	CLV               float64 `parquet:"clv"`
+	NextPurchase      *int32  `parquet:"expected_next_purchase,date,optional"`
+}
+
+// WriteScores writes scores.parquet and scores.json into dir.
+func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMeta) error {
+	err := WriteFileAtomic(filepath.Join(dir, "scores.parquet"), func(f io.Writer) error {
+		w := parquet.NewGenericWriter[ScoreRow](f, parquet.Compression(zstdCodec))
+		buf := make([]ScoreRow, 0, 4096)
+		for i := range scores {
+			s := &scores[i]
+			row := ScoreRow{CustomerID: res.Customers[i].CustomerID, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
+				ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV}
+			if !s.NextPurchase.IsZero() {
+				d := int32(s.NextPurchase.Unix() / 86400)
+				row.NextPurchase = &d
+			}
+			buf = append(buf, row)
+			if len(buf) == cap(buf) {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, "scores.json"), meta)
+}
+
+// writeJSON writes v as indented JSON, atomically.
+func writeJSON(path string, v any) error {
+	return WriteFileAtomic(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
