@@ -70,6 +70,9 @@ type Options struct {
 	FXMicros map[string]int64
 	// Segments is the RFM segment table; nil = DefaultSegments.
 	Segments *SegmentTable
+	// Tracking asks for the cohort's daily repeat purchases and first
+	// purchases (Result.Tracking), for a backtest's tracking plot.
+	Tracking bool
 }
 
 // Transaction is what the accumulator needs of one warehouse row.
@@ -235,6 +238,8 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 		if amount >= 0 {
 			c.holdoutOrders++
 			c.holdoutSpend += amount
+			sh.days = append(sh.days, listNode{value: day, next: c.daysHead})
+			c.daysHead = int32(len(sh.days))
 		}
 		return
 	}
@@ -441,10 +446,16 @@ func (a *Accumulator) Finish() (*Result, error) {
 	}
 	rows := make([]Customer, offsets[numShards])
 	var wg sync.WaitGroup
+	var tracks [2]map[int32][2]int64
 	for g := 0; g < 2; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
+			var track map[int32][2]int64
+			if a.opt.Tracking {
+				track = map[int32][2]int64{}
+				tracks[g] = track
+			}
 			var days []int32
 			for s := g; s < numShards; s += 2 {
 				sh := &a.shards[s]
@@ -458,8 +469,18 @@ func (a *Accumulator) Finish() (*Result, error) {
 					for n := c.daysHead; n != 0; n = sh.days[n-1].next {
 						days = append(days, sh.days[n-1].value)
 					}
+					slices.Sort(days)
+					days = slices.Compact(days)
 					rows[k] = a.row(sh.ids.id(int32(i)), c, days)
 					k++
+					if track != nil {
+						// days are sorted and distinct: the first is the first purchase.
+						for j, d := range days {
+							v := track[d]
+							v[min(j, 1)]++
+							track[d] = v
+						}
+					}
 				}
 				sh.ids, sh.accs, sh.days, sh.tags = idTable{}, accPages{}, nil, nil
 			}
@@ -479,6 +500,15 @@ func (a *Accumulator) Finish() (*Result, error) {
 	table := a.opt.Segments
 	if table == nil {
 		table = DefaultSegments()
+	}
+	if a.opt.Tracking {
+		res.Tracking = map[int32][2]int64{}
+		for _, t := range tracks {
+			for d, v := range t {
+				w := res.Tracking[d]
+				res.Tracking[d] = [2]int64{w[0] + v[0], w[1] + v[1]}
+			}
+		}
 	}
 	res.Cuts = ScoreRFM(rows, table)
 	res.SegmentNames = table.Names()
@@ -513,11 +543,13 @@ func sortByID(rows []Customer) {
 	}
 }
 
-// row finishes one customer; days are its purchase days, unsorted, repeated.
+// row finishes one customer; days are its distinct purchase days up to the
+// holdout end, sorted.
 func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
 	unit := a.opt.Unit.Days()
-	slices.Sort(days)
-	days = slices.Compact(days)
+	cal, _ := slices.BinarySearch(days, a.asOfDay+1)
+	holdoutDays := len(days) - cal
+	days = days[:cal]
 	lastDay := days[len(days)-1]
 	r := Customer{
 		CustomerID:         id,
@@ -543,6 +575,7 @@ func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
 		Stores:             int64(c.stores),
 		Categories:         int64(c.categories),
 		HoldoutOrders:      int64(c.holdoutOrders),
+		HoldoutDays:        int64(holdoutDays),
 		HoldoutSpendMicros: c.holdoutSpend,
 	}
 	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6

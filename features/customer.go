@@ -35,6 +35,7 @@ type Customer struct {
 	Stores, Categories                           int64   // distinct stores and categories bought from (0 when unknown)
 
 	HoldoutOrders      int64 // purchases in (D, holdout end]
+	HoldoutDays        int64 // distinct purchase days in (D, holdout end]: the BTYD holdout count
 	HoldoutSpendMicros int64
 }
 
@@ -46,6 +47,10 @@ type Result struct {
 	Unit       Unit
 	Currencies []string
 	Cuts       RFMCuts
+	// Tracking, when Options.Tracking is set: per day (DayOf numbering),
+	// [customers whose first purchase is that day, repeat purchase days
+	// that day] over the cohort of Customers, to the holdout end.
+	Tracking map[int32][2]int64
 	// SegmentNames are the names of the segment table, in table order.
 	SegmentNames []string
 	// ExcludedNoOrders counts customers seen only through refunds or only after D.

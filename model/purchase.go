@@ -23,6 +23,7 @@ type PurchaseModel interface {
 	// ProbNoPurchase is P(no purchase in (T, T+t] | x, t_x, T): the churn
 	// risk of a horizon t. Unlike 1 − P(alive) it is not 0 for one-time buyers.
 	ProbNoPurchase(t, x, tx, T float64) float64
+	PopulationPurchases
 }
 
 // MedianWait is the time t after T within which an active customer buys

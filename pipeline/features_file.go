@@ -52,6 +52,7 @@ type FeatureRow struct {
 	Stores        int64   `parquet:"stores"`
 	Categories    int64   `parquet:"categories"`
 	HoldoutOrders int64   `parquet:"holdout_orders"`
+	HoldoutDays   int64   `parquet:"holdout_days"`
 	HoldoutSpend  int64   `parquet:"holdout_spend,decimal(6:18)"`
 }
 
@@ -65,7 +66,7 @@ func featureRow(c *features.Customer) FeatureRow {
 		Orders30: c.Orders30, Orders90: c.Orders90, Orders365: c.Orders365,
 		Spend30: c.Spend30Micros, Spend90: c.Spend90Micros, Spend365: c.Spend365Micros, SpendTrend: c.SpendTrendMicros,
 		DaysSinceLast: c.DaysSinceLast, GapMeanDays: c.GapMeanDays, GapStdDays: c.GapStdDays, TenureDays: c.TenureDays,
-		Stores: c.Stores, Categories: c.Categories, HoldoutOrders: c.HoldoutOrders, HoldoutSpend: c.HoldoutSpendMicros,
+		Stores: c.Stores, Categories: c.Categories, HoldoutOrders: c.HoldoutOrders, HoldoutDays: c.HoldoutDays, HoldoutSpend: c.HoldoutSpendMicros,
 	}
 }
 
@@ -97,6 +98,10 @@ type FeaturesOptions struct {
 
 // ComputeFeatures scans the warehouse and aggregates the features of one as-of date.
 func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*features.Result, error) {
+	return computeFeatures(ctx, w, opt, false)
+}
+
+func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
 	loc := time.UTC
 	if opt.Timezone != "" {
 		var err error
@@ -104,7 +109,7 @@ func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*f
 			return nil, fmt.Errorf("%w: --timezone %q: %v", ErrOption, opt.Timezone, err)
 		}
 	}
-	fo := features.Options{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Location: loc, Unit: opt.Unit, Segments: opt.Segments}
+	fo := features.Options{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Location: loc, Unit: opt.Unit, Segments: opt.Segments, Tracking: tracking}
 	if opt.FXFile != "" {
 		rates, err := readFX(opt.FXFile)
 		if err != nil {
@@ -201,7 +206,7 @@ func WriteFeaturesParquet(path string, res *features.Result) error {
 var featureCSVHeader = []string{"customer_id", "first_purchase", "last_purchase", "orders", "frequency", "recency", "T",
 	"monetary_value", "monetary_avg", "total_spend", "net_spend", "refunds", "refund_amount", "r_score", "f_score", "m_score",
 	"rfm_segment", "orders_30d", "orders_90d", "orders_365d", "spend_30d", "spend_90d", "spend_365d", "spend_trend_90d",
-	"days_since_last", "gap_mean_days", "gap_std_days", "tenure_days", "stores", "categories", "holdout_orders", "holdout_spend"}
+	"days_since_last", "gap_mean_days", "gap_std_days", "tenure_days", "stores", "categories", "holdout_orders", "holdout_days", "holdout_spend"}
 
 // WriteFeaturesCSV writes the rows as CSV: timestamps RFC 3339 UTC, money
 // with the currency's decimals, text cells spreadsheet-safe.
@@ -228,7 +233,7 @@ func WriteFeaturesCSV(path string, res *features.Result) error {
 				strconv.Itoa(c.FScore), strconv.Itoa(c.MScore), c.Segment, i64(c.Orders30), i64(c.Orders90),
 				i64(c.Orders365), money(c.Spend30Micros), money(c.Spend90Micros), money(c.Spend365Micros),
 				money(c.SpendTrendMicros), i64(c.DaysSinceLast), num(c.GapMeanDays), num(c.GapStdDays),
-				i64(c.TenureDays), i64(c.Stores), i64(c.Categories), i64(c.HoldoutOrders), money(c.HoldoutSpendMicros)}
+				i64(c.TenureDays), i64(c.Stores), i64(c.Categories), i64(c.HoldoutOrders), i64(c.HoldoutDays), money(c.HoldoutSpendMicros)}
 			if err := w.Write(rec); err != nil {
 				return err
 			}

@@ -54,6 +54,7 @@ var commands = []command{
 	{"ingest", "load transaction exports into the warehouse", runIngest},
 	{"features", "per-customer RFM and BTYD features for an as-of date", runFeatures},
 	{"fit", "fit BG/NBD, Pareto/NBD or MBG/NBD and Gamma-Gamma for an as-of date", runFit},
+	{"backtest", "fit on data to a cutoff and check the predictions on the holdout", runBacktest},
 	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }

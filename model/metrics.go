@@ -1,0 +1,144 @@
+package model
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// AUC is the area under the ROC curve of scores for binary labels (the
+// probability that a random positive scores above a random negative, ties
+// counting ½); NaN when one class is empty.
+func AUC(scores []float64, labels []bool) float64 {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
+	var rankSum, pos float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
+			j++
+		}
+		mid := float64(i+j+1) / 2 // mean 1-based rank of the tie group
+		for k := i; k < j; k++ {
+			if labels[idx[k]] {
+				rankSum += mid
+				pos++
+			}
+		}
+		i = j
+	}
+	neg := float64(len(scores)) - pos
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// Brier is the mean squared difference of probabilities and outcomes.
+func Brier(p []float64, y []bool) float64 {
+	var s float64
+	for i := range p {
+		d := p[i]
+		if y[i] {
+			d--
+		}
+		s += d * d
+	}
+	return s / float64(len(p))
+}
+
+// CalibrationBin is one group of a calibration table.
+type CalibrationBin struct {
+	Bin       int     `json:"bin"`
+	N         int     `json:"n"`
+	Predicted float64 `json:"predicted"` // mean predicted probability
+	Observed  float64 `json:"observed"`  // share of positives
+}
+
+// Calibration sorts by predicted probability and cuts into bins of equal
+// size (the last ones one smaller when n does not divide).
+func Calibration(p []float64, y []bool, bins int) []CalibrationBin {
+	idx := sortedDesc(p)
+	slices.Reverse(idx)
+	out := make([]CalibrationBin, 0, bins)
+	for b := 0; b < bins; b++ {
+		lo, hi := b*len(idx)/bins, (b+1)*len(idx)/bins
+		if hi == lo {
+			continue
+		}
+		cb := CalibrationBin{Bin: b + 1, N: hi - lo}
+		for _, i := range idx[lo:hi] {
+			cb.Predicted += p[i]
+			if y[i] {
+				cb.Observed++
+			}
+		}
+		cb.Predicted /= float64(cb.N)
+		cb.Observed /= float64(cb.N)
+		out = append(out, cb)
+	}
+	return out
+}
+
+// Lift is the positive rate among the top share of scores divided by the
+// overall rate.
+func Lift(scores []float64, y []bool, share float64) float64 {
+	idx := sortedDesc(scores)
+	k := int(math.Ceil(share * float64(len(idx))))
+	var top, all float64
+	for j, i := range idx {
+		if y[i] {
+			all++
+			if j < k {
+				top++
+			}
+		}
+	}
+	if k == 0 || all == 0 {
+		return math.NaN()
+	}
+	return (top / float64(k)) / (all / float64(len(idx)))
+}
+
+func sortedDesc(v []float64) []int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[b], v[a]) })
+	return idx
+}
+
+// ErrorStats are per-customer errors of predicted counts.
+type ErrorStats struct {
+	MAE, RMSE, Correlation float64
+}
+
+// Errors compares predictions with actual values.
+func Errors(pred, actual []float64) ErrorStats {
+	n := float64(len(pred))
+	var ae, se, mp, ma float64
+	for i := range pred {
+		d := pred[i] - actual[i]
+		ae += math.Abs(d)
+		se += d * d
+		mp += pred[i]
+		ma += actual[i]
+	}
+	mp /= n
+	ma /= n
+	var cov, vp, va float64
+	for i := range pred {
+		cov += (pred[i] - mp) * (actual[i] - ma)
+		vp += (pred[i] - mp) * (pred[i] - mp)
+		va += (actual[i] - ma) * (actual[i] - ma)
+	}
+	corr := math.NaN()
+	if vp > 0 && va > 0 {
+		corr = cov / math.Sqrt(vp*va)
+	}
+	return ErrorStats{MAE: ae / n, RMSE: math.Sqrt(se / n), Correlation: corr}
+}
