@@ -16,6 +16,15 @@ import (
 //go:embed cdnow/CDNOW_master.txt.gz cdnow/CDNOW_sample.txt.gz cdnow/cdnow_customers_summary.csv
 var cdnowFS embed.FS
 
+// PerksCSV is a ready example perk catalog (README, "Perks"): one perk of
+// most kinds, with capacities, segment restrictions and per-segment uplifts.
+//
+//go:embed perks.csv
+var PerksCSV []byte
+
+// PerksName is the file name WriteCDNOW gives the example catalog.
+const PerksName = "perks.csv"
+
 // CDNOW file names as written by WriteCDNOW.
 const (
 	CDNOWMaster  = "CDNOW_master.txt"
@@ -80,6 +89,11 @@ func WriteCDNOW(dir string, sample bool) ([]string, error) {
 	if err := os.WriteFile(confPath, []byte(fmt.Sprintf(conf, confPath, dataPath)), 0o644); err != nil {
 		return nil, err
 	}
+	perks := filepath.Join(dir, PerksName)
+	if err := os.WriteFile(perks, PerksCSV, 0o644); err != nil {
+		return nil, err
+	}
+	out = append(out, perks)
 	if sample {
 		summary, err := CDNOW(CDNOWSummary)
 		if err != nil {

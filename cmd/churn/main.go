@@ -55,6 +55,7 @@ var commands = []command{
 	{"features", "per-customer RFM and BTYD features for an as-of date", runFeatures},
 	{"fit", "fit BG/NBD, Pareto/NBD or MBG/NBD and Gamma-Gamma for an as-of date", runFit},
 	{"backtest", "fit on data to a cutoff and check the predictions on the holdout", runBacktest},
+	{"recommend", "choose a perk per at-risk customer under a budget; plan.csv", runRecommend},
 	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }
@@ -132,7 +133,7 @@ func exitCode(err error, name string, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, pflag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat):
+	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat), errors.Is(err, pipeline.ErrCatalog):
 		fmt.Fprintf(stderr, "churn %s: %v\nRun 'churn %s --help' for usage.\n", name, err, name)
 		return exitUsage
 	case errors.Is(err, pipeline.ErrTooManyBad):

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/churnhq/churn/pipeline"
+)
+
+const recommendExamples = `  churn recommend --data ./churn-data --as-of 1998-06-30 --perks perks.csv --budget 5000
+  churn recommend --as-of 2024-06-30 --perks perks.csv --budget "€12,500" --tiers high
+`
+
+func runRecommend(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "recommend", "[--data DIR] --as-of YYYY-MM-DD --perks perks.csv --budget AMOUNT [--tiers high,medium]", recommendExamples)
+	data, config := dataFlags(fs)
+	asOf := fs.String("as-of", "", "as-of date of a scored run (churn score)")
+	perksPath := fs.String("perks", "", "the perk catalog (CSV; columns in the README)")
+	budget := fs.String("budget", "", "total expected cost allowed, in the reporting currency")
+	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
+	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
+	unit := fs.String("unit", "week", "time unit; must be the unit of the fit")
+	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, *config, data)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, *fx)
+	if err != nil {
+		return err
+	}
+	po, perks, err := planOptions(fs, cfg, *perksPath, *budget, *tiers)
+	if err != nil {
+		return err
+	}
+	w, release, err := lockWarehouse(*data, "churn recommend")
+	if err != nil {
+		return err
+	}
+	defer release()
+	dir := w.RunDir(fo.AsOf.Format("2006-01-02"))
+	mf, err := pipeline.ReadModelFile(dir)
+	if err != nil {
+		return fmt.Errorf("no model for %s: %w (run churn fit and churn score first)", *asOf, err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "scores.json"))
+	if err != nil {
+		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)
+	}
+	var meta pipeline.ScoresMeta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "scores.json"), err)
+	}
+	so := pipeline.ScoreOptions{HorizonDays: meta.HorizonDays, CLVMonths: meta.CLVMonths, DiscountRate: meta.DiscountRate,
+		Margin: meta.Margin, TierMedium: meta.TierMedium, TierHigh: meta.TierHigh}
+	res, err := pipeline.ComputeFeatures(ctx, w, fo)
+	if err != nil {
+		return err
+	}
+	catalog, err := pipeline.ReadCatalog(perks, res.SegmentNames)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	scores, meta, err := pipeline.ScoreCustomers(res, mf, so)
+	if err != nil {
+		return err
+	}
+	plan, err := pipeline.MakePlan(res, scores, meta, mf, catalog, po)
+	if err != nil {
+		return err
+	}
+	if err := pipeline.WritePlan(dir, res, plan, *excel); err != nil {
+		return err
+	}
+	if _, err := pipeline.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, plan.Recommendations(len(res.Customers)), mf,
+		pipeline.ExportOptions{Excel: *excel, Timezone: fo.Timezone}); err != nil {
+		return err
+	}
+	printPlan(e, plan)
+	e.log.Info("recommend done", "customers_with_perk", plan.Recommended, "budget_used", fmt.Sprintf("%.2f", plan.BudgetUsed),
+		"gap_pct", fmt.Sprintf("%.3f", plan.GapPct), "plan", filepath.Join(dir, "plan.csv"))
+	return nil
+}
+
+// planOptions merges the flags with the config's recommend: section and
+// parses the budget as an amount ("5000", "€12,500.00").
+func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, perks, budget, tiers string) (pipeline.PlanOptions, string, error) {
+	var po pipeline.PlanOptions
+	rc := cfg.Recommend
+	if perks == "" {
+		perks = rc.Perks
+	}
+	if budget == "" {
+		budget = rc.Budget
+	}
+	if !fs.Changed("tiers") && rc.Tiers != "" {
+		tiers = rc.Tiers
+	}
+	if perks == "" {
+		return po, "", usagef("--perks is required (a perk catalog CSV; churn datasets cdnow writes an example)")
+	}
+	if budget == "" {
+		return po, "", usagef("--budget is required")
+	}
+	micros, err := pipeline.ParseAmount(budget, false)
+	if err != nil || micros < 0 {
+		return po, "", usagef("--budget %q: want an amount ≥ 0", budget)
+	}
+	po.Budget = float64(micros) / 1e6
+	for _, t := range strings.Split(tiers, ",") {
+		t = strings.TrimSpace(t)
+		if t != "low" && t != "medium" && t != "high" {
+			return po, "", usagef("--tiers %q: want a list of low, medium, high", tiers)
+		}
+		po.Tiers = append(po.Tiers, t)
+	}
+	return po, perks, nil
+}
+
+func printPlan(e *env, p *pipeline.Plan) {
+	fmt.Fprintf(e.stdout, "Perk plan for %s: %d of %d eligible customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (bound %.2f, gap %.3f %%)\n",
+		p.AsOf, p.Recommended, p.Eligible, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.Bound, p.GapPct)
+	for _, s := range p.Perks {
+		fmt.Fprintf(e.stdout, "  %-14s %-13s %7d customers  cost %10.2f  value %10.2f\n", s.PerkID, s.Kind, s.Customers, s.Cost, s.Value)
+	}
+}
