@@ -56,6 +56,8 @@ var commands = []command{
 	{"fit", "fit BG/NBD, Pareto/NBD or MBG/NBD and Gamma-Gamma for an as-of date", runFit},
 	{"backtest", "fit on data to a cutoff and check the predictions on the holdout", runBacktest},
 	{"recommend", "choose a perk per at-risk customer under a budget; plan.csv", runRecommend},
+	{"run", "the nightly job: ingest, features, fit, score, backtest, recommend, exports, report", runRun},
+	{"report", "redraw report.html of a run", runReport},
 	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }

@@ -1,0 +1,443 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// ReportData is what report.html shows; everything is read from the files
+// of a run directory, so `churn report` can redraw any past run.
+type ReportData struct {
+	AsOf        string
+	Run         *RunManifest
+	Features    *FeaturesMeta
+	Scores      *ScoresMeta
+	Model       *ModelFile
+	Backtest    *Backtest
+	Plan        *Plan
+	Quality     QualitySummary
+	Segments    []NameCount
+	Tiers       []NameCount
+	TopAtRisk   [][]string // customer, segment, churn risk, CLV, perk, reason
+	Charts      map[string]template.HTML
+	ChartTitles []string
+}
+
+// NameCount is a labelled count.
+type NameCount struct {
+	Name  string
+	Count int
+}
+
+// QualitySummary is the warehouse's ingest totals and rejected rows by reason.
+type QualitySummary struct {
+	Files, RowsRead, Accepted, Rejected, Duplicates int64
+	ByReason                                        []NameCount
+}
+
+func readJSONFile(path string, v any) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
+}
+
+// LoadReportData reads a run directory (and the warehouse's manifest and
+// quarantine for data quality).
+func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
+	d := &ReportData{AsOf: filepath.Base(runDir), Charts: map[string]template.HTML{}}
+	d.Features, d.Scores, d.Model, d.Backtest, d.Plan, d.Run = &FeaturesMeta{}, &ScoresMeta{}, &ModelFile{}, &Backtest{}, &Plan{}, &RunManifest{}
+	for _, f := range []struct {
+		name string
+		v    any
+		ptr  *bool
+	}{{"features.json", d.Features, nil}, {"scores.json", d.Scores, nil}, {"model.json", d.Model, nil},
+		{"backtest.json", d.Backtest, nil}, {"plan.json", d.Plan, nil}, {"run.json", d.Run, nil}} {
+		ok, err := readJSONFile(filepath.Join(runDir, f.name), f.v)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			switch f.name {
+			case "scores.json":
+				return nil, fmt.Errorf("%s has no scores.json: run churn score (or churn run) first", runDir)
+			case "backtest.json":
+				d.Backtest = nil
+			case "plan.json":
+				d.Plan = nil
+			case "run.json":
+				d.Run = nil
+			case "features.json":
+				d.Features = nil
+			}
+		}
+	}
+	// Data quality from the manifest and the quarantine files.
+	entries, err := w.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		d.Quality.Files++
+		d.Quality.RowsRead += e.RowsRead
+		d.Quality.Accepted += e.Accepted
+		d.Quality.Rejected += e.Rejected
+		d.Quality.Duplicates += e.Duplicates
+	}
+	reasons := map[string]int{}
+	qs, _ := filepath.Glob(w.path("quarantine", "*.csv"))
+	for _, q := range qs {
+		if err := countColumn(q, "reason", reasons); err != nil {
+			return nil, err
+		}
+	}
+	d.Quality.ByReason = sortedCounts(reasons, nil)
+	// Per customer from the CRM feed.
+	segs, tiers := map[string]int{}, map[string]int{}
+	var risk []float64
+	type top struct {
+		clv float64
+		row []string
+	}
+	var tops []top
+	reasons2 := map[string]string{}
+	if d.Plan != nil {
+		_ = readCSV(filepath.Join(runDir, "plan.csv"), func(col map[string]int, rec []string) {
+			reasons2[rec[col["customer_id"]]] = rec[col["reason"]]
+		})
+	}
+	err = readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
+		segs[rec[col["rfm_segment"]]]++
+		tiers[rec[col["risk_tier"]]]++
+		r, _ := strconv.ParseFloat(rec[col["churn_risk"]], 64)
+		risk = append(risk, r)
+		if rec[col["risk_tier"]] == "high" {
+			clv, _ := strconv.ParseFloat(rec[col["clv"]], 64)
+			id := rec[col["customer_id"]]
+			tops = append(tops, top{clv, []string{id, rec[col["rfm_segment"]], rec[col["churn_risk"]], rec[col["clv"]], rec[col["recommended_perk"]], reasons2[id]}})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Segments = sortedCounts(segs, nil)
+	d.Tiers = sortedCounts(tiers, []string{"high", "medium", "low"})
+	sort.SliceStable(tops, func(i, j int) bool { return tops[i].clv > tops[j].clv })
+	for i := 0; i < len(tops) && i < 20; i++ {
+		d.TopAtRisk = append(d.TopAtRisk, tops[i].row)
+	}
+	return d, d.drawCharts(risk)
+}
+
+func sortedCounts(m map[string]int, order []string) []NameCount {
+	var out []NameCount
+	for _, n := range order {
+		out = append(out, NameCount{n, m[n]})
+	}
+	var rest []NameCount
+	for n, c := range m {
+		if !slices.Contains(order, n) {
+			rest = append(rest, NameCount{n, c})
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		if rest[i].Count != rest[j].Count {
+			return rest[i].Count > rest[j].Count
+		}
+		return rest[i].Name < rest[j].Name
+	})
+	return append(out, rest...)
+}
+
+// readCSV calls fn for each record of a CSV with a header.
+func readCSV(path string, fn func(col map[string]int, rec []string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	r := csv.NewReader(br)
+	r.FieldsPerRecord = -1
+	head, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[h] = i
+	}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fn(col, rec)
+	}
+}
+
+func countColumn(path, name string, into map[string]int) error {
+	return readCSV(path, func(col map[string]int, rec []string) {
+		if i, ok := col[name]; ok && i < len(rec) {
+			into[rec[i]]++
+		}
+	})
+}
+
+// svg renders a plot as an inline SVG element.
+func svg(p *plot.Plot) (template.HTML, error) {
+	wt, err := p.WriterTo(6*vg.Inch, 3.6*vg.Inch, "svg")
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return "", err
+	}
+	s := b.String()
+	if i := strings.Index(s, "<svg"); i > 0 {
+		s = s[i:]
+	}
+	return template.HTML(s), nil
+}
+
+func barPlot(title, xLabel, yLabel string, labels []string, values []float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xLabel, yLabel
+	bars, err := plotter.NewBarChart(plotter.Values(values), vg.Points(18))
+	if err != nil {
+		return nil, err
+	}
+	p.Add(bars)
+	p.NominalX(labels...)
+	p.X.Tick.Label.Rotation = 0.6
+	p.X.Tick.Label.XAlign = -1
+	return p, nil
+}
+
+func (d *ReportData) drawCharts(risk []float64) error {
+	add := func(key, title string, p *plot.Plot, err error) error {
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", key, err)
+		}
+		s, err := svg(p)
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", key, err)
+		}
+		d.Charts[key] = s
+		d.ChartTitles = append(d.ChartTitles, title)
+		return nil
+	}
+	var labels []string
+	var vals []float64
+	for _, s := range d.Segments {
+		labels, vals = append(labels, s.Name), append(vals, float64(s.Count))
+	}
+	p, err := barPlot("RFM segments", "segment", "customers", labels, vals)
+	if err := add("segments", "RFM segments", p, err); err != nil {
+		return err
+	}
+	// Churn risk histogram, 20 bins of 0.05.
+	hist := make([]float64, 20)
+	var bins []string
+	for i := range hist {
+		bins = append(bins, fmt.Sprintf("%.2f", float64(i)/20))
+	}
+	for _, r := range risk {
+		hist[min(19, int(r*20))]++
+	}
+	p, err = barPlot(fmt.Sprintf("Churn risk (no purchase within %.0f days)", d.Scores.HorizonDays), "churn risk, lower bin edge (probability)", "customers", bins, hist)
+	if err := add("risk", "Churn risk distribution", p, err); err != nil {
+		return err
+	}
+	if bt := d.Backtest; bt != nil && len(bt.Tracking) > 0 {
+		p := plot.New()
+		p.Title.Text = "Backtest: cumulative repeat purchases, actual vs predicted"
+		p.X.Label.Text, p.Y.Label.Text = fmt.Sprintf("weeks since %s", bt.Tracking[0].WeekEnd), "cumulative repeat purchases (customer-days)"
+		actual := make(plotter.XYs, len(bt.Tracking))
+		cum := 0.0
+		cut := 0.0
+		for i, tp := range bt.Tracking {
+			cum += tp.Actual
+			actual[i] = plotter.XY{X: float64(i), Y: cum}
+			if !tp.Holdout {
+				cut = float64(i)
+			}
+		}
+		l, err := plotter.NewLine(actual)
+		if err != nil {
+			return err
+		}
+		l.Width = vg.Points(2)
+		p.Add(l)
+		p.Legend.Add("actual", l)
+		for k, m := range bt.Models {
+			if m.Error != "" {
+				continue
+			}
+			pts := make(plotter.XYs, len(bt.Tracking))
+			c := 0.0
+			for i, tp := range bt.Tracking {
+				c += tp.Predicted[m.Model]
+				pts[i] = plotter.XY{X: float64(i), Y: c}
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return err
+			}
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2 + float64(k))}
+			p.Add(l)
+			p.Legend.Add(m.Model, l)
+		}
+		cutLine, _ := plotter.NewLine(plotter.XYs{{X: cut, Y: 0}, {X: cut, Y: cum}})
+		cutLine.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
+		p.Add(cutLine)
+		p.Legend.Add("cutoff", cutLine)
+		p.Legend.Top, p.Legend.Left = true, true
+		if err := add("tracking", "Backtest tracking", p, nil); err != nil {
+			return err
+		}
+		p = plot.New()
+		p.Title.Text = "Calibration of churn risk on the holdout (deciles)"
+		p.X.Label.Text, p.Y.Label.Text = "predicted churn probability", "observed share without a purchase"
+		diag, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+		diag.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(diag)
+		var lift []float64
+		var liftLabels []string
+		for _, m := range bt.Models {
+			if m.Error != "" {
+				continue
+			}
+			var pts plotter.XYs
+			for _, b := range m.Calibration {
+				pts = append(pts, plotter.XY{X: b.Predicted, Y: b.Observed})
+			}
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return err
+			}
+			p.Add(sc)
+			p.Legend.Add(m.Model, sc)
+			lift = append(lift, m.LiftTop10, m.LiftTop20)
+			liftLabels = append(liftLabels, m.Model+" top 10 %", m.Model+" top 20 %")
+		}
+		p.Legend.Top, p.Legend.Left = true, true
+		if err := add("calibration", "Calibration", p, nil); err != nil {
+			return err
+		}
+		p, err = barPlot("Lift of churn risk on the holdout", "model and share of customers ranked riskiest", "churn rate ÷ overall churn rate", liftLabels, lift)
+		if err := add("lift", "Lift", p, err); err != nil {
+			return err
+		}
+	}
+	if d.Plan != nil && len(d.Plan.Perks) > 0 {
+		var labels []string
+		var vals []float64
+		for _, s := range d.Plan.Perks {
+			labels, vals = append(labels, s.PerkID), append(vals, float64(s.Customers))
+		}
+		p, err := barPlot("Perk plan: customers per perk", "perk", "customers", labels, vals)
+		if err := add("plan", "Perk plan", p, err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"f2":  func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
+	"f4":  func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
+	"pct": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + " %" },
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>churn report {{.AsOf}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100%;height:auto}
+.small{color:#666;font-size:.9rem}
+</style></head><body>
+<h1>churn report — as of {{.AsOf}}</h1>
+<section id="summary"><h2>Run summary</h2>
+<table>
+<tr><th>as-of date</th><td>{{.AsOf}}</td></tr>
+{{with .Run}}<tr><th>churn version</th><td>{{.Version}}</td></tr>{{end}}
+<tr><th>customers scored</th><td class="n">{{.Scores.Customers}}</td></tr>
+<tr><th>model</th><td>{{.Model.Model}}{{with .Model.Spend}} + {{.Model}}{{end}}, fitted on {{.Model.Calibration.Start}} to {{.Model.Calibration.End}} (time unit: {{.Model.Unit}}; log-likelihood {{f2 .Model.LogLik}})</td></tr>
+<tr><th>parameters</th><td>{{range $k, $v := .Model.Params}}{{$k}} = {{f4 $v}}; {{end}}{{with .Model.Spend}}{{range $k, $v := .Params}}{{$k}} = {{f4 $v}}; {{end}}{{end}}</td></tr>
+<tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin, in {{.Scores.Currency}}</td></tr>
+</table></section>
+<section id="quality"><h2>Data quality</h2>
+<table><tr><th>files ingested</th><td class="n">{{.Quality.Files}}</td></tr>
+<tr><th>rows read</th><td class="n">{{.Quality.RowsRead}}</td></tr>
+<tr><th>rows accepted</th><td class="n">{{.Quality.Accepted}}</td></tr>
+<tr><th>rows quarantined</th><td class="n">{{.Quality.Rejected}}</td></tr>
+<tr><th>duplicate orders dropped</th><td class="n">{{.Quality.Duplicates}}</td></tr></table>
+{{if .Quality.ByReason}}<table><tr><th>quarantine reason</th><th>rows</th></tr>{{range .Quality.ByReason}}<tr><td>{{.Name}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>{{else}}<p class="small">No row was quarantined.</p>{{end}}
+</section>
+<section id="segments"><h2>RFM segments</h2>
+<table><tr><th>segment</th><th>customers</th></tr>{{range .Segments}}<tr><td>{{.Name}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>
+<figure class="chart" id="chart-segments">{{index .Charts "segments"}}</figure></section>
+<section id="risk"><h2>Churn risk</h2>
+<table><tr><th>risk tier</th><th>customers</th></tr>{{range .Tiers}}<tr><td>{{.Name}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>
+<p class="small">Tiers: high from a churn risk of {{.Scores.TierHigh}}, medium from {{.Scores.TierMedium}}.</p>
+<figure class="chart" id="chart-risk">{{index .Charts "risk"}}</figure></section>
+{{with .Backtest}}<section id="backtest"><h2>Backtest</h2>
+<p>Fitted on data to {{.Cutoff}}, checked on {{.HoldoutEnd}} ({{.HoldoutDays}} days): {{.Customers}} customers, {{pct .ChurnRate}} made no purchase in the holdout.</p>
+<table><tr><th>model</th><th>holdout purchases (actual)</th><th>predicted</th><th>error</th><th>churn AUC</th><th>Brier</th><th>lift top 10 %</th><th>MAE</th></tr>
+{{range .Models}}<tr><td>{{.Model}}</td><td class="n">{{f2 .ActualRepeat}}</td><td class="n">{{f2 .PredRepeat}}</td><td class="n">{{f2 .TotalErrorPct}} %</td><td class="n">{{f4 .ChurnAUC}}</td><td class="n">{{f4 .Brier}}</td><td class="n">{{f2 .LiftTop10}}</td><td class="n">{{f4 .MAE}}</td></tr>{{end}}</table>
+</section>{{end}}
+{{if .Backtest}}<figure class="chart" id="chart-tracking">{{index .Charts "tracking"}}</figure>
+<figure class="chart" id="chart-calibration">{{index .Charts "calibration"}}</figure>
+<figure class="chart" id="chart-lift">{{index .Charts "lift"}}</figure>{{end}}
+{{with .Plan}}<section id="plan"><h2>Perk plan</h2>
+<p>{{.Recommended}} of {{.Eligible}} eligible customers get a perk. Expected cost {{f2 .BudgetUsed}} of a budget of {{f2 .Budget}} {{.Currency}}; expected value {{f2 .Objective}} (upper bound {{f2 .Bound}}, optimality gap {{f2 .GapPct}} %).</p>
+<table><tr><th>perk</th><th>kind</th><th>customers</th><th>capacity</th><th>expected cost</th><th>expected value</th><th>uplift from</th></tr>
+{{range .Perks}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="n">{{.Customers}}</td><td class="n">{{if lt .Capacity 0}}unlimited{{else}}{{.Capacity}}{{end}}</td><td class="n">{{f2 .Cost}}</td><td class="n">{{f2 .Value}}</td><td>{{.UpliftSource}}</td></tr>{{end}}</table>
+</section>{{end}}
+{{if .Plan}}<figure class="chart" id="chart-plan">{{index .Charts "plan"}}</figure>{{end}}
+<section id="top"><h2>Top at-risk customers by value</h2>
+<table><tr><th>customer</th><th>segment</th><th>churn risk</th><th>CLV</th><th>perk</th><th>reason</th></tr>
+{{range .TopAtRisk}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td class="n">{{index . 2}}</td><td class="n">{{index . 3}}</td><td>{{index . 4}}</td><td>{{index . 5}}</td></tr>{{end}}</table>
+</section>
+</body></html>
+`))
+
+// WriteReport renders report.html into runDir.
+func WriteReport(runDir string, d *ReportData) error {
+	return WriteFileAtomic(filepath.Join(runDir, "report.html"), func(w io.Writer) error {
+		return reportTemplate.Execute(w, d)
+	})
+}

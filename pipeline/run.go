@@ -1,0 +1,392 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/model"
+)
+
+// RunOptions are the inputs of `churn run`.
+type RunOptions struct {
+	AsOf          time.Time
+	Inbox         string // directory of new exports; "" = none
+	Ingest        IngestOptions
+	Features      FeaturesOptions // AsOf is set from RunOptions.AsOf
+	Model         ModelConfig
+	Score         ScoreOptions
+	Perks         string // perk catalog; "" = no plan
+	Plan          PlanOptions
+	BacktestDays  int // holdout of the backtest; 0 = the score horizon
+	Excel         bool
+	Version       string
+	Config        any // recorded in run.json
+	Log           *slog.Logger
+	FailAfterStep string // testing aid: fail right after this step (CHURN_FAIL_AFTER)
+}
+
+// RunStep is one step's record in run.json.
+type RunStep struct {
+	Name       string  `json:"name"`
+	Rows       int64   `json:"rows"`
+	DurationMS float64 `json:"duration_ms"`
+	Note       string  `json:"note,omitempty"`
+}
+
+// RunOutput is one written file.
+type RunOutput struct {
+	Path   string `json:"path"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// RunManifest is run.json.
+type RunManifest struct {
+	Version  string           `json:"version"`
+	AsOf     string           `json:"as_of"`
+	Config   any              `json:"config"`
+	Inputs   []FileSummary    `json:"inputs"`
+	Steps    []RunStep        `json:"steps"`
+	Model    *ModelFile       `json:"model"`
+	Refit    string           `json:"refit"`
+	Backtest []ModelMetrics   `json:"backtest,omitempty"`
+	Plan     *Plan            `json:"plan,omitempty"`
+	Outputs  []RunOutput      `json:"outputs"`
+	Warnings []string         `json:"warnings"`
+	Counts   map[string]int64 `json:"counts"`
+}
+
+// ErrRunFailed wraps the step that failed.
+var ErrRunFailed = errors.New("run failed")
+
+// Run does one night's work for an as-of date under the warehouse lock the
+// caller holds: ingest the inbox, features, fit (or reuse), score, backtest,
+// recommend, exports, report, run.json. The run directory is built under
+// runs/.tmp-<as-of> and renamed into place only when complete, so a failure
+// leaves the previous results as they were.
+func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, string, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	asOf := opt.AsOf.Format(time.DateOnly)
+	final := w.RunDir(asOf)
+	tmp := w.path("runs", ".tmp-"+asOf)
+	old := w.path("runs", ".old-"+asOf)
+	if err := recoverRunDirs(final, tmp, old); err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, "", err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	rm := &RunManifest{Version: opt.Version, AsOf: asOf, Config: opt.Config, Warnings: []string{}, Counts: map[string]int64{}}
+	step := func(name string, fn func() (int64, string, error)) error {
+		start := time.Now()
+		log.Info("step started", "step", name)
+		rows, note, err := fn()
+		if err != nil {
+			return fmt.Errorf("%w at step %s: %w", ErrRunFailed, name, err)
+		}
+		d := time.Since(start)
+		rm.Steps = append(rm.Steps, RunStep{Name: name, Rows: rows, DurationMS: math.Round(float64(d.Microseconds())) / 1000, Note: note})
+		log.Info("step done", "step", name, "rows", rows, "took", d.Round(time.Millisecond))
+		if opt.FailAfterStep == name {
+			return fmt.Errorf("%w at step %s: failure injected by CHURN_FAIL_AFTER", ErrRunFailed, name)
+		}
+		return nil
+	}
+
+	if opt.Inbox != "" {
+		if err := step("ingest", func() (int64, string, error) {
+			files, err := inboxFiles(opt.Inbox)
+			if err != nil {
+				return 0, "", err
+			}
+			if len(files) == 0 {
+				rm.Warnings = append(rm.Warnings, "the inbox "+opt.Inbox+" has no files")
+				return 0, "inbox empty", nil
+			}
+			io := opt.Ingest
+			io.Log = log
+			sum, err := ingestLocked(ctx, w, files, io)
+			if sum != nil {
+				rm.Inputs = sum.Files
+			}
+			if err != nil {
+				return 0, "", err
+			}
+			if sum.Rejected > 0 {
+				rm.Warnings = append(rm.Warnings, fmt.Sprintf("%d rows quarantined in %s", sum.Rejected, sum.Quarantine))
+			}
+			return sum.Accepted, "", nil
+		}); err != nil {
+			return nil, "", err
+		}
+	}
+
+	fo := opt.Features
+	fo.AsOf = opt.AsOf
+	var res *features.Result
+	if err := step("features", func() (int64, string, error) {
+		var err error
+		res, err = ComputeFeatures(ctx, w, fo)
+		if err != nil {
+			return 0, "", err
+		}
+		if len(res.Customers) == 0 {
+			return 0, "", fmt.Errorf("%w on or before %s", model.ErrNoData, asOf)
+		}
+		return int64(len(res.Customers)), "", WriteFeatures(tmp, res, fo.Timezone)
+	}); err != nil {
+		return nil, "", err
+	}
+
+	var mf *ModelFile
+	if err := step("fit", func() (int64, string, error) {
+		name := cmpOr(opt.Model.Name, "bgnbd")
+		if prev, why := reusableModel(w, asOf, res, opt.Model, name); prev != nil {
+			mf, rm.Refit = prev, why
+		} else {
+			var err error
+			if mf, err = FitModels(res, name, model.FitOptions{Penalizer: opt.Model.Penalizer}); err != nil {
+				return 0, "", err
+			}
+			rm.Refit = why
+		}
+		rm.Model = mf
+		return int64(mf.Customers), rm.Refit, WriteModelFile(tmp, mf)
+	}); err != nil {
+		return nil, "", err
+	}
+
+	var scores []Score
+	var meta ScoresMeta
+	if err := step("score", func() (int64, string, error) {
+		var err error
+		if scores, meta, err = ScoreCustomers(res, mf, opt.Score); err != nil {
+			return 0, "", err
+		}
+		for t, n := range meta.Tiers {
+			rm.Counts["tier_"+t] = int64(n)
+		}
+		return int64(len(scores)), "", WriteScores(tmp, res, scores, meta)
+	}); err != nil {
+		return nil, "", err
+	}
+
+	if err := step("backtest", func() (int64, string, error) {
+		days := opt.BacktestDays
+		if days == 0 {
+			days = int(math.Round(opt.Score.HorizonDays))
+		}
+		bo := BacktestOptions{Features: fo, HoldoutDays: days, Models: []string{mf.Model}, Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
+		bo.Features.AsOf = opt.AsOf.AddDate(0, 0, -days)
+		bt, err := RunBacktest(ctx, w, bo)
+		if errors.Is(err, model.ErrNoData) {
+			rm.Warnings = append(rm.Warnings, fmt.Sprintf("no backtest: no customers before %s", bo.Features.AsOf.Format(time.DateOnly)))
+			return 0, "skipped", nil
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		for _, m := range bt.Models {
+			if m.Error != "" {
+				rm.Warnings = append(rm.Warnings, "backtest of "+m.Model+" failed: "+m.Error)
+			}
+		}
+		rm.Backtest = bt.Models
+		return int64(bt.Customers), "", WriteBacktest(tmp, bt)
+	}); err != nil {
+		return nil, "", err
+	}
+
+	var recs []Recommendation
+	if opt.Perks != "" {
+		if err := step("recommend", func() (int64, string, error) {
+			catalog, err := ReadCatalog(opt.Perks, res.SegmentNames)
+			if err != nil {
+				return 0, "", err
+			}
+			plan, err := MakePlan(res, scores, meta, mf, catalog, opt.Plan)
+			if err != nil {
+				return 0, "", err
+			}
+			rm.Plan = plan
+			recs = plan.Recommendations(len(res.Customers))
+			return int64(plan.Recommended), "", WritePlan(tmp, res, plan, opt.Excel)
+		}); err != nil {
+			return nil, "", err
+		}
+	}
+
+	if err := step("exports", func() (int64, string, error) {
+		ex, err := WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone})
+		if err != nil {
+			return 0, "", err
+		}
+		rm.Counts["delta_rows"] = int64(ex.DeltaRows)
+		note := "first run: the delta holds every customer"
+		if ex.PreviousRun != "" {
+			note = "delta against the run of " + ex.PreviousRun
+		}
+		return int64(len(res.Customers)), note, nil
+	}); err != nil {
+		return nil, "", err
+	}
+
+	if err := step("report", func() (int64, string, error) {
+		d, err := LoadReportData(w, tmp)
+		if err != nil {
+			return 0, "", err
+		}
+		d.AsOf = asOf
+		d.Run = rm
+		return 1, "", WriteReport(tmp, d)
+	}); err != nil {
+		return nil, "", err
+	}
+
+	outs, err := hashOutputs(tmp)
+	if err != nil {
+		return nil, "", err
+	}
+	rm.Outputs = outs
+	if err := writeJSON(filepath.Join(tmp, "run.json"), rm); err != nil {
+		return nil, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("%w: interrupted: %w", ErrRunFailed, err)
+	}
+	// Swap: the old run aside, the new one in, the old one removed.
+	if _, err := os.Stat(final); err == nil {
+		if err := os.Rename(final, old); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Rename(old, final)
+		return nil, "", err
+	}
+	syncDir(filepath.Dir(final))
+	os.RemoveAll(old)
+	ok = true
+	return rm, final, nil
+}
+
+// recoverRunDirs undoes a swap a crash interrupted and removes a leftover
+// temporary run.
+func recoverRunDirs(final, tmp, old string) error {
+	if _, err := os.Stat(old); err == nil {
+		if _, err := os.Stat(final); errors.Is(err, os.ErrNotExist) {
+			if err := os.Rename(old, final); err != nil {
+				return err
+			}
+		} else {
+			os.RemoveAll(old)
+		}
+	}
+	return os.RemoveAll(tmp)
+}
+
+// inboxFiles lists the regular files of an inbox, sorted, skipping hidden ones.
+func inboxFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && !strings.HasPrefix(e.Name(), "_") {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// hashOutputs lists every file under dir with its size and sha256.
+func hashOutputs(dir string) ([]RunOutput, error) {
+	var out []RunOutput
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out = append(out, RunOutput{Path: filepath.ToSlash(rel), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		return nil
+	})
+	return out, err
+}
+
+// reusableModel returns the latest earlier model when the refit policy is
+// "auto" and that model is young enough and still fits: its log-likelihood
+// per customer on today's data is within the drift limit of its own.
+func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConfig, name string) (*ModelFile, string) {
+	if mc.Refit == "" || mc.Refit == "always" {
+		return nil, "refit: policy always"
+	}
+	prevDir := w.PreviousRun(asOf)
+	if prevDir == "" {
+		return nil, "refit: no earlier model"
+	}
+	mf, err := ReadModelFile(prevDir)
+	if err != nil || mf.Model != name || mf.Unit != res.Unit.String() {
+		return nil, "refit: the earlier model is missing or of another kind"
+	}
+	end, _ := time.Parse(time.DateOnly, mf.Calibration.End)
+	maxAge := mc.MaxAgeDays
+	if maxAge == 0 {
+		maxAge = 30
+	}
+	if age := res.AsOf.Sub(end).Hours() / 24; age > float64(maxAge) {
+		return nil, fmt.Sprintf("refit: the model of %s is %.0f days old (limit %d)", mf.Calibration.End, age, maxAge)
+	}
+	pm, err := mf.PurchaseModel()
+	if err != nil {
+		return nil, "refit: " + err.Error()
+	}
+	x, tx, T := make([]float64, len(res.Customers)), make([]float64, len(res.Customers)), make([]float64, len(res.Customers))
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		x[i], tx[i], T[i] = float64(c.Frequency), c.Recency, c.T
+	}
+	llNow := pm.LogLik(model.Compress(x, tx, T)) / float64(len(res.Customers))
+	llThen := mf.LogLik / mf.Customers
+	limit := mc.DriftLimit
+	if limit == 0 {
+		limit = 0.05
+	}
+	if d := math.Abs(llNow - llThen); d > limit || math.IsNaN(d) {
+		return nil, fmt.Sprintf("refit: log-likelihood per customer drifted by %.4f (limit %.4f)", d, limit)
+	}
+	return mf, fmt.Sprintf("reused the model of %s (log-likelihood per customer %.4f then, %.4f now)", mf.Calibration.End, llThen, llNow)
+}
