@@ -41,14 +41,18 @@ type ReportData struct {
 
 // NameCount is a labelled count.
 type NameCount struct {
-	Name  string
-	Count int
+	Name  string `json:"name"`
+	Count int    `json:"count"`
 }
 
 // QualitySummary is the warehouse's ingest totals and rejected rows by reason.
 type QualitySummary struct {
-	Files, RowsRead, Accepted, Rejected, Duplicates int64
-	ByReason                                        []NameCount
+	Files      int64       `json:"files"`
+	RowsRead   int64       `json:"rows_read"`
+	Accepted   int64       `json:"rows_accepted"`
+	Rejected   int64       `json:"rows_rejected"`
+	Duplicates int64       `json:"rows_duplicate"`
+	ByReason   []NameCount `json:"rejected_by_reason"`
 }
 
 func readJSONFile(path string, v any) (bool, error) {
@@ -95,26 +99,16 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 			}
 		}
 	}
-	// Data quality from the manifest and the quarantine files.
-	entries, err := w.Manifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		d.Quality.Files++
-		d.Quality.RowsRead += e.RowsRead
-		d.Quality.Accepted += e.Accepted
-		d.Quality.Rejected += e.Rejected
-		d.Quality.Duplicates += e.Duplicates
-	}
-	reasons := map[string]int{}
-	qs, _ := filepath.Glob(w.path("quarantine", "*.csv"))
-	for _, q := range qs {
-		if err := countColumn(q, "reason", reasons); err != nil {
+	// Data quality as the run recorded it, or from the warehouse now.
+	if d.Run != nil && d.Run.Quality != nil {
+		d.Quality = *d.Run.Quality
+	} else {
+		q, err := warehouseQuality(w)
+		if err != nil {
 			return nil, err
 		}
+		d.Quality = *q
 	}
-	d.Quality.ByReason = sortedCounts(reasons, nil)
 	// Per customer from the CRM feed.
 	segs, tiers := map[string]int{}, map[string]int{}
 	var risk []float64
@@ -129,7 +123,7 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 			reasons2[rec[col["customer_id"]]] = rec[col["reason"]]
 		})
 	}
-	err = readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
+	err := readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
 		segs[rec[col["rfm_segment"]]]++
 		tiers[rec[col["risk_tier"]]]++
 		r, _ := strconv.ParseFloat(rec[col["churn_risk"]], 64)
@@ -150,6 +144,31 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 		d.TopAtRisk = append(d.TopAtRisk, tops[i].row)
 	}
 	return d, d.drawCharts(risk)
+}
+
+// warehouseQuality totals the manifest and counts quarantined rows by reason.
+func warehouseQuality(w *Warehouse) (*QualitySummary, error) {
+	var q QualitySummary
+	entries, err := w.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		q.Files++
+		q.RowsRead += e.RowsRead
+		q.Accepted += e.Accepted
+		q.Rejected += e.Rejected
+		q.Duplicates += e.Duplicates
+	}
+	reasons := map[string]int{}
+	qs, _ := filepath.Glob(w.path("quarantine", "*.csv"))
+	for _, f := range qs {
+		if err := countColumn(f, "reason", reasons); err != nil {
+			return nil, err
+		}
+	}
+	q.ByReason = sortedCounts(reasons, nil)
+	return &q, nil
 }
 
 func sortedCounts(m map[string]int, order []string) []NameCount {

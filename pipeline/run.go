@@ -65,6 +65,7 @@ type RunManifest struct {
 	Backtest []ModelMetrics   `json:"backtest,omitempty"`
 	Plan     *Plan            `json:"plan,omitempty"`
 	Outputs  []RunOutput      `json:"outputs"`
+	Quality  *QualitySummary  `json:"data_quality"` // the warehouse's totals after this run's ingest
 	Warnings []string         `json:"warnings"`
 	Counts   map[string]int64 `json:"counts"`
 }
@@ -254,12 +255,18 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	}
 
 	if err := step("report", func() (int64, string, error) {
+		q, err := warehouseQuality(w)
+		if err != nil {
+			return 0, "", err
+		}
+		rm.Quality = q
 		d, err := LoadReportData(w, tmp)
 		if err != nil {
 			return 0, "", err
 		}
 		d.AsOf = asOf
 		d.Run = rm
+		d.Quality = *q
 		return 1, "", WriteReport(tmp, d)
 	}); err != nil {
 		return nil, "", err
