@@ -4,7 +4,10 @@ BIN      := bin/churn
 DEMO_DIR ?= demo
 FUZZTIME ?= 10s
 
-.PHONY: build test demo bench fuzz lint clean
+VENV     ?= .venv
+PYTHON   ?= python3
+
+.PHONY: build test demo bench fuzz lint clean notebooks
 
 build:
 	$(GO) build -o $(BIN) ./cmd/churn
@@ -14,28 +17,35 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory notebooks
 
-# The job on the bundled CDNOW data, into $(DEMO_DIR)/: ingest, then the
-# features and the fitted models at the end of the papers' calibration period
-# (1997-09-30).
-# (Scores, perk plan and report follow when `churn run` lands.)
+# The notebooks, executed against the demo run in a virtualenv with the
+# pinned packages of notebooks/requirements.txt (from PyPI). Without Python
+# they are skipped with a message, except under CI=true, where .ci/run has
+# installed it and a skip would hide a failure.
+$(VENV)/.installed: notebooks/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+	touch $@
+
+notebooks:
+	@if ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
+	  if [ "$$CI" = "true" ]; then echo "notebooks: $(PYTHON) with venv is required under CI"; exit 1; fi; \
+	  echo "notebooks: skipped ($(PYTHON) with venv not found; install python3-venv to run them)"; exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory $(VENV)/.installed demo >/dev/null && \
+	cd notebooks && CHURN_RUN_DIR=../$(DEMO_DIR)/data/runs/1998-06-30 CHURN_BIN=../$(BIN) ../$(VENV)/bin/python run_notebooks.py
+
+# The nightly job on the bundled CDNOW data, into $(DEMO_DIR)/: the master
+# file and an example perk catalog are written, the file is put in an inbox,
+# and `churn run` ingests it, computes features, fits, scores, backtests,
+# plans perks under a budget, writes the exports and the report.
 demo: build
 	@rm -rf $(DEMO_DIR)
 	@$(BIN) datasets cdnow --out $(DEMO_DIR)/input >/dev/null
-	@$(BIN) --log-level warn ingest --config $(DEMO_DIR)/input/churn.yaml --data $(DEMO_DIR)/data $(DEMO_DIR)/input/CDNOW_master.txt --json > $(DEMO_DIR)/ingest.json
-	@$(BIN) --log-level warn features --data $(DEMO_DIR)/data --as-of 1997-09-30 --holdout-end 1998-06-30 --out $(DEMO_DIR)/features.csv
-	@$(BIN) fit --data $(DEMO_DIR)/data --as-of 1997-09-30 2> $(DEMO_DIR)/fit.log
-	@echo "CDNOW ingested: $$(grep -m1 '"rows_accepted"' $(DEMO_DIR)/ingest.json | tr -dc 0-9) purchases accepted, $$(grep -m1 '"rows_rejected"' $(DEMO_DIR)/ingest.json | tr -dc 0-9) rejected"
-	@echo "Customers per RFM segment at 1997-09-30:"
-	@sed -n '/"segments"/,/}/p' $(DEMO_DIR)/data/runs/1997-09-30/features.json | grep ':' | grep -v segments | sed 's/[",]//g; s/^ */  /'
-	@echo "BG/NBD and Gamma-Gamma fitted on all 23,570 customers (weeks):"
-	@grep 'fit done' $(DEMO_DIR)/fit.log | tr ' ' '\n' | grep -E '^(r|alpha|a|b|p|q|gamma|log_likelihood|patterns)=' | sed 's/^/  /' | paste -sd' ' -
-	@echo "Outputs:"
-	@echo "  warehouse    $(DEMO_DIR)/data/transactions/month=YYYY-MM/*.parquet"
-	@echo "  manifest     $(DEMO_DIR)/data/_ingest/manifest.jsonl"
-	@echo "  features     $(DEMO_DIR)/data/runs/1997-09-30/features.parquet (+ features.json: RFM cut points)"
-	@echo "  features CSV $(DEMO_DIR)/features.csv"
-	@echo "  models       $(DEMO_DIR)/data/runs/1997-09-30/model.json"
+	@mkdir -p $(DEMO_DIR)/inbox && cp $(DEMO_DIR)/input/CDNOW_master.txt $(DEMO_DIR)/inbox/
+	@$(BIN) --log-level warn run --data $(DEMO_DIR)/data --config $(DEMO_DIR)/input/churn.yaml --inbox $(DEMO_DIR)/inbox \
+	  --as-of 1998-06-30 --perks $(DEMO_DIR)/input/perks.csv --budget 5000
 
 # Speed and memory budgets (figures go to BENCHMARKS.md).
 bench:
@@ -55,4 +65,4 @@ lint:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin $(DEMO_DIR)
+	rm -rf bin $(DEMO_DIR) $(VENV) artifacts

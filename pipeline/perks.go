@@ -128,11 +128,12 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 			return nil, bad("cost", "is empty")
 		}
 		if s := get("capacity"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 {
+			// Spreadsheets and pandas write whole numbers as "2000.0".
+			n, err := strconv.ParseFloat(s, 64)
+			if err != nil || n < 0 || n != math.Trunc(n) || n > 1e9 {
 				return nil, bad("capacity", "is not a whole number ≥ 0 (leave empty for unlimited)")
 			}
-			p.Capacity = n
+			p.Capacity = int(n)
 		}
 		for _, s := range strings.Split(get("segments"), ";") {
 			if s = strings.TrimSpace(s); s == "" {

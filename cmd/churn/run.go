@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -127,8 +129,46 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("run done", "as_of", rm.AsOf, "customers", rm.Model.Customers, "high", rm.Counts["tier_high"],
 		"delta_rows", rm.Counts["delta_rows"], "dir", dir, "took", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintln(e.stdout, dir)
+	printRunSummary(e, rm, dir)
 	return nil
+}
+
+// printRunSummary tells a person what the night produced and where.
+func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
+	w := e.stdout
+	fmt.Fprintf(w, "%s\n", dir)
+	fmt.Fprintf(w, "Run of %s: %.0f customers, model %s\n", rm.AsOf, rm.Model.Customers, rm.Model.ModelLabel())
+	var feats pipeline.FeaturesMeta
+	if b, err := os.ReadFile(filepath.Join(dir, "features.json")); err == nil && json.Unmarshal(b, &feats) == nil {
+		fmt.Fprintln(w, "Customers per RFM segment:")
+		names := make([]string, 0, len(feats.Segments))
+		for n := range feats.Segments {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool { return feats.Segments[names[i]] > feats.Segments[names[j]] })
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-20s %7d\n", n, feats.Segments[n])
+		}
+	}
+	fmt.Fprintf(w, "Customers per risk tier: high %d, medium %d, low %d\n", rm.Counts["tier_high"], rm.Counts["tier_medium"], rm.Counts["tier_low"])
+	if p := rm.Plan; p != nil {
+		fmt.Fprintf(w, "Perk plan: %d customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (optimality gap %.3f %%)\n",
+			p.Recommended, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.GapPct)
+	}
+	for _, m := range rm.Backtest {
+		if m.Error == "" {
+			fmt.Fprintf(w, "Backtest (%s): churn AUC %.3f, holdout purchases %.0f predicted vs %.0f actual\n", m.Model, m.ChurnAUC, m.PredRepeat, m.ActualRepeat)
+		}
+	}
+	fmt.Fprintln(w, "Outputs:")
+	fmt.Fprintf(w, "  CRM feed       %s\n", filepath.Join(dir, "exports", "crm_scores.csv"))
+	fmt.Fprintf(w, "  CRM delta      %s (%d rows)\n", filepath.Join(dir, "exports", "crm_delta.csv"), rm.Counts["delta_rows"])
+	fmt.Fprintf(w, "  segment files  %s\n", filepath.Join(dir, "segments")+string(filepath.Separator))
+	if rm.Plan != nil {
+		fmt.Fprintf(w, "  perk plan      %s\n", filepath.Join(dir, "plan.csv"))
+	}
+	fmt.Fprintf(w, "  report         %s\n", filepath.Join(dir, "report.html"))
+	fmt.Fprintf(w, "  run manifest   %s\n", filepath.Join(dir, "run.json"))
 }
 
 const reportExamples = `  churn report --data ./churn-data --as-of 1998-06-30
