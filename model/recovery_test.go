@@ -96,3 +96,34 @@ func BenchmarkFitBGNBD1M(b *testing.B) {
 		b.ReportMetric(float64(fit.Patterns), "patterns")
 	}
 }
+
+// simulatedPatterns1M is one million customers' summaries for the benchmarks.
+func simulatedPatterns1M() []Pattern {
+	return simulateBGNBD(BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}, 1_000_000, 26, 78, 9)
+}
+
+// BenchmarkFitParetoNBD1M fits Pareto/NBD to the same million customers.
+func BenchmarkFitParetoNBD1M(b *testing.B) {
+	ps := simulatedPatterns1M()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fit, err := FitParetoNBD(ps, FitOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(fit.Patterns), "patterns")
+		b.ReportMetric(float64(fit.FuncEvals), "evals")
+	}
+}
+
+// BenchmarkAllocate1M plans 8 perks for one million customers.
+func BenchmarkAllocate1M(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	opts, _ := randomInstance(rng, 1_000_000, 8)
+	capacity := []int{-1, -1, 50000, -1, 200000, -1, -1, 10000}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		al := Allocate(opts, 1_000_000, 2_000_000, capacity)
+		b.ReportMetric(100*al.Gap, "gap%")
+	}
+}

@@ -36,6 +36,9 @@ type RunOptions struct {
 	Config        any // recorded in run.json
 	Log           *slog.Logger
 	FailAfterStep string // testing aid: fail right after this step (CHURN_FAIL_AFTER)
+	// Progress, when not nil (stderr is a terminal), gets a progress line
+	// per step, redrawn in place.
+	Progress io.Writer
 }
 
 // RunStep is one step's record in run.json.
@@ -100,8 +103,22 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		}
 	}()
 	rm := &RunManifest{Version: opt.Version, AsOf: asOf, Config: opt.Config, Warnings: []string{}, Counts: map[string]int64{}}
+	total := 7
+	if opt.Inbox != "" {
+		total++
+	}
+	if opt.Perks != "" {
+		total++
+	}
+	done := 0
 	step := func(name string, fn func() (int64, string, error)) error {
 		start := time.Now()
+		done++
+		if opt.Progress != nil {
+			bar := strings.Repeat("█", done*20/total) + strings.Repeat("░", 20-done*20/total)
+			fmt.Fprintf(opt.Progress, "\r\x1b[K%s [%d/%d] %s …", bar, done, total, name)
+			defer fmt.Fprint(opt.Progress, "\r\x1b[K")
+		}
 		log.Info("step started", "step", name)
 		rows, note, err := fn()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,7 +77,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opt := pipeline.RunOptions{AsOf: fo.AsOf, Inbox: *inbox, Features: fo, Model: cfg.Model, Score: so, Excel: sf.excel,
+	opt := pipeline.RunOptions{Progress: terminal(e.stderr), AsOf: fo.AsOf, Inbox: *inbox, Features: fo, Model: cfg.Model, Score: so, Excel: sf.excel,
 		Version: version, Log: e.log, FailAfterStep: os.Getenv("CHURN_FAIL_AFTER")}
 	if fs.Changed("model") || opt.Model.Name == "" {
 		opt.Model.Name = *name
@@ -130,6 +131,17 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	e.log.Info("run done", "as_of", rm.AsOf, "customers", rm.Model.Customers, "high", rm.Counts["tier_high"],
 		"delta_rows", rm.Counts["delta_rows"], "dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	printRunSummary(e, rm, dir)
+	return nil
+}
+
+// terminal returns w if it is a terminal (progress lines are for people,
+// not for cron's mail or a log collector), else nil.
+func terminal(w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return w
+		}
+	}
 	return nil
 }
 

@@ -1,0 +1,40 @@
+package pipeline_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline"
+)
+
+// BenchmarkScore1M scores one million customers (BG/NBD + Gamma-Gamma, 90-day
+// horizon, 12-month CLV) whose summaries are spread like a real customer
+// base: 26–78 weeks of history, days as the time grain.
+func BenchmarkScore1M(b *testing.B) {
+	const n = 1_000_000
+	rng := rand.New(rand.NewPCG(1, 2))
+	res := &features.Result{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Unit: features.Weeks, Currencies: []string{"EUR"}}
+	res.Customers = make([]features.Customer, n)
+	for i := range res.Customers {
+		T := math.Round((26+rng.Float64()*52)*7) / 7
+		x := int64(rng.ExpFloat64() * 2)
+		tx := 0.0
+		if x > 0 {
+			tx = math.Round(rng.Float64()*T*7) / 7
+		}
+		res.Customers[i] = features.Customer{CustomerID: fmt.Sprintf("c%07d", i), Frequency: x, Recency: tx, T: T,
+			MonetaryValue: 20 + rng.Float64()*40, Orders: x + 1}
+	}
+	mf := &pipeline.ModelFile{FittedModel: pipeline.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 0.25, "alpha": 4, "a": 0.8, "b": 2.5}}, Unit: "week"}
+	mf.Spend = &pipeline.FittedModel{Model: "gamma-gamma", Params: map[string]float64{"p": 6.25, "q": 3.74, "gamma": 15.44}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
