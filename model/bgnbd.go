@@ -113,8 +113,14 @@ func (m BGNBD) Params() []float64    { return []float64{m.R, m.Alpha, m.A, m.B} 
 // customer drops out only just after a purchase, so one active at T makes no
 // purchase in t with probability ((α+T)/(α+T+t))^(r+x).
 func (m BGNBD) ProbNoPurchase(t, x, tx, T float64) float64 {
-	pa := m.PAlive(x, tx, T)
-	return 1 - pa + pa*math.Exp(-(m.R+x)*math.Log1p(t/(m.Alpha+T)))
+	return noPurchaseDropAtPurchase(m.PAlive(x, tx, T), m.R, m.Alpha, t, x, T)
+}
+
+// noPurchaseDropAtPurchase is 1 − P(alive) + P(alive)·((α+T)/(α+T+t))^(r+x):
+// P(no purchase in t) for the models in which an active customer drops out
+// only just after a purchase (BG/NBD, MBG/NBD).
+func noPurchaseDropAtPurchase(pa, r, alpha, t, x, T float64) float64 {
+	return 1 - pa + pa*math.Exp(-(r+x)*math.Log1p(t/(alpha+T)))
 }
 
 // PAlive returns P(alive | x, t_x, T) (FHL 2005, eq. 12; note 2008 for x = 0:

@@ -124,6 +124,5 @@ func (m MBGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
 // ProbNoPurchase is 1 − P(alive) + P(alive)·((α+T)/(α+T+t))^(r+x): as in
 // BG/NBD, an active customer drops out only just after a purchase.
 func (m MBGNBD) ProbNoPurchase(t, x, tx, T float64) float64 {
-	pa := m.PAlive(x, tx, T)
-	return 1 - pa + pa*math.Exp(-(m.R+x)*math.Log1p(t/(m.Alpha+T)))
+	return noPurchaseDropAtPurchase(m.PAlive(x, tx, T), m.R, m.Alpha, t, x, T)
 }

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -319,11 +318,7 @@ func readCRMKeys(runDir string) (map[string][3]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if b, _ := br.Peek(3); string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	r := csv.NewReader(br)
+	r := newCSVReader(f)
 	r.ReuseRecord = true
 	head, err := r.Read()
 	if err != nil {

@@ -23,17 +23,7 @@ import (
 // TestCDNOWSummaryExact: frequency, recency and T of all 2,357 customers of
 // the CDNOW sample at 1997-09-30 equal the published summary to its 2 decimals.
 func TestCDNOWSummaryExact(t *testing.T) {
-	dir := t.TempDir()
-	paths, err := datasets.WriteCDNOW(dir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, _ := pipeline.LoadConfig(paths[1])
-	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{Source: cfg.SourceOptions}, paths[0]); err != nil {
-		t.Fatal(err)
-	}
-	res, err := pipeline.ComputeFeatures(context.Background(), &pipeline.Warehouse{Dir: data}, pipeline.FeaturesOptions{AsOf: date("1997-09-30")})
+	res, err := pipeline.ComputeFeatures(context.Background(), cdnowWarehouse(t), pipeline.FeaturesOptions{AsOf: date("1997-09-30")})
 	if err != nil {
 		t.Fatal(err)
 	}

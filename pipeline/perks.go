@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -51,12 +49,7 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 		return nil, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if b, _ := br.Peek(3); string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	r := csv.NewReader(br)
-	r.FieldsPerRecord = -1
+	r := newCSVReader(f)
 	head, err := r.Read()
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCatalog, path, err)

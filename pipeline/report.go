@@ -191,6 +191,18 @@ func sortedCounts(m map[string]int, order []string) []NameCount {
 	return append(out, rest...)
 }
 
+// newCSVReader reads a CSV a person may have saved from a spreadsheet: a
+// UTF-8 byte-order mark is skipped, and rows may differ in length.
+func newCSVReader(f io.Reader) *csv.Reader {
+	br := bufio.NewReader(f)
+	if b, _ := br.Peek(3); string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	r := csv.NewReader(br)
+	r.FieldsPerRecord = -1
+	return r
+}
+
 // readCSV calls fn for each record of a CSV with a header.
 func readCSV(path string, fn func(col map[string]int, rec []string)) error {
 	f, err := os.Open(path)
@@ -198,12 +210,7 @@ func readCSV(path string, fn func(col map[string]int, rec []string)) error {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if b, _ := br.Peek(3); string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	r := csv.NewReader(br)
-	r.FieldsPerRecord = -1
+	r := newCSVReader(f)
 	head, err := r.Read()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -11,7 +11,8 @@ import (
 	"github.com/churnhq/churn/pipeline"
 )
 
-func cdnowFeatures(t *testing.T) *pipeline.Warehouse {
+// cdnowWarehouse ingests the CDNOW sample into a new warehouse.
+func cdnowWarehouse(t *testing.T) *pipeline.Warehouse {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := datasets.WriteCDNOW(dir, true)
@@ -31,7 +32,7 @@ func cdnowFeatures(t *testing.T) *pipeline.Warehouse {
 // no discounting, CLV is margin × expected spend × E[purchases in 365.25 days];
 // tiers follow the thresholds.
 func TestScoresAgreeWithModel(t *testing.T) {
-	w := cdnowFeatures(t)
+	w := cdnowWarehouse(t)
 	for _, name := range pipeline.PurchaseModels {
 		res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: date("1997-09-30")})
 		if err != nil {
