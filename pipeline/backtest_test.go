@@ -1,0 +1,82 @@
+package pipeline_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline"
+)
+
+// TestBacktestAUCOnSynth: on data drawn from a known BG/NBD, the backtest's
+// churn AUC for the fitted model is close to the AUC the true parameters
+// give on the same customers and holdout.
+func TestBacktestAUCOnSynth(t *testing.T) {
+	dir := t.TempDir()
+	opt := datasets.SynthOptions{Customers: 20_000, Seed: 11, Weeks: 104}
+	if _, err := datasets.WriteSynth(dir, opt); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := ingest(t, data, pipeline.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+		t.Fatal(err)
+	}
+	w := &pipeline.Warehouse{Dir: data}
+	cutoff := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 78*7)
+	const holdout = 26 * 7
+	bt, err := pipeline.RunBacktest(context.Background(), w, pipeline.BacktestOptions{
+		Features: pipeline.FeaturesOptions{AsOf: cutoff}, HoldoutDays: holdout, Models: []string{"bgnbd"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fitted := bt.Models[0]
+	if fitted.Error != "" {
+		t.Fatal(fitted.Error)
+	}
+	res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdout)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := model.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5} // the generator's defaults
+	risk := make([]float64, len(res.Customers))
+	churned := make([]bool, len(res.Customers))
+	for i, c := range res.Customers {
+		risk[i] = truth.ProbNoPurchase(holdout/7.0, float64(c.Frequency), c.Recency, c.T)
+		churned[i] = c.HoldoutDays == 0
+	}
+	trueAUC := model.AUC(risk, churned)
+	t.Logf("churn AUC: fitted %.4f, true parameters %.4f; customers %d, churn rate %.3f", fitted.ChurnAUC, trueAUC, bt.Customers, bt.ChurnRate)
+	if math.Abs(fitted.ChurnAUC-trueAUC) > 0.01 {
+		t.Errorf("fitted AUC %.4f, true-parameter AUC %.4f", fitted.ChurnAUC, trueAUC)
+	}
+	if bt.Customers != len(res.Customers) {
+		t.Errorf("backtest cohort %d, features %d", bt.Customers, len(res.Customers))
+	}
+}
+
+// TestAUCAgainstPairs: the rank formula equals counting pairs.
+func TestAUCAgainstPairs(t *testing.T) {
+	s := []float64{0.1, 0.4, 0.35, 0.8, 0.4, 0.9, 0.2}
+	y := []bool{false, true, false, true, false, true, true}
+	var wins, pairs float64
+	for i := range s {
+		for j := range s {
+			if y[i] && !y[j] {
+				pairs++
+				switch {
+				case s[i] > s[j]:
+					wins++
+				case s[i] == s[j]:
+					wins += 0.5
+				}
+			}
+		}
+	}
+	if got := model.AUC(s, y); math.Abs(got-wins/pairs) > 1e-15 {
+		t.Errorf("AUC %v, pairs %v", got, wins/pairs)
+	}
+}
