@@ -806,9 +806,13 @@ type writeJob struct {
 
 func newPartWriters(in *ingest) *partWriters {
 	pw := &partWriters{in: in, open: map[string]*partWriter{}, queue: make(chan writeJob, 8), done: make(chan error, 1)}
+	// The goroutine gets the channel itself, not the field: wait() sets the
+	// field to nil, and a goroutine scheduled after that would range over a
+	// nil channel for ever.
+	queue := pw.queue
 	go func() {
 		var err error
-		for j := range pw.queue {
+		for j := range queue {
 			if err == nil {
 				_, err = j.w.w.Write(j.rows)
 			}
