@@ -135,14 +135,10 @@ func (m BGNBD) PAlive(x, tx, T float64) float64 {
 }
 
 // ExpectedPurchases returns E[X(T, T+t) | x, t_x, T], the expected number of
-// purchases in the next t time units (FHL 2005, eq. 10). At a = 1 the
-// formula is 0/0; within 1e-6 of it, the mean of its values at a = 1 ± 1e-5,
-// accurate to O(1e-10) because the function is smooth in a.
+// purchases in the next t time units (FHL 2005, eq. 10); a = 1 by atAOne.
 func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
-	if math.Abs(m.A-1) < 1e-6 {
-		lo, hi := m, m
-		lo.A, hi.A = 1-1e-5, 1+1e-5
-		return (lo.ExpectedPurchases(t, x, tx, T) + hi.ExpectedPurchases(t, x, tx, T)) / 2
+	if v, ok := atAOne(m.A, func(a float64) float64 { m.A = a; return m.ExpectedPurchases(t, x, tx, T) }); ok {
+		return v
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
 	// ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; z) through Euler's

@@ -12,10 +12,8 @@ type PopulationPurchases interface {
 // PopulationPurchases for BG/NBD (FHL 2005, eq. 9):
 // (a+b−1)/(a−1) · [1 − (α/(α+t))^r ₂F₁(r, b; a+b−1; t/(α+t))].
 func (m BGNBD) PopulationPurchases(t float64) float64 {
-	if math.Abs(m.A-1) < 1e-6 {
-		lo, hi := m, m
-		lo.A, hi.A = 1-1e-5, 1+1e-5
-		return (lo.PopulationPurchases(t) + hi.PopulationPurchases(t)) / 2
+	if v, ok := atAOne(m.A, func(a float64) float64 { m.A = a; return m.PopulationPurchases(t) }); ok {
+		return v
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
 	z := t / (al + t)
@@ -25,10 +23,8 @@ func (m BGNBD) PopulationPurchases(t float64) float64 {
 // PopulationPurchases for MBG/NBD (Batislam et al. 2007):
 // b/(a−1) · [1 − (α/(α+t))^r ₂F₁(r, b+1; a+b; t/(α+t))].
 func (m MBGNBD) PopulationPurchases(t float64) float64 {
-	if math.Abs(m.A-1) < 1e-6 {
-		lo, hi := m, m
-		lo.A, hi.A = 1-1e-5, 1+1e-5
-		return (lo.PopulationPurchases(t) + hi.PopulationPurchases(t)) / 2
+	if v, ok := atAOne(m.A, func(a float64) float64 { m.A = a; return m.PopulationPurchases(t) }); ok {
+		return v
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
 	z := t / (al + t)
@@ -44,4 +40,14 @@ func (m ParetoNBD) PopulationPurchases(t float64) float64 {
 		frac = -math.Expm1(-d*l) / d
 	}
 	return m.R * m.Beta / m.Alpha * frac
+}
+
+// atAOne handles a = 1, where the BG/NBD family's closed forms are 0/0:
+// within 1e-6 of it, the mean of f at a = 1 ± 1e-5, accurate to O(1e-10)
+// because the functions are smooth in a. ok is false away from a = 1.
+func atAOne(a float64, f func(a float64) float64) (v float64, ok bool) {
+	if math.Abs(a-1) >= 1e-6 {
+		return 0, false
+	}
+	return (f(1-1e-5) + f(1+1e-5)) / 2, true
 }
