@@ -14,9 +14,9 @@ type BGNBD struct {
 // B(a,b+x)/B(a,b)·Γ(r+x)α^r/Γ(r) times (α+T)^−(r+x) + [x>0]·a/(b+x−1)·(α+t_x)^−(r+x))
 // and, with wantGrad, its gradient in (r, α, a, b). The terms that depend on x alone (log-gammas, digammas)
 // are computed once per distinct x, so the cost per pattern is a few logs.
-func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, [4]float64) {
+func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, []float64) {
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	var g [4]float64
+	g := make([]float64, 4)
 	lgR, _ := math.Lgamma(r)
 	lgAB, _ := math.Lgamma(a + b)
 	lgB, _ := math.Lgamma(b)
@@ -94,15 +94,11 @@ type BGNBDFit struct {
 // FitBGNBD fits BG/NBD by maximum likelihood on weighted patterns, with
 // analytic gradients on log-parameters.
 func FitBGNBD(ps []Pattern, opt FitOptions) (*BGNBDFit, error) {
-	f := func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
-		ll, g := BGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}.sumLogLik(ps, wantGrad)
-		return ll, g[:]
-	}
-	theta, st, err := fitPurchase(ps, opt, f, []float64{0, 0, 0, 0}, []bool{false, true, false, false})
-	if theta == nil {
+	m, st, err := fitModel("bgnbd", ps, opt)
+	if m == nil {
 		return nil, err
 	}
-	return &BGNBDFit{BGNBD: BGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}, FitStats: st}, err
+	return &BGNBDFit{BGNBD: m.(BGNBD), FitStats: st}, err
 }
 
 func (m BGNBD) Name() string         { return "bgnbd" }

@@ -89,14 +89,11 @@ type MBGNBDFit struct {
 
 // FitMBGNBD fits MBG/NBD by maximum likelihood on weighted patterns.
 func FitMBGNBD(ps []Pattern, opt FitOptions) (*MBGNBDFit, error) {
-	f := func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
-		return MBGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}.sumLogLik(ps, wantGrad)
-	}
-	theta, st, err := fitPurchase(ps, opt, f, []float64{0, 0, 0, 0}, []bool{false, true, false, false})
-	if theta == nil {
+	m, st, err := fitModel("mbgnbd", ps, opt)
+	if m == nil {
 		return nil, err
 	}
-	return &MBGNBDFit{MBGNBD: MBGNBD{R: theta[0], Alpha: theta[1], A: theta[2], B: theta[3]}, FitStats: st}, err
+	return &MBGNBDFit{MBGNBD: m.(MBGNBD), FitStats: st}, err
 }
 
 // PAlive is 1 / (1 + a/(b+x) · ((α+T)/(α+t_x))^(r+x)); unlike BG/NBD it is

@@ -194,14 +194,11 @@ type ParetoNBDFit struct {
 
 // FitParetoNBD fits Pareto/NBD by maximum likelihood on weighted patterns.
 func FitParetoNBD(ps []Pattern, opt FitOptions) (*ParetoNBDFit, error) {
-	f := func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
-		return ParetoNBD{R: theta[0], Alpha: theta[1], S: theta[2], Beta: theta[3]}.sumLogLik(ps, wantGrad)
-	}
-	theta, st, err := fitPurchase(ps, opt, f, []float64{0, 0, 0, 0}, []bool{false, true, false, true})
-	if theta == nil {
+	m, st, err := fitModel("pareto", ps, opt)
+	if m == nil {
 		return nil, err
 	}
-	return &ParetoNBDFit{ParetoNBD: ParetoNBD{R: theta[0], Alpha: theta[1], S: theta[2], Beta: theta[3]}, FitStats: st}, err
+	return &ParetoNBDFit{ParetoNBD: m.(ParetoNBD), FitStats: st}, err
 }
 
 // PAlive is the share of the likelihood in which the customer has not

@@ -24,28 +24,52 @@ type Pattern struct {
 // Compress groups customers with equal (x, t_x, T) into weighted patterns,
 // sorted by (x, t_x, T).
 func Compress(x, tx, T []float64) []Pattern {
+	ps, _ := CompressIndexed(x, tx, T)
+	return ps
+}
+
+// CompressIndexed is Compress that also returns, per customer, the index of
+// its pattern — so per-pattern results (scores) can be joined back.
+func CompressIndexed(x, tx, T []float64) ([]Pattern, []int32) {
 	type key struct{ x, tx, T float64 }
-	idx := map[key]int{}
+	idx := map[key]int32{}
+	of := make([]int32, len(x))
 	var out []Pattern
 	for i := range x {
 		k := key{x[i], tx[i], T[i]}
-		if j, ok := idx[k]; ok {
-			out[j].Count++
-			continue
+		j, ok := idx[k]
+		if !ok {
+			j = int32(len(out))
+			idx[k] = j
+			out = append(out, Pattern{X: x[i], TX: tx[i], T: T[i]})
 		}
-		idx[k] = len(out)
-		out = append(out, Pattern{X: x[i], TX: tx[i], T: T[i], Count: 1})
+		out[j].Count++
+		of[i] = j
 	}
-	slices.SortFunc(out, func(a, b Pattern) int {
-		if c := cmp.Compare(a.X, b.X); c != 0 {
+	order := make([]int32, len(out))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		pa, pb := out[a], out[b]
+		if c := cmp.Compare(pa.X, pb.X); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.TX, b.TX); c != 0 {
+		if c := cmp.Compare(pa.TX, pb.TX); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.T, b.T)
+		return cmp.Compare(pa.T, pb.T)
 	})
-	return out
+	sorted := make([]Pattern, len(out))
+	rank := make([]int32, len(out))
+	for r, j := range order {
+		sorted[r] = out[j]
+		rank[j] = int32(r)
+	}
+	for i, j := range of {
+		of[i] = rank[j]
+	}
+	return sorted, of
 }
 
 // customers is the total weight of the patterns.

@@ -143,61 +143,72 @@ type Fit struct {
 	FitStats
 }
 
-// FitPurchaseModel fits the named model: "bgnbd", "pareto" or "mbgnbd".
-func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
+// fittable is a purchase model the shared fitter can maximise.
+type fittable interface {
+	PurchaseModel
+	// sumLogLik is Σ count · LL and, with wantGrad, its gradient in the
+	// parameters, in ParamNames order.
+	sumLogLik(ps []Pattern, wantGrad bool) (float64, []float64)
+}
+
+// newModel builds a model from its name and parameters in ParamNames order.
+func newModel(name string, th []float64) (fittable, error) {
 	switch name {
 	case "bgnbd":
-		f, err := FitBGNBD(ps, opt)
-		if f == nil {
-			return nil, err
-		}
-		return &Fit{Model: f.BGNBD, FitStats: f.FitStats}, err
-	case "pareto":
-		f, err := FitParetoNBD(ps, opt)
-		if f == nil {
-			return nil, err
-		}
-		return &Fit{Model: f.ParetoNBD, FitStats: f.FitStats}, err
+		return BGNBD{R: th[0], Alpha: th[1], A: th[2], B: th[3]}, nil
 	case "mbgnbd":
-		f, err := FitMBGNBD(ps, opt)
-		if f == nil {
-			return nil, err
-		}
-		return &Fit{Model: f.MBGNBD, FitStats: f.FitStats}, err
+		return MBGNBD{R: th[0], Alpha: th[1], A: th[2], B: th[3]}, nil
+	case "pareto":
+		return ParetoNBD{R: th[0], Alpha: th[1], S: th[2], Beta: th[3]}, nil
 	}
 	return nil, fmt.Errorf("unknown model %q: want bgnbd, pareto or mbgnbd", name)
+}
+
+// fitModel fits the named model. α (and Pareto/NBD's β) are in time units,
+// so they are the parameters the fitter's time rescaling scales back.
+func fitModel(name string, ps []Pattern, opt FitOptions) (fittable, FitStats, error) {
+	if _, err := newModel(name, make([]float64, 4)); err != nil {
+		return nil, FitStats{}, err
+	}
+	f := func(theta []float64, ps []Pattern, wantGrad bool) (float64, []float64) {
+		m, _ := newModel(name, theta)
+		return m.sumLogLik(ps, wantGrad)
+	}
+	timeScale := []bool{false, true, false, name == "pareto"}
+	theta, st, err := fitPurchase(ps, opt, f, make([]float64, 4), timeScale)
+	if theta == nil {
+		return nil, st, err
+	}
+	m, _ := newModel(name, theta)
+	return m, st, err
+}
+
+// FitPurchaseModel fits the named model: "bgnbd", "pareto" or "mbgnbd".
+// On a fit that did not converge it returns the Fit (with the optimiser's
+// status) and an error wrapping ErrNotConverged.
+func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
+	m, st, err := fitModel(name, ps, opt)
+	if m == nil {
+		return nil, err
+	}
+	return &Fit{Model: m, FitStats: st}, err
 }
 
 // NewPurchaseModel builds a model from its name and parameters (as model.json
 // records them).
 func NewPurchaseModel(name string, params map[string]float64) (PurchaseModel, error) {
-	get := func(keys ...string) ([]float64, error) {
-		v := make([]float64, len(keys))
-		for i, k := range keys {
-			p, ok := params[k]
-			if !ok || !(p > 0) || math.IsInf(p, 0) {
-				return nil, fmt.Errorf("model %s: parameter %q missing or not positive", name, k)
-			}
-			v[i] = p
-		}
-		return v, nil
+	proto, err := newModel(name, make([]float64, 4))
+	if err != nil {
+		return nil, err
 	}
-	switch name {
-	case "bgnbd", "mbgnbd":
-		v, err := get("r", "alpha", "a", "b")
-		if err != nil {
-			return nil, err
+	names := proto.ParamNames()
+	v := make([]float64, len(names))
+	for i, k := range names {
+		p, ok := params[k]
+		if !ok || !(p > 0) || math.IsInf(p, 0) {
+			return nil, fmt.Errorf("model %s: parameter %q missing or not positive", name, k)
 		}
-		if name == "bgnbd" {
-			return BGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}, nil
-		}
-		return MBGNBD{R: v[0], Alpha: v[1], A: v[2], B: v[3]}, nil
-	case "pareto":
-		v, err := get("r", "alpha", "s", "beta")
-		if err != nil {
-			return nil, err
-		}
-		return ParetoNBD{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]}, nil
+		v[i] = p
 	}
-	return nil, fmt.Errorf("unknown model %q", name)
+	return newModel(name, v)
 }

@@ -99,7 +99,7 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 	}
 	bt.ChurnRate /= float64(n)
 	unitDays := res.Unit.Days()
-	track := weeklyTracking(res, fo.AsOf)
+	track, ends := weeklyTracking(res, fo.AsOf)
 	fitted := map[string]model.PurchaseModel{}
 	for _, name := range opt.Models {
 		mm := ModelMetrics{Model: name}
@@ -114,6 +114,7 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 		mm.Params, mm.LogLik, mm.Status = mf.Params, mf.LogLik, mf.Optimizer.Status
 		so := DefaultScoreOptions()
 		so.HorizonDays = float64(opt.HoldoutDays)
+		so.CLVMonths = 1 // CLV is not part of the backtest; one month keeps its work small
 		scores, _, err := ScoreCustomers(res, mf, so)
 		if err != nil {
 			return nil, err
@@ -149,7 +150,7 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 	for k := range track {
 		tp := &track[k]
 		tp.Predicted = map[string]float64{}
-		end := features.DayOf(mustDate(tp.WeekEnd).UnixMicro(), time.UTC)
+		end := ends[k]
 		for name, pm := range fitted {
 			var cum float64
 			for _, d := range firsts {
@@ -179,16 +180,12 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 	return bt, nil
 }
 
-func mustDate(s string) time.Time {
-	t, _ := time.Parse(time.DateOnly, s)
-	return t
-}
-
 // weeklyTracking sums the cohort's actual repeat purchase days per week,
-// weeks ending on the cutoff (and continuing to the holdout end).
-func weeklyTracking(res *features.Result, cutoff time.Time) []TrackPoint {
+// weeks ending on the cutoff (and continuing to the holdout end); it also
+// returns the week ends as day numbers.
+func weeklyTracking(res *features.Result, cutoff time.Time) ([]TrackPoint, []int32) {
 	if len(res.Tracking) == 0 {
-		return nil
+		return nil, nil
 	}
 	first := int32(math.MaxInt32)
 	for d := range res.Tracking {
@@ -219,7 +216,7 @@ func weeklyTracking(res *features.Result, cutoff time.Time) []TrackPoint {
 			out[k].Actual += float64(v[1])
 		}
 	}
-	return out
+	return out, ends
 }
 
 // WriteBacktest writes backtest.json, backtest_tracking.csv and

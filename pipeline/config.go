@@ -28,15 +28,15 @@ type Config struct {
 // ModelConfig is the model: section: which model and when to refit.
 type ModelConfig struct {
 	// Name is bgnbd (default), pareto or mbgnbd.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Penalizer is lifetimes' penalizer_coef.
-	Penalizer float64 `yaml:"penalizer"`
+	Penalizer float64 `yaml:"penalizer" json:"penalizer"`
 	// Refit is "always" (default) or "auto": churn run reuses the latest
 	// model unless it is older than MaxAgeDays or its log-likelihood per
 	// customer on the new features has drifted by more than DriftLimit.
-	Refit      string  `yaml:"refit"`
-	MaxAgeDays int     `yaml:"max-age-days"`
-	DriftLimit float64 `yaml:"drift-limit"`
+	Refit      string  `yaml:"refit" json:"refit"`
+	MaxAgeDays int     `yaml:"max-age-days" json:"max_age_days"`
+	DriftLimit float64 `yaml:"drift-limit" json:"drift_limit"`
 }
 
 // ScoreConfig is the score: section; keys as the flags of churn score.
@@ -71,7 +71,7 @@ type FeaturesConfig struct {
 // SegmentRuleConfig is one row of a segment table in the config file:
 // score ranges like "4-5" or "1" per letter; empty matches any score.
 type SegmentRuleConfig struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	R    string `yaml:"r"`
 	F    string `yaml:"f"`
 	M    string `yaml:"m"`

@@ -109,24 +109,6 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 		return writeCSV(filepath.Join(runDir, rel), opt.Excel, fn)
 	}
 
-	if err := write("exports/crm_scores.csv", func(w *SafeCSVWriter) error {
-		if err := w.Write(CRMHeader); err != nil {
-			return err
-		}
-		for i := range res.Customers {
-			if err := w.Write(er.record(i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	out.Files = append(out.Files, "exports/crm_scores.jsonl")
-	if err := writeCRMJSONL(filepath.Join(runDir, "exports", "crm_scores.jsonl"), er); err != nil {
-		return nil, err
-	}
-
 	prev, err := readCRMKeys(prevRunDir)
 	if err != nil {
 		return nil, err
@@ -134,24 +116,37 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 	if prevRunDir != "" {
 		out.PreviousRun = filepath.Base(prevRunDir)
 	}
-	if err := write("exports/crm_delta.csv", func(w *SafeCSVWriter) error {
-		if err := w.Write(CRMHeader); err != nil {
-			return err
-		}
+	// The feed, its JSON Lines twin and the delta in one pass: each record
+	// is formatted once.
+	feedFiles := []string{"exports/crm_scores.csv", "exports/crm_scores.jsonl", "exports/crm_delta.csv"}
+	paths := make([]string, len(feedFiles))
+	for i, f := range feedFiles {
+		paths[i] = filepath.Join(runDir, f)
+	}
+	out.Files = append(out.Files, feedFiles...)
+	id, seg, tier, perk := crmCol("customer_id"), crmCol("rfm_segment"), crmCol("risk_tier"), crmCol("recommended_perk")
+	err = writeFilesAtomic(paths, func(ws []*bufio.Writer) error {
+		feed, delta := newSafeCSV(ws[0], opt.Excel), newSafeCSV(ws[2], opt.Excel)
+		feed.Write(CRMHeader)
+		delta.Write(CRMHeader)
 		for i := range res.Customers {
 			rec := er.record(i)
+			feed.Write(rec)
+			writeCRMJSONLine(ws[1], rec)
 			// Compare what the file holds: the neutralised id, tier, segment, perk.
-			k, ok := prev[NeutraliseCell(rec[0])]
-			if ok && k == [3]string{rec[15], NeutraliseCell(rec[1]), NeutraliseCell(rec[20])} {
+			k, ok := prev[NeutraliseCell(rec[id])]
+			if ok && k == [3]string{rec[tier], NeutraliseCell(rec[seg]), NeutraliseCell(rec[perk])} {
 				continue
 			}
 			out.DeltaRows++
-			if err := w.Write(rec); err != nil {
-				return err
-			}
+			delta.Write(rec)
 		}
-		return nil
-	}); err != nil {
+		if err := feed.Flush(); err != nil {
+			return err
+		}
+		return delta.Flush()
+	})
+	if err != nil {
 		return nil, err
 	}
 
@@ -249,58 +244,93 @@ func Slug(name string) string {
 	return b.String()
 }
 
+// writeFilesAtomic writes several files in one pass through buffered
+// writers; each becomes visible (AtomicFile) only if fn and every flush
+// succeed.
+func writeFilesAtomic(paths []string, fn func(ws []*bufio.Writer) error) error {
+	var files []*AtomicFile
+	abort := func(err error) error {
+		for _, f := range files {
+			f.Abort()
+		}
+		return err
+	}
+	ws := make([]*bufio.Writer, len(paths))
+	for i, p := range paths {
+		f, err := CreateAtomic(p)
+		if err != nil {
+			return abort(err)
+		}
+		files = append(files, f)
+		ws[i] = bufio.NewWriterSize(f, 1<<16)
+	}
+	if err := fn(ws); err != nil {
+		return abort(fmt.Errorf("write %s: %w", paths[0], err))
+	}
+	for i, w := range ws {
+		if err := w.Flush(); err != nil {
+			return abort(fmt.Errorf("write %s: %w", paths[i], err))
+		}
+	}
+	for i, f := range files {
+		if err := f.Commit(); err != nil {
+			return abort(err)
+		}
+		files[i] = nil
+	}
+	return nil
+}
+
+// newSafeCSV starts a spreadsheet-safe CSV on w, with a UTF-8 byte-order
+// mark if asked. A write error surfaces at Flush.
+func newSafeCSV(w *bufio.Writer, bom bool) *SafeCSVWriter {
+	if bom {
+		w.WriteString("\ufeff")
+	}
+	return NewSafeCSVWriter(w)
+}
+
 // writeCSV writes one spreadsheet-safe CSV atomically, with a BOM if asked.
 func writeCSV(path string, bom bool, fn func(w *SafeCSVWriter) error) error {
-	return WriteFileAtomic(path, func(f io.Writer) error {
-		bw := bufio.NewWriterSize(f, 1<<16)
-		if bom {
-			if _, err := bw.WriteString("\ufeff"); err != nil {
-				return err
-			}
-		}
-		w := NewSafeCSVWriter(bw)
+	return writeFilesAtomic([]string{path}, func(ws []*bufio.Writer) error {
+		w := newSafeCSV(ws[0], bom)
 		if err := fn(w); err != nil {
 			return err
 		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		return bw.Flush()
+		return w.Flush()
 	})
 }
 
-// writeCRMJSONL writes the CRM feed as JSON Lines: the same keys in the same
-// order, numbers as numbers, empty dates and perks as null.
-func writeCRMJSONL(path string, er *exportRow) error {
-	numeric := map[string]bool{"r_score": true, "f_score": true, "m_score": true, "orders": true, "frequency": true,
-		"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
-		"expected_purchases": true, "expected_spend": true, "clv": true}
-	return WriteFileAtomic(path, func(f io.Writer) error {
-		bw := bufio.NewWriterSize(f, 1<<16)
-		for i := range er.res.Customers {
-			rec := er.record(i)
-			bw.WriteByte('{')
-			for j, k := range CRMHeader {
-				if j > 0 {
-					bw.WriteByte(',')
-				}
-				kb, _ := json.Marshal(k)
-				bw.Write(kb)
-				bw.WriteByte(':')
-				switch {
-				case numeric[k]:
-					bw.WriteString(rec[j])
-				case rec[j] == "" && (k == "expected_next_purchase" || k == "recommended_perk"):
-					bw.WriteString("null")
-				default:
-					vb, _ := json.Marshal(rec[j])
-					bw.Write(vb)
-				}
-			}
-			bw.WriteString("}\n")
+// crmCol is the position of a column in the CRM feed.
+func crmCol(name string) int { return slices.Index(CRMHeader, name) }
+
+// crmNumeric are the CRM columns written as JSON numbers.
+var crmNumeric = map[string]bool{"r_score": true, "f_score": true, "m_score": true, "orders": true, "frequency": true,
+	"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
+	"expected_purchases": true, "expected_spend": true, "clv": true}
+
+// writeCRMJSONLine writes one CRM record as a JSON object: the same keys in
+// the same order, numbers as numbers, empty dates and perks as null.
+func writeCRMJSONLine(bw *bufio.Writer, rec []string) {
+	bw.WriteByte('{')
+	for j, k := range CRMHeader {
+		if j > 0 {
+			bw.WriteByte(',')
 		}
-		return bw.Flush()
-	})
+		kb, _ := json.Marshal(k)
+		bw.Write(kb)
+		bw.WriteByte(':')
+		switch {
+		case crmNumeric[k]:
+			bw.WriteString(rec[j])
+		case rec[j] == "" && (k == "expected_next_purchase" || k == "recommended_perk"):
+			bw.WriteString("null")
+		default:
+			vb, _ := json.Marshal(rec[j])
+			bw.Write(vb)
+		}
+	}
+	bw.WriteString("}\n")
 }
 
 // readCRMKeys reads (risk_tier, rfm_segment, recommended_perk) per customer

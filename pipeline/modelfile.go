@@ -71,13 +71,10 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 	if !slices.Contains(PurchaseModels, name) {
 		return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownModel, name, PurchaseModels)
 	}
-	n := len(res.Customers)
-	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
 	var spend []model.SpendPattern
 	start := time.Time{}
 	for i := range res.Customers {
 		c := &res.Customers[i]
-		x[i], tx[i], T[i] = float64(c.Frequency), c.Recency, c.T
 		if c.Frequency > 0 && c.MonetaryValue > 0 {
 			spend = append(spend, model.SpendPattern{X: float64(c.Frequency), M: c.MonetaryValue, Count: 1})
 		}
@@ -85,7 +82,8 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 			start = c.FirstPurchase
 		}
 	}
-	fit, err := model.FitPurchaseModel(name, model.Compress(x, tx, T), opt)
+	ps, _ := customerPatterns(res)
+	fit, err := model.FitPurchaseModel(name, ps, opt)
 	if err != nil {
 		if fit != nil {
 			return nil, fmt.Errorf("fit %s: %w (optimiser: %s)", name, err, fit.Status)
@@ -107,6 +105,18 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 		mf.Spend = &sm
 	}
 	return mf, nil
+}
+
+// customerPatterns compresses the customers' (x, t_x, T) into weighted
+// patterns, with the index of each customer's pattern.
+func customerPatterns(res *features.Result) ([]model.Pattern, []int32) {
+	n := len(res.Customers)
+	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		x[i], tx[i], T[i] = float64(c.Frequency), c.Recency, c.T
+	}
+	return model.CompressIndexed(x, tx, T)
 }
 
 // PurchaseModel returns the fitted purchase model of a model file.

@@ -326,7 +326,7 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 	plan := &Plan{AsOf: res.AsOf.Format("2006-01-02"), Currency: meta.Currency, Budget: opt.Budget, Tiers: opt.Tiers, HorizonDays: meta.HorizonDays}
 	var opts []model.Option
 	type detail struct{ cost, uplift, kept float64 }
-	details := map[[2]int32]detail{}
+	var details []detail // parallel to opts
 	eligible := 0
 	for i := range res.Customers {
 		c := &res.Customers[i]
@@ -351,7 +351,7 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 				return nil, fmt.Errorf("expected cost of perk %s for customer %q is %v: please report this", p.ID, c.CustomerID, cost)
 			}
 			opts = append(opts, model.Option{Customer: int32(i), Perk: int32(k), Value: kept - cost, Cost: cost})
-			details[[2]int32{int32(i), int32(k)}] = detail{cost, up, kept}
+			details = append(details, detail{cost, up, kept})
 		}
 		if any {
 			eligible++
@@ -380,7 +380,7 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 		}
 		o := opts[j]
 		p := &perks[o.Perk]
-		d := details[[2]int32{o.Customer, o.Perk}]
+		d := details[j]
 		c := &res.Customers[i]
 		row := PlanRow{Customer: i, Perk: p, Cost: d.cost, Uplift: d.uplift, Kept: d.kept, Value: o.Value}
 		orders := "orders"

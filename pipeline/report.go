@@ -26,7 +26,6 @@ import (
 type ReportData struct {
 	AsOf        string
 	Run         *RunManifest
-	Features    *FeaturesMeta
 	Scores      *ScoresMeta
 	Model       *ModelFile
 	Backtest    *Backtest
@@ -55,49 +54,44 @@ type QualitySummary struct {
 	ByReason   []NameCount `json:"rejected_by_reason"`
 }
 
-func readJSONFile(path string, v any) (bool, error) {
+// readJSONFile reads a JSON file of a run; a missing file is (nil, nil).
+func readJSONFile[T any](path string) (*T, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	v := new(T)
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return true, nil
+	return v, nil
 }
 
-// LoadReportData reads a run directory (and the warehouse's manifest and
-// quarantine for data quality).
+// LoadReportData reads a run directory (and, for a run without run.json,
+// the warehouse's manifest and quarantine for data quality).
 func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 	d := &ReportData{AsOf: filepath.Base(runDir), Charts: map[string]template.HTML{}}
-	d.Features, d.Scores, d.Model, d.Backtest, d.Plan, d.Run = &FeaturesMeta{}, &ScoresMeta{}, &ModelFile{}, &Backtest{}, &Plan{}, &RunManifest{}
-	for _, f := range []struct {
-		name string
-		v    any
-		ptr  *bool
-	}{{"features.json", d.Features, nil}, {"scores.json", d.Scores, nil}, {"model.json", d.Model, nil},
-		{"backtest.json", d.Backtest, nil}, {"plan.json", d.Plan, nil}, {"run.json", d.Run, nil}} {
-		ok, err := readJSONFile(filepath.Join(runDir, f.name), f.v)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			switch f.name {
-			case "scores.json":
-				return nil, fmt.Errorf("%s has no scores.json: run churn score (or churn run) first", runDir)
-			case "backtest.json":
-				d.Backtest = nil
-			case "plan.json":
-				d.Plan = nil
-			case "run.json":
-				d.Run = nil
-			case "features.json":
-				d.Features = nil
-			}
-		}
+	var err error
+	if d.Scores, err = ReadScoresMeta(runDir); err != nil {
+		return nil, fmt.Errorf("%w (run churn score or churn run first)", err)
+	}
+	if d.Model, err = readJSONFile[ModelFile](filepath.Join(runDir, "model.json")); err == nil && d.Model == nil {
+		err = fmt.Errorf("%s has no model.json: run churn fit (or churn run) first", runDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Backtest, err = readJSONFile[Backtest](filepath.Join(runDir, "backtest.json")); err != nil {
+		return nil, err
+	}
+	if d.Plan, err = readJSONFile[Plan](filepath.Join(runDir, "plan.json")); err != nil {
+		return nil, err
+	}
+	if d.Run, err = readJSONFile[RunManifest](filepath.Join(runDir, "run.json")); err != nil {
+		return nil, err
 	}
 	// Data quality as the run recorded it, or from the warehouse now.
 	if d.Run != nil && d.Run.Quality != nil {
@@ -117,13 +111,15 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 		row []string
 	}
 	var tops []top
-	reasons2 := map[string]string{}
+	reasons := map[string]string{}
 	if d.Plan != nil {
-		_ = readCSV(filepath.Join(runDir, "plan.csv"), func(col map[string]int, rec []string) {
-			reasons2[rec[col["customer_id"]]] = rec[col["reason"]]
-		})
+		if err := readCSV(filepath.Join(runDir, "plan.csv"), func(col map[string]int, rec []string) {
+			reasons[rec[col["customer_id"]]] = rec[col["reason"]]
+		}); err != nil {
+			return nil, err
+		}
 	}
-	err := readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
+	err = readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
 		segs[rec[col["rfm_segment"]]]++
 		tiers[rec[col["risk_tier"]]]++
 		r, _ := strconv.ParseFloat(rec[col["churn_risk"]], 64)
@@ -131,7 +127,7 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 		if rec[col["risk_tier"]] == "high" {
 			clv, _ := strconv.ParseFloat(rec[col["clv"]], 64)
 			id := rec[col["customer_id"]]
-			tops = append(tops, top{clv, []string{id, rec[col["rfm_segment"]], rec[col["churn_risk"]], rec[col["clv"]], rec[col["recommended_perk"]], reasons2[id]}})
+			tops = append(tops, top{clv, []string{id, rec[col["rfm_segment"]], rec[col["churn_risk"]], rec[col["clv"]], rec[col["recommended_perk"]], reasons[id]}})
 		}
 	})
 	if err != nil {

@@ -398,12 +398,8 @@ func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConf
 	if err != nil {
 		return nil, "refit: " + err.Error()
 	}
-	x, tx, T := make([]float64, len(res.Customers)), make([]float64, len(res.Customers)), make([]float64, len(res.Customers))
-	for i := range res.Customers {
-		c := &res.Customers[i]
-		x[i], tx[i], T[i] = float64(c.Frequency), c.Recency, c.T
-	}
-	llNow := pm.LogLik(model.Compress(x, tx, T)) / float64(len(res.Customers))
+	ps, _ := customerPatterns(res)
+	llNow := pm.LogLik(ps) / float64(len(res.Customers))
 	llThen := mf.LogLik / mf.Customers
 	limit := mc.DriftLimit
 	if limit == 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -17,12 +18,12 @@ import (
 
 // ScoreOptions are the inputs of `churn score` besides the model.
 type ScoreOptions struct {
-	HorizonDays  float64 // horizon of expected_purchases and churn_risk, in days (default 90)
-	CLVMonths    int     // horizon of clv in months of 365.25/12 days (default 12)
-	DiscountRate float64 // annual discount rate of clv (default 0.10)
-	Margin       float64 // share of spend that is margin (default 0.30)
-	TierMedium   float64 // churn_risk ≥ TierMedium is medium (default 0.5)
-	TierHigh     float64 // churn_risk ≥ TierHigh is high (default 0.8)
+	HorizonDays  float64 `json:"horizon_days"`         // horizon of expected_purchases and churn_risk, in days (default 90)
+	CLVMonths    int     `json:"clv_months"`           // horizon of clv in months of 365.25/12 days (default 12)
+	DiscountRate float64 `json:"discount_rate_annual"` // annual discount rate of clv (default 0.10)
+	Margin       float64 `json:"margin"`               // share of spend that is margin (default 0.30)
+	TierMedium   float64 `json:"tier_medium_from"`     // churn_risk ≥ TierMedium is medium (default 0.5)
+	TierHigh     float64 `json:"tier_high_from"`       // churn_risk ≥ TierHigh is high (default 0.8)
 }
 
 // DefaultScoreOptions are the documented defaults.
@@ -62,20 +63,24 @@ type Score struct {
 
 // ScoresMeta is scores.json: what the numbers in scores.parquet mean.
 type ScoresMeta struct {
-	AsOf          string         `json:"as_of"`
-	Model         string         `json:"model"`
-	SpendModel    string         `json:"spend_model"`
-	Unit          string         `json:"unit"`
-	HorizonDays   float64        `json:"horizon_days"`
-	CLVMonths     int            `json:"clv_months"`
-	DiscountRate  float64        `json:"discount_rate_annual"`
-	Margin        float64        `json:"margin"`
-	TierMedium    float64        `json:"tier_medium_from"`
-	TierHigh      float64        `json:"tier_high_from"`
+	AsOf       string `json:"as_of"`
+	Model      string `json:"model"`
+	SpendModel string `json:"spend_model"`
+	Unit       string `json:"unit"`
+	ScoreOptions
 	Currency      string         `json:"currency"`
 	Customers     int            `json:"customers"`
 	Tiers         map[string]int `json:"tiers"`
 	SpendFallback float64        `json:"spend_fallback"` // expected spend of customers without repeat purchases
+}
+
+// ReadScoresMeta reads DIR/scores.json.
+func ReadScoresMeta(dir string) (*ScoresMeta, error) {
+	m, err := readJSONFile[ScoresMeta](filepath.Join(dir, "scores.json"))
+	if err == nil && m == nil {
+		err = fmt.Errorf("%w: %s", os.ErrNotExist, filepath.Join(dir, "scores.json"))
+	}
+	return m, err
 }
 
 // ModelLabel is the CRM feed's model column: purchase model, and the spend
@@ -92,8 +97,7 @@ func (mf *ModelFile) ModelLabel() string {
 // once per distinct pattern, in parallel.
 func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
 	meta := ScoresMeta{AsOf: res.AsOf.Format(time.DateOnly), Model: mf.Model, Unit: res.Unit.String(),
-		HorizonDays: opt.HorizonDays, CLVMonths: opt.CLVMonths, DiscountRate: opt.DiscountRate, Margin: opt.Margin,
-		TierMedium: opt.TierMedium, TierHigh: opt.TierHigh, Customers: len(res.Customers), Tiers: map[string]int{}}
+		ScoreOptions: opt, Customers: len(res.Customers), Tiers: map[string]int{}}
 	if len(res.Currencies) == 1 {
 		meta.Currency = res.Currencies[0]
 	}
@@ -113,22 +117,7 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 	horizon := opt.HorizonDays / unitDays
 	month := 365.25 / 12 / unitDays
 
-	// Distinct patterns, in first-seen order.
-	type key struct{ x, tx, T float64 }
-	idx := make(map[key]int32, len(res.Customers)/4)
-	of := make([]int32, len(res.Customers))
-	var keys []key
-	for i := range res.Customers {
-		c := &res.Customers[i]
-		k := key{float64(c.Frequency), c.Recency, c.T}
-		j, ok := idx[k]
-		if !ok {
-			j = int32(len(keys))
-			idx[k] = j
-			keys = append(keys, k)
-		}
-		of[i] = j
-	}
+	keys, of := customerPatterns(res)
 	type patScore struct {
 		pAlive, risk, expected, discounted, waitDays float64
 	}
@@ -142,17 +131,17 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 			for j := wk; j < len(keys); j += workers {
 				k := keys[j]
 				s := &ps[j]
-				s.pAlive = pm.PAlive(k.x, k.tx, k.T)
-				s.risk = pm.ProbNoPurchase(horizon, k.x, k.tx, k.T)
-				s.expected = pm.ExpectedPurchases(horizon, k.x, k.tx, k.T)
+				s.pAlive = pm.PAlive(k.X, k.TX, k.T)
+				s.risk = pm.ProbNoPurchase(horizon, k.X, k.TX, k.T)
+				s.expected = pm.ExpectedPurchases(horizon, k.X, k.TX, k.T)
 				// Σ_m (E[X(m months)] − E[X(m−1 months)]) / (1+d)^(m/12).
 				prev := 0.0
 				for m := 1; m <= opt.CLVMonths; m++ {
-					cum := pm.ExpectedPurchases(float64(m)*month, k.x, k.tx, k.T)
+					cum := pm.ExpectedPurchases(float64(m)*month, k.X, k.TX, k.T)
 					s.discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
 					prev = cum
 				}
-				s.waitDays = model.MedianWait(r, alpha, k.x, k.T) * unitDays
+				s.waitDays = model.MedianWait(r, alpha, k.X, k.T) * unitDays
 			}
 		}(wk)
 	}

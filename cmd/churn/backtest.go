@@ -24,9 +24,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	cutoff := fs.String("cutoff", "", "last day of the calibration period (YYYY-MM-DD)")
 	holdout := fs.String("holdout", "26w", "length of the holdout after the cutoff: days (90d) or weeks (26w)")
 	name := fs.String("model", "all", "bgnbd, pareto, mbgnbd, a comma-separated list, or all")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "time unit of the fit: week or day")
-	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	cal := addCalendarFlags(fs)
 	out := fs.String("out", "", "directory for backtest.json and the CSVs (default DATA/backtests/<cutoff>_<holdout>)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -35,7 +33,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fo, err := featuresOptions(fs, cfg, *cutoff, "", *tz, *unit, *fx)
+	fo, err := featuresOptions(fs, cfg, *cutoff, "", cal)
 	if err != nil {
 		if *cutoff == "" {
 			return usagef("--cutoff is required")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline"
+	"github.com/spf13/pflag"
 )
 
 const featuresExamples = `  churn features --data ./churn-data --as-of 1997-09-30
@@ -20,9 +21,7 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "last day included (YYYY-MM-DD, in --timezone)")
 	holdout := fs.String("holdout-end", "", "last day of a holdout window (as-of, end] for backtests")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "unit of recency and T: week or day")
-	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	cal := addCalendarFlags(fs)
 	out := fs.String("out", "", "also write the features to FILE (.parquet or .csv)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -31,7 +30,7 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	opt, err := featuresOptions(fs, cfg, *asOf, *holdout, *tz, *unit, *fx)
+	opt, err := featuresOptions(fs, cfg, *asOf, *holdout, cal)
 	if err != nil {
 		return err
 	}
@@ -65,8 +64,20 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// calendarFlags are the flags every command that computes features takes.
+type calendarFlags struct{ tz, unit, fx *string }
+
+func addCalendarFlags(fs *pflag.FlagSet) calendarFlags {
+	return calendarFlags{
+		tz:   fs.String("timezone", "", "reporting time zone of days (default UTC)"),
+		unit: fs.String("unit", "week", "time unit of recency, T and the models: week or day"),
+		fx:   fs.String("fx", "", "CSV of currency,rate into one reporting currency"),
+	}
+}
+
 // featuresOptions merges flags and the config's features: section.
-func featuresOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, asOf, holdout, tz, unit, fx string) (pipeline.FeaturesOptions, error) {
+func featuresOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, asOf, holdout string, cal calendarFlags) (pipeline.FeaturesOptions, error) {
+	tz, unit, fx := *cal.tz, *cal.unit, *cal.fx
 	var opt pipeline.FeaturesOptions
 	if asOf == "" {
 		return opt, usagef("--as-of is required")

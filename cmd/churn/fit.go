@@ -20,8 +20,7 @@ func runFit(ctx context.Context, e *env, args []string) error {
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "end of the calibration period (YYYY-MM-DD, in --timezone)")
 	name := fs.String("model", "bgnbd", "purchase model: bgnbd, pareto or mbgnbd")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "time unit of the fit: week or day")
+	cal := addCalendarFlags(fs)
 	var opt model.FitOptions
 	fs.Float64Var(&opt.Penalizer, "penalizer", 0, "L2 penalty on the parameters (lifetimes' penalizer_coef)")
 	if err := parseFlags(fs, args); err != nil {
@@ -40,7 +39,7 @@ func runFit(ctx context.Context, e *env, args []string) error {
 	if !fs.Changed("penalizer") {
 		opt.Penalizer = cfg.Model.Penalizer
 	}
-	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, "")
+	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -22,9 +20,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	perksPath := fs.String("perks", "", "the perk catalog (CSV; columns in the README)")
 	budget := fs.String("budget", "", "total expected cost allowed, in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "time unit; must be the unit of the fit")
-	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	cal := addCalendarFlags(fs)
 	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -33,7 +29,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, *fx)
+	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
 	}
@@ -51,16 +47,10 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("no model for %s: %w (run churn fit and churn score first)", *asOf, err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "scores.json"))
+	prev, err := pipeline.ReadScoresMeta(dir)
 	if err != nil {
 		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)
 	}
-	var meta pipeline.ScoresMeta
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, "scores.json"), err)
-	}
-	so := pipeline.ScoreOptions{HorizonDays: meta.HorizonDays, CLVMonths: meta.CLVMonths, DiscountRate: meta.DiscountRate,
-		Margin: meta.Margin, TierMedium: meta.TierMedium, TierHigh: meta.TierHigh}
 	res, err := pipeline.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		return err
@@ -69,7 +59,8 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	scores, meta, err := pipeline.ScoreCustomers(res, mf, so)
+	// The same options as churn score used, so the plan matches the feed.
+	scores, meta, err := pipeline.ScoreCustomers(res, mf, prev.ScoreOptions)
 	if err != nil {
 		return err
 	}

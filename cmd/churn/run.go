@@ -26,9 +26,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "as-of date (default: yesterday, the last complete day, in --timezone)")
 	inbox := fs.String("inbox", "", "directory of new exports to ingest first (already-ingested files are skipped by hash)")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "time unit of the fit: week or day")
-	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	cal := addCalendarFlags(fs)
 	name := fs.String("model", "bgnbd", "purchase model: bgnbd, pareto or mbgnbd")
 	perks := fs.String("perks", "", "perk catalog; with --budget, the run makes a perk plan")
 	budget := fs.String("budget", "", "perk budget in the reporting currency")
@@ -58,7 +56,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	if *asOf == "" {
 		loc := time.UTC
-		z := *tz
+		z := *cal.tz
 		if z == "" {
 			z = cfg.Features.Timezone
 		}
@@ -69,7 +67,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		}
 		*asOf = time.Now().In(loc).AddDate(0, 0, -1).Format(time.DateOnly)
 	}
-	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, *fx)
+	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
 	}
@@ -106,14 +104,14 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		opt.BacktestDays = int(d)
 	}
 	opt.Config = struct {
-		Data   string               `json:"data"`
-		Inbox  string               `json:"inbox"`
-		Perks  string               `json:"perks"`
-		Budget float64              `json:"budget"`
-		Model  pipeline.ModelConfig `json:"model"`
-		Score  pipeline.ScoreOptions
-		Unit   string `json:"unit"`
-		TZ     string `json:"timezone"`
+		Data   string                `json:"data"`
+		Inbox  string                `json:"inbox"`
+		Perks  string                `json:"perks"`
+		Budget float64               `json:"budget"`
+		Model  pipeline.ModelConfig  `json:"model"`
+		Score  pipeline.ScoreOptions `json:"score"`
+		Unit   string                `json:"unit"`
+		TZ     string                `json:"timezone"`
 	}{*data, *inbox, opt.Perks, opt.Plan.Budget, opt.Model, so, fo.Unit.String(), fo.Timezone}
 	w, release, err := lockWarehouse(*data, "churn run")
 	if err != nil {

@@ -102,9 +102,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "score", "[--data DIR] --as-of YYYY-MM-DD [--horizon 90d] [flags]", scoreExamples)
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "as-of date of a run that has a model.json (churn fit)")
-	tz := fs.String("timezone", "", "reporting time zone of days (default UTC)")
-	unit := fs.String("unit", "week", "time unit; must be the unit of the fit")
-	fx := fs.String("fx", "", "CSV of currency,rate into one reporting currency")
+	cal := addCalendarFlags(fs)
 	sf := addScoreFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -113,7 +111,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	fo, err := featuresOptions(fs, cfg, *asOf, "", *tz, *unit, *fx)
+	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
 	}
