@@ -25,11 +25,13 @@ type Pattern struct {
 // sorted by (x, t_x, T).
 func Compress(x, tx, T []float64) []Pattern {
 	ps, _ := CompressIndexed(x, tx, T)
+	sortPatterns(ps)
 	return ps
 }
 
-// CompressIndexed is Compress that also returns, per customer, the index of
-// its pattern — so per-pattern results (scores) can be joined back.
+// CompressIndexed groups customers into patterns in first-seen order and
+// returns, per customer, the index of its pattern — so per-pattern results
+// (scores) can be joined back without a sort.
 func CompressIndexed(x, tx, T []float64) ([]Pattern, []int32) {
 	type key struct{ x, tx, T float64 }
 	idx := map[key]int32{}
@@ -46,30 +48,21 @@ func CompressIndexed(x, tx, T []float64) ([]Pattern, []int32) {
 		out[j].Count++
 		of[i] = j
 	}
-	order := make([]int32, len(out))
-	for j := range order {
-		order[j] = int32(j)
-	}
-	slices.SortFunc(order, func(a, b int32) int {
-		pa, pb := out[a], out[b]
-		if c := cmp.Compare(pa.X, pb.X); c != 0 {
+	return out, of
+}
+
+// sortPatterns sorts by (x, t_x, T), so the likelihoods' per-x terms are
+// computed once per distinct x.
+func sortPatterns(ps []Pattern) {
+	slices.SortFunc(ps, func(a, b Pattern) int {
+		if c := cmp.Compare(a.X, b.X); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(pa.TX, pb.TX); c != 0 {
+		if c := cmp.Compare(a.TX, b.TX); c != 0 {
 			return c
 		}
-		return cmp.Compare(pa.T, pb.T)
+		return cmp.Compare(a.T, b.T)
 	})
-	sorted := make([]Pattern, len(out))
-	rank := make([]int32, len(out))
-	for r, j := range order {
-		sorted[r] = out[j]
-		rank[j] = int32(r)
-	}
-	for i, j := range of {
-		of[i] = rank[j]
-	}
-	return sorted, of
 }
 
 // customers is the total weight of the patterns.

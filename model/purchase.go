@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -90,6 +91,10 @@ func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, ti
 	if maxT == 0 {
 		return nil, st, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
 	}
+	// Sorted by x, so the per-x terms are computed once per distinct x
+	// whatever order the caller's patterns are in.
+	ps = slices.Clone(ps)
+	sortPatterns(ps)
 	scale := 10 / maxT
 	scaled := make([]Pattern, len(ps))
 	for i, p := range ps {
