@@ -18,7 +18,9 @@ import (
 type BacktestOptions struct {
 	Features    FeaturesOptions // AsOf is the cutoff
 	HoldoutDays int
-	Models      []string
+	Models      []string // purchase models and "logit"
+	Purchase    string   // logit: the purchase model whose outputs it uses (default bgnbd)
+	LogitL2     float64  // logit: the L2 penalty (default DefaultLogitL2)
 	Fit         model.FitOptions
 }
 
@@ -101,17 +103,45 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 	unitDays := res.Unit.Days()
 	track, ends := weeklyTracking(res, fo.AsOf)
 	fitted := map[string]model.PurchaseModel{}
+	files := map[string]*ModelFile{}
+	spec := FitSpec{Purchase: opt.Purchase, LogitL2: opt.LogitL2, Fit: opt.Fit}
 	for _, name := range opt.Models {
 		mm := ModelMetrics{Model: name}
-		mf, err := FitModels(res, name, opt.Fit)
-		if err != nil {
-			mm.Error = err.Error()
-			bt.Models = append(bt.Models, mm)
-			continue
+		purchase := name
+		if name == "logit" {
+			purchase = spec.purchase()
 		}
-		pm, _ := mf.PurchaseModel()
-		fitted[name] = pm
-		mm.Params, mm.LogLik, mm.Status = mf.Params, mf.LogLik, mf.Optimizer.Status
+		mf := files[purchase]
+		if mf == nil {
+			if mf, err = FitModels(res, purchase, opt.Fit); err != nil {
+				mm.Error = err.Error()
+				bt.Models = append(bt.Models, mm)
+				continue
+			}
+			files[purchase] = mf
+		}
+		if name == "logit" {
+			// Trained one holdout length before the cutoff, as it would be
+			// trained on the day of the cutoff.
+			rm, err := TrainRiskModel(ctx, w, fo, purchase, opt.HoldoutDays, spec.l2(), opt.Fit)
+			if err != nil {
+				mm.Error = err.Error()
+				bt.Models = append(bt.Models, mm)
+				continue
+			}
+			lmf := *mf
+			lmf.Risk, lmf.ChurnRisk = rm, &ChurnRiskChoice{Source: "logit"}
+			mf = &lmf
+			mm.Params = map[string]float64{"intercept": rm.Intercept}
+			for j, in := range rm.Inputs {
+				mm.Params[in] = rm.Coef[j]
+			}
+			mm.LogLik, mm.Status = rm.LogLik, rm.Optimizer
+		} else {
+			pm, _ := mf.PurchaseModel()
+			fitted[name] = pm
+			mm.Params, mm.LogLik, mm.Status = mf.Params, mf.LogLik, mf.Optimizer.Status
+		}
 		so := DefaultScoreOptions()
 		so.HorizonDays = float64(opt.HoldoutDays)
 		so.CLVMonths = 1 // CLV is not part of the backtest; one month keeps its work small
@@ -219,18 +249,25 @@ func weeklyTracking(res *features.Result, cutoff time.Time) ([]TrackPoint, []int
 	return out, ends
 }
 
+// trackedModels are the models in the tracking plot: the purchase models
+// that fitted (logit's purchases are those of its purchase model).
+func (bt *Backtest) trackedModels() []string {
+	var names []string
+	for _, m := range bt.Models {
+		if m.Error == "" && m.Model != "logit" {
+			names = append(names, m.Model)
+		}
+	}
+	return names
+}
+
 // WriteBacktest writes backtest.json, backtest_tracking.csv and
 // backtest_calibration.csv into dir.
 func WriteBacktest(dir string, bt *Backtest) error {
 	if err := writeJSON(filepath.Join(dir, "backtest.json"), bt); err != nil {
 		return err
 	}
-	var names []string
-	for _, m := range bt.Models {
-		if m.Error == "" {
-			names = append(names, m.Model)
-		}
-	}
+	names := bt.trackedModels()
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	if err := writeCSV(filepath.Join(dir, "backtest_tracking.csv"), false, func(w *SafeCSVWriter) error {
 		head := []string{"week_end", "period", "actual", "actual_cumulative"}

@@ -16,16 +16,7 @@ import (
 // churn AUC for the fitted model is close to the AUC the true parameters
 // give on the same customers and holdout.
 func TestBacktestAUCOnSynth(t *testing.T) {
-	dir := t.TempDir()
-	opt := datasets.SynthOptions{Customers: 20_000, Seed: 11, Weeks: 104}
-	if _, err := datasets.WriteSynth(dir, opt); err != nil {
-		t.Fatal(err)
-	}
-	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
-		t.Fatal(err)
-	}
-	w := &pipeline.Warehouse{Dir: data}
+	w := synthWarehouse(t, 20_000, 11)
 	cutoff := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 78*7)
 	const holdout = 26 * 7
 	bt, err := pipeline.RunBacktest(context.Background(), w, pipeline.BacktestOptions{
@@ -56,6 +47,21 @@ func TestBacktestAUCOnSynth(t *testing.T) {
 	if bt.Customers != len(res.Customers) {
 		t.Errorf("backtest cohort %d, features %d", bt.Customers, len(res.Customers))
 	}
+}
+
+// synthWarehouse ingests the synthetic generator's 104 weeks from
+// 2024-01-01 (BG/NBD with r 0.25, α 4, a 0.8, b 2.5) into a new warehouse.
+func synthWarehouse(t *testing.T, customers int, seed uint64) *pipeline.Warehouse {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: customers, Seed: seed, Weeks: 104}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := ingest(t, data, pipeline.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+		t.Fatal(err)
+	}
+	return &pipeline.Warehouse{Dir: data}
 }
 
 // TestAUCAgainstPairs: the rank formula equals counting pairs.

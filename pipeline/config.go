@@ -27,8 +27,12 @@ type Config struct {
 
 // ModelConfig is the model: section: which model and when to refit.
 type ModelConfig struct {
-	// Name is bgnbd (default), pareto or mbgnbd.
+	// Name is bgnbd (default), pareto, mbgnbd, logit or auto (see FitSpec).
 	Name string `yaml:"name" json:"name"`
+	// BTYD is the purchase model under logit and auto (default bgnbd).
+	BTYD string `yaml:"btyd" json:"btyd,omitempty"`
+	// LogitL2 is the risk model's L2 penalty (default 1).
+	LogitL2 float64 `yaml:"logit-l2" json:"logit_l2,omitempty"`
 	// Penalizer is lifetimes' penalizer_coef.
 	Penalizer float64 `yaml:"penalizer" json:"penalizer"`
 	// Refit is "always" (default) or "auto": churn run reuses the latest

@@ -25,6 +25,12 @@ type ModelFile struct {
 		End   string `json:"end"`   // the as-of date
 	} `json:"calibration"`
 	Spend *FittedModel `json:"spend,omitempty"`
+	// Requested is what --model asked for when that is logit or auto.
+	Requested string `json:"requested,omitempty"`
+	// Risk is the supervised churn model, when one was trained.
+	Risk *RiskModel `json:"risk,omitempty"`
+	// ChurnRisk says where churn_risk comes from, when logit or auto chose.
+	ChurnRisk *ChurnRiskChoice `json:"churn_risk,omitempty"`
 }
 
 // FittedModel is one fitted model as model.json records it.

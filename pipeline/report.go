@@ -322,14 +322,11 @@ func (d *ReportData) drawCharts(risk []float64) error {
 		l.Width = vg.Points(2)
 		p.Add(l)
 		p.Legend.Add("actual", l)
-		for k, m := range bt.Models {
-			if m.Error != "" {
-				continue
-			}
+		for k, name := range bt.trackedModels() {
 			pts := make(plotter.XYs, len(bt.Tracking))
 			c := 0.0
 			for i, tp := range bt.Tracking {
-				c += tp.Predicted[m.Model]
+				c += tp.Predicted[name]
 				pts[i] = plotter.XY{X: float64(i), Y: c}
 			}
 			l, err := plotter.NewLine(pts)
@@ -338,7 +335,7 @@ func (d *ReportData) drawCharts(risk []float64) error {
 			}
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2 + float64(k))}
 			p.Add(l)
-			p.Legend.Add(m.Model, l)
+			p.Legend.Add(name, l)
 		}
 		cutLine, _ := plotter.NewLine(plotter.XYs{{X: cut, Y: 0}, {X: cut, Y: cum}})
 		cutLine.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}

@@ -179,13 +179,19 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	}
 
 	var mf *ModelFile
+	var autoBacktest *Backtest // the backtest --model auto chose with, when it ran one
+	backtestDays := opt.BacktestDays
+	if backtestDays == 0 {
+		backtestDays = int(math.Round(opt.Score.HorizonDays))
+	}
+	spec := FitSpec{Name: cmpOr(opt.Model.Name, "bgnbd"), Purchase: opt.Model.BTYD, LogitL2: opt.Model.LogitL2,
+		HorizonDays: int(math.Round(opt.Score.HorizonDays)), Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
 	if err := step("fit", func() (int64, string, error) {
-		name := cmpOr(opt.Model.Name, "bgnbd")
-		if prev, why := reusableModel(w, asOf, res, opt.Model, name); prev != nil {
+		if prev, why := reusableModel(w, asOf, res, opt.Model, spec.Name); prev != nil {
 			mf, rm.Refit = prev, why
 		} else {
 			var err error
-			if mf, err = FitModels(res, name, model.FitOptions{Penalizer: opt.Model.Penalizer}); err != nil {
+			if mf, autoBacktest, err = FitSpecModels(ctx, w, fo, res, spec); err != nil {
 				return 0, "", err
 			}
 			rm.Refit = why
@@ -212,13 +218,17 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	}
 
 	if err := step("backtest", func() (int64, string, error) {
-		days := opt.BacktestDays
-		if days == 0 {
-			days = int(math.Round(opt.Score.HorizonDays))
+		days := backtestDays
+		models := []string{mf.Model}
+		if spec.Name == "logit" || spec.Name == "auto" {
+			models = append(models, "logit")
 		}
-		bo := BacktestOptions{Features: fo, HoldoutDays: days, Models: []string{mf.Model}, Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
+		bo := BacktestOptions{Features: fo, HoldoutDays: days, Models: models, Purchase: mf.Model, LogitL2: spec.LogitL2, Fit: spec.Fit}
 		bo.Features.AsOf = opt.AsOf.AddDate(0, 0, -days)
-		bt, err := RunBacktest(ctx, w, bo)
+		bt, err := autoBacktest, error(nil)
+		if bt == nil || bt.HoldoutDays != days {
+			bt, err = RunBacktest(ctx, w, bo)
+		}
 		if errors.Is(err, model.ErrNoData) {
 			rm.Warnings = append(rm.Warnings, fmt.Sprintf("no backtest: no customers before %s", bo.Features.AsOf.Format(time.DateOnly)))
 			return 0, "skipped", nil
@@ -383,7 +393,7 @@ func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConf
 		return nil, "refit: no earlier model"
 	}
 	mf, err := ReadModelFile(prevDir)
-	if err != nil || mf.Model != name || mf.Unit != res.Unit.String() {
+	if err != nil || cmpOr(mf.Requested, mf.Model) != name || mf.Unit != res.Unit.String() {
 		return nil, "refit: the earlier model is missing or of another kind"
 	}
 	end, _ := time.Parse(time.DateOnly, mf.Calibration.End)

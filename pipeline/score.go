@@ -66,6 +66,8 @@ type ScoresMeta struct {
 	AsOf       string `json:"as_of"`
 	Model      string `json:"model"`
 	SpendModel string `json:"spend_model"`
+	// ChurnRiskModel is where churn_risk comes from: the purchase model, or logit.
+	ChurnRiskModel string `json:"churn_risk_model"`
 	Unit       string `json:"unit"`
 	ScoreOptions
 	Currency      string         `json:"currency"`
@@ -83,13 +85,17 @@ func ReadScoresMeta(dir string) (*ScoresMeta, error) {
 	return m, err
 }
 
-// ModelLabel is the CRM feed's model column: purchase model, and the spend
-// model when there is one.
+// ModelLabel is the CRM feed's model column: purchase model, the spend
+// model when there is one, and logit when churn_risk comes from it.
 func (mf *ModelFile) ModelLabel() string {
+	label := mf.Model
 	if mf.Spend != nil {
-		return mf.Model + "+" + mf.Spend.Model
+		label += "+" + mf.Spend.Model
 	}
-	return mf.Model
+	if mf.ChurnRisk != nil && mf.ChurnRisk.Source == "logit" {
+		label += "+logit"
+	}
+	return label
 }
 
 // ScoreCustomers scores every customer of res with the models of mf. The
@@ -174,8 +180,34 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 		if haveGG && c.Frequency > 0 {
 			spend = gg.ExpectedSpend(float64(c.Frequency), c.MonetaryValue)
 		}
-		sc := Score{PAlive: p.pAlive, ChurnRisk: clamp01(p.risk), ExpectedPurchases: p.expected, ExpectedSpend: spend,
+		out[i] = Score{PAlive: p.pAlive, ChurnRisk: clamp01(p.risk), ExpectedPurchases: p.expected, ExpectedSpend: spend,
 			CLV: opt.Margin * spend * p.discounted}
+		if p.waitDays <= 3652 {
+			out[i].NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
+		}
+	}
+	meta.ChurnRiskModel = mf.Model
+	if mf.ChurnRisk != nil && mf.ChurnRisk.Source == "logit" {
+		rm := mf.Risk
+		if rm == nil {
+			return nil, meta, fmt.Errorf("model.json: churn_risk comes from the risk model but there is none; refit")
+		}
+		if float64(rm.HorizonDays) != opt.HorizonDays {
+			return nil, meta, fmt.Errorf("%w: the risk model in model.json predicts %d days ahead, --horizon asks for %g; refit with --horizon %dd or use that horizon",
+				ErrOption, rm.HorizonDays, opt.HorizonDays, rm.HorizonDays)
+		}
+		risk, err := rm.churnRisk(res, out)
+		if err != nil {
+			return nil, meta, err
+		}
+		for i := range out {
+			out[i].ChurnRisk = risk[i]
+		}
+		meta.ChurnRiskModel = "logit"
+	}
+	for i := range out {
+		c := &res.Customers[i]
+		sc := out[i]
 		switch {
 		case sc.ChurnRisk >= opt.TierHigh:
 			sc.Tier = "high"
@@ -183,9 +215,6 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 			sc.Tier = "medium"
 		default:
 			sc.Tier = "low"
-		}
-		if p.waitDays <= 3652 {
-			sc.NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
 		}
 		for _, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
 			if math.IsNaN(v) || math.IsInf(v, 0) {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline"
 )
 
@@ -19,11 +18,11 @@ const backtestExamples = `  churn backtest --data ./churn-data --cutoff 1997-09-
 `
 
 func runBacktest(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "backtest", "[--data DIR] --cutoff YYYY-MM-DD --holdout 26w [--model bgnbd|pareto|mbgnbd|all]", backtestExamples)
+	fs := newFlagSet(e, "backtest", "[--data DIR] --cutoff YYYY-MM-DD --holdout 26w [--model bgnbd|pareto|mbgnbd|logit|all]", backtestExamples)
 	data, config := dataFlags(fs)
 	cutoff := fs.String("cutoff", "", "last day of the calibration period (YYYY-MM-DD)")
 	holdout := fs.String("holdout", "26w", "length of the holdout after the cutoff: days (90d) or weeks (26w)")
-	name := fs.String("model", "all", "bgnbd, pareto, mbgnbd, a comma-separated list, or all")
+	mflags := addModelFlags(fs, "all", "bgnbd, pareto, mbgnbd, logit, a comma-separated list, or all")
 	cal := addCalendarFlags(fs)
 	out := fs.String("out", "", "directory for backtest.json and the CSVs (default DATA/backtests/<cutoff>_<holdout>)")
 	if err := parseFlags(fs, args); err != nil {
@@ -44,12 +43,20 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	if err != nil || days != math.Trunc(days) {
 		return usagef("--holdout %q: want whole days (90d) or weeks (26w)", *holdout)
 	}
-	models := pipeline.PurchaseModels
-	if *name != "all" {
-		models = strings.Split(*name, ",")
+	spec, err := mflags.resolve(fs, cfg)
+	if err != nil {
+		return err
+	}
+	if !fs.Changed("model") {
+		spec.Name = "all" // the config's model: name is what fit and run use
+	}
+	choices := append(append([]string(nil), pipeline.PurchaseModels...), "logit")
+	models := choices
+	if spec.Name != "all" {
+		models = strings.Split(spec.Name, ",")
 		for _, m := range models {
-			if !slices.Contains(pipeline.PurchaseModels, m) {
-				return usagef("--model %q: want bgnbd, pareto, mbgnbd or all", m)
+			if !slices.Contains(choices, m) {
+				return usagef("--model %q: want %s or all", m, strings.Join(choices, ", "))
 			}
 		}
 	}
@@ -59,7 +66,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	}
 	defer release()
 	bt, err := pipeline.RunBacktest(ctx, w, pipeline.BacktestOptions{Features: fo, HoldoutDays: int(days), Models: models,
-		Fit: model.FitOptions{Penalizer: cfg.Model.Penalizer}})
+		Purchase: spec.Purchase, LogitL2: spec.LogitL2, Fit: spec.Fit})
 	if err != nil {
 		return err
 	}
@@ -73,7 +80,12 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	printBacktest(e, bt)
 	e.log.Info("backtest done", "best", bt.Best, "path", filepath.Join(dir, "backtest.json"))
 	for _, m := range bt.Models {
-		if m.Error != "" {
+		switch {
+		case m.Error == "":
+		case spec.Name == "all" && m.Model == "logit":
+			// all includes logit where the history allows; it is not an error when it does not.
+			e.log.Warn("backtest: no logit", "why", m.Error)
+		default:
 			return fmt.Errorf("backtest: model %s: %s", m.Model, m.Error)
 		}
 	}

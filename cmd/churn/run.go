@@ -27,7 +27,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	asOf := fs.String("as-of", "", "as-of date (default: yesterday, the last complete day, in --timezone)")
 	inbox := fs.String("inbox", "", "directory of new exports to ingest first (already-ingested files are skipped by hash)")
 	cal := addCalendarFlags(fs)
-	name := fs.String("model", "bgnbd", "purchase model: bgnbd, pareto or mbgnbd")
+	mflags := addModelFlags(fs, "bgnbd", "bgnbd, pareto or mbgnbd; logit adds the supervised risk model; auto keeps it only if it backtests better")
 	perks := fs.String("perks", "", "perk catalog; with --budget, the run makes a perk plan")
 	budget := fs.String("budget", "", "perk budget in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
@@ -77,12 +77,14 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	opt := pipeline.RunOptions{Progress: terminal(e.stderr), AsOf: fo.AsOf, Inbox: *inbox, Features: fo, Model: cfg.Model, Score: so, Excel: sf.excel,
 		Version: version, Log: e.log, FailAfterStep: os.Getenv("CHURN_FAIL_AFTER")}
-	if fs.Changed("model") || opt.Model.Name == "" {
-		opt.Model.Name = *name
+	spec, err := mflags.resolve(fs, cfg)
+	if err != nil {
+		return err
 	}
-	if !slices.Contains(pipeline.PurchaseModels, opt.Model.Name) {
-		return usagef("--model %q: want one of %s", opt.Model.Name, strings.Join(pipeline.PurchaseModels, ", "))
+	if !slices.Contains(pipeline.ModelChoices, spec.Name) {
+		return usagef("--model %q: want one of %s", spec.Name, strings.Join(pipeline.ModelChoices, ", "))
 	}
+	opt.Model.Name, opt.Model.BTYD, opt.Model.LogitL2, opt.Model.Penalizer = spec.Name, spec.Purchase, spec.LogitL2, spec.Fit.Penalizer
 	opt.Ingest.Source = cfg.SourceOptions
 	opt.Ingest.MaxBadFraction = *maxBad
 	if !fs.Changed("max-bad-fraction") && cfg.MaxBadFraction != nil {
@@ -159,6 +161,9 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 		for _, n := range names {
 			fmt.Fprintf(w, "  %-20s %7d\n", n, feats.Segments[n])
 		}
+	}
+	if c := rm.Model.ChurnRisk; c != nil {
+		fmt.Fprintf(w, "churn_risk from %s (%s)\n", c.Source, c.Reason)
 	}
 	fmt.Fprintf(w, "Customers per risk tier: high %d, medium %d, low %d\n", rm.Counts["tier_high"], rm.Counts["tier_medium"], rm.Counts["tier_low"])
 	if p := rm.Plan; p != nil {
