@@ -16,11 +16,11 @@ import (
 // "risk": a logistic regression on the features and the purchase model's
 // outputs, trained on a time split and calibrated on held-out customers.
 type RiskModel struct {
-	Model          string `json:"model"`          // "logit"
-	PurchaseModel  string `json:"purchase_model"` // the BTYD model whose outputs are inputs
-	HorizonDays    int    `json:"horizon_days"`   // it predicts "no purchase in the next HorizonDays days"
-	TrainedAsOf    string `json:"trained_as_of"`  // the inputs are the features of this date
-	LabelWindow    string `json:"label_window"`   // the label: no purchase in this window
+	Model          string    `json:"model"`          // "logit"
+	PurchaseModel  string    `json:"purchase_model"` // the BTYD model whose outputs are inputs
+	HorizonDays    int       `json:"horizon_days"`   // it predicts "no purchase in the next HorizonDays days"
+	TrainedAsOf    string    `json:"trained_as_of"`  // the inputs are the features of this date
+	LabelWindow    string    `json:"label_window"`   // the label: no purchase in this window
 	L2             float64   `json:"l2"`
 	Inputs         []string  `json:"inputs"`
 	Mean           []float64 `json:"mean"`      // per input, for standardising
@@ -59,7 +59,10 @@ var RiskInputs = []string{
 // riskRow writes the risk-model inputs of one customer into row.
 func riskRow(row []float64, c *features.Customer, s *Score) {
 	l := func(v float64) float64 { return math.Log1p(math.Max(v, 0)) }
-	sl := func(micros int64) float64 { v := float64(micros) / 1e6; return math.Copysign(math.Log1p(math.Abs(v)), v) }
+	sl := func(micros int64) float64 {
+		v := float64(micros) / 1e6
+		return math.Copysign(math.Log1p(math.Abs(v)), v)
+	}
 	oneTime := 0.0
 	if c.Frequency == 0 {
 		oneTime = 1

@@ -68,7 +68,7 @@ type ScoresMeta struct {
 	SpendModel string `json:"spend_model"`
 	// ChurnRiskModel is where churn_risk comes from: the purchase model, or logit.
 	ChurnRiskModel string `json:"churn_risk_model"`
-	Unit       string `json:"unit"`
+	Unit           string `json:"unit"`
 	ScoreOptions
 	Currency      string         `json:"currency"`
 	Customers     int            `json:"customers"`
