@@ -7,33 +7,45 @@ FUZZTIME ?= 10s
 VENV     ?= .venv
 PYTHON   ?= python3
 
-.PHONY: build test demo bench fuzz lint clean notebooks
+.PHONY: build test demo bench fuzz lint clean notebooks venv
 
 build:
 	$(GO) build -o $(BIN) ./cmd/churn
 
 # The README's test command: vet, then every test (CLI scripts, kill test,
-# exactness against CDNOW and independent computations).
+# exactness against CDNOW, independent computations and lifetimes), then the
+# notebooks against the demo run.
 test:
 	$(GO) vet ./...
+	@$(MAKE) --no-print-directory venv
 	$(GO) test -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory notebooks
 
-# The notebooks, executed against the demo run in a virtualenv with the
-# pinned packages of notebooks/requirements.txt (from PyPI). Without Python
-# they are skipped with a message, except under CI=true, where .ci/run has
-# installed it and a skip would hide a failure.
-$(VENV)/.installed: notebooks/requirements.txt
+# The virtualenv for the notebooks and the lifetimes cross-check, with the
+# pinned packages of notebooks/requirements.txt and
+# model/testdata/lifetimes/requirements.txt (from PyPI). Without Python it is
+# skipped with a message (and the tests that need it skip), except under
+# CI=true, where .ci/run has installed Python and a skip would hide a failure.
+PY_REQS := notebooks/requirements.txt model/testdata/lifetimes/requirements.txt
+
+$(VENV)/.installed: $(PY_REQS)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check $(addprefix -r ,$(PY_REQS))
 	touch $@
 
-notebooks:
+venv:
 	@if ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then \
-	  if [ "$$CI" = "true" ]; then echo "notebooks: $(PYTHON) with venv is required under CI"; exit 1; fi; \
-	  echo "notebooks: skipped ($(PYTHON) with venv not found; install python3-venv to run them)"; exit 0; \
+	  if [ "$$CI" = "true" ]; then echo "venv: $(PYTHON) with venv is required under CI"; exit 1; fi; \
+	  echo "venv: skipped ($(PYTHON) with venv not found; install python3-venv for the notebooks and the lifetimes cross-check)"; exit 0; \
 	fi; \
-	$(MAKE) --no-print-directory $(VENV)/.installed demo >/dev/null && \
+	$(MAKE) --no-print-directory $(VENV)/.installed
+
+notebooks:
+	@if [ ! -x $(VENV)/bin/python ]; then \
+	  if [ "$$CI" = "true" ]; then echo "notebooks: $(VENV) is missing under CI"; exit 1; fi; \
+	  echo "notebooks: skipped (no $(VENV); make venv needs python3-venv)"; exit 0; \
+	fi; \
+	$(MAKE) --no-print-directory demo >/dev/null && \
 	cd notebooks && CHURN_RUN_DIR=../$(DEMO_DIR)/data/runs/1998-06-30 CHURN_BIN=../$(BIN) ../$(VENV)/bin/python run_notebooks.py
 
 # The nightly job on the bundled CDNOW data, into $(DEMO_DIR)/: the master
@@ -47,8 +59,9 @@ demo: build
 	@$(BIN) --log-level warn run --data $(DEMO_DIR)/data --config $(DEMO_DIR)/input/churn.yaml --inbox $(DEMO_DIR)/inbox \
 	  --as-of 1998-06-30 --perks $(DEMO_DIR)/input/perks.csv --budget 5000
 
-# Speed and memory budgets (figures go to BENCHMARKS.md).
-bench:
+# Speed and memory budgets (figures go to BENCHMARKS.md), lifetimes side by
+# side when the venv is there.
+bench: venv
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # Short runs of every fuzz target.

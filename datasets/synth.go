@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ type SynthOptions struct {
 	PeriodWeeks int
 	// Currency of the amounts; default EUR.
 	Currency string
+	// Campaign, when set, adds a randomised perk campaign (campaigns.csv)
+	// with known true uplift per perk and segment (campaign_truth.csv).
+	Campaign *CampaignOptions `json:",omitempty"`
 }
 
 func (o *SynthOptions) defaults() {
@@ -130,8 +134,26 @@ func WriteSynth(dir string, opt SynthOptions) ([]string, error) {
 		dirty = df
 		out = append(out, dp)
 	}
-	if err := Synth(opt, tx, truth, dirty); err != nil {
-		return nil, err
+	if opt.Campaign == nil {
+		if err := Synth(opt, tx, truth, dirty); err != nil {
+			return nil, err
+		}
+	} else {
+		var txBuf, truthBuf bytes.Buffer
+		if err := Synth(opt, &txBuf, &truthBuf, dirty); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Write(txBuf.Bytes()); err != nil {
+			return nil, err
+		}
+		if _, err := truth.Write(truthBuf.Bytes()); err != nil {
+			return nil, err
+		}
+		more, err := addCampaign(dir, opt, txBuf.Bytes(), truthBuf.Bytes(), tx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
 	}
 	params, _ := json.MarshalIndent(struct {
 		SynthOptions

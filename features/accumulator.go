@@ -549,6 +549,10 @@ func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
 	unit := a.opt.Unit.Days()
 	cal, _ := slices.BinarySearch(days, a.asOfDay+1)
 	holdoutDays := len(days) - cal
+	holdoutFirst := int64(0)
+	if holdoutDays > 0 {
+		holdoutFirst = int64(days[cal] - a.asOfDay)
+	}
 	days = days[:cal]
 	lastDay := days[len(days)-1]
 	r := Customer{
@@ -576,6 +580,7 @@ func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
 		Categories:         int64(c.categories),
 		HoldoutOrders:      int64(c.holdoutOrders),
 		HoldoutDays:        int64(holdoutDays),
+		HoldoutFirst:       holdoutFirst,
 		HoldoutSpendMicros: c.holdoutSpend,
 	}
 	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6

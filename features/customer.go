@@ -36,6 +36,7 @@ type Customer struct {
 
 	HoldoutOrders      int64 // purchases in (D, holdout end]
 	HoldoutDays        int64 // distinct purchase days in (D, holdout end]: the BTYD holdout count
+	HoldoutFirst       int64 // days from D to the first purchase day in (D, holdout end]; 0 when none
 	HoldoutSpendMicros int64
 }
 

@@ -267,6 +267,9 @@ func probAtLeast(pm model.PurchaseModel, n int, t, x, tx, T float64) float64 {
 type PlanOptions struct {
 	Budget float64  // currency units
 	Tiers  []string // eligible risk tiers (default high, medium)
+	// Uplift, when set, is learned from a campaign history; it replaces the
+	// catalog prior of every perk it learned.
+	Uplift *Uplift
 }
 
 // PlanRow is one line of plan.csv.
@@ -290,6 +293,8 @@ type PerkSummary struct {
 	Cost         float64 `json:"expected_cost"`
 	Value        float64 `json:"expected_value"`
 	UpliftSource string  `json:"uplift_source"`
+	// Learned is what the campaign history said about the perk, when one was given.
+	Learned *PerkUplift `json:"uplift_learned,omitempty"`
 }
 
 // Plan is plan.json: the totals of a perk plan.
@@ -345,6 +350,9 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 			if v, ok := p.SegmentUplift[c.Segment]; ok {
 				up = v
 			}
+			if v, ok := opt.Uplift.lookup(p.ID, c.Segment); ok {
+				up = v
+			}
 			cost := expectedCost(p, pm, c, s, unitDays)
 			kept := up * s.CLV
 			if math.IsNaN(cost) || math.IsInf(cost, 0) {
@@ -372,6 +380,21 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 			src = "catalog prior, per segment"
 		}
 		sums[k] = PerkSummary{PerkID: p.ID, Name: p.Name, Kind: p.Kind, Capacity: p.Capacity, UpliftSource: src}
+		if opt.Uplift != nil {
+			for i := range opt.Uplift.Perks {
+				if pu := &opt.Uplift.Perks[i]; pu.PerkID == p.ID {
+					sums[k].Learned = pu
+					if pu.Learned {
+						sums[k].UpliftSource = fmt.Sprintf("learned from %d sends: per segment, shrunk toward the perk-wide %.4f (Qini %.4f on %d held-out sends)",
+							pu.Sends, pu.Overall, pu.Qini, pu.HeldOut)
+					} else if pu.Sends == 0 {
+						sums[k].UpliftSource = src + " (not in the campaign history)"
+					} else {
+						sums[k].UpliftSource = fmt.Sprintf("%s (the history has %d sends of it, too few to learn from)", src, pu.Sends)
+					}
+				}
+			}
+		}
 	}
 	sym := currencySymbol(meta.Currency)
 	for i, j := range al.Choice {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ type RunOptions struct {
 	Model         ModelConfig
 	Score         ScoreOptions
 	Perks         string // perk catalog; "" = no plan
+	History       string // campaign history to learn uplift from; "" = the catalog's priors
 	Plan          PlanOptions
 	BacktestDays  int // holdout of the backtest; 0 = the score horizon
 	Excel         bool
@@ -254,7 +256,19 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 			if err != nil {
 				return 0, "", err
 			}
-			plan, err := MakePlan(res, scores, meta, mf, catalog, opt.Plan)
+			po := opt.Plan
+			if po.Uplift, err = LearnUplift(ctx, w, fo, opt.History, catalog); err != nil {
+				return 0, "", err
+			}
+			if po.Uplift != nil {
+				if err := WriteUplift(tmp, po.Uplift); err != nil {
+					return 0, "", err
+				}
+				for _, why := range slices.Sorted(maps.Keys(po.Uplift.Skipped)) {
+					rm.Warnings = append(rm.Warnings, fmt.Sprintf("uplift: %d campaign history rows not used: %s", po.Uplift.Skipped[why], why))
+				}
+			}
+			plan, err := MakePlan(res, scores, meta, mf, catalog, po)
 			if err != nil {
 				return 0, "", err
 			}

@@ -12,6 +12,7 @@ const datasetsExamples = `  churn datasets cdnow --out ./cdnow            # 23,5
   churn datasets cdnow --sample --out ./cdnow   # the papers' 2,357-customer sample
   churn ingest --config ./cdnow/churn.yaml ./cdnow/CDNOW_master.txt
   churn datasets synth --customers 100000 --seed 7 --out ./synth --dirty 0.01
+  churn datasets synth --customers 20000 --weeks 80 --campaign 2025-02-03 --out ./synth   # with a campaign history
 `
 
 func runDatasets(ctx context.Context, e *env, args []string) error {
@@ -27,6 +28,7 @@ func runDatasets(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&opt.RefundRate, "refunds", 0, "synth: share of orders followed by a partial refund")
 	fs.Float64Var(&opt.ZeroRate, "zero", 0, "synth: share of orders with amount 0")
 	fs.StringVar(&opt.Currency, "currency", "EUR", "synth: currency code")
+	campaign := fs.String("campaign", "", "synth: send day (YYYY-MM-DD) of a randomised campaign of three perks of perks.csv and a control group; writes campaigns.csv and campaign_truth.csv (true uplift per perk and segment)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +49,13 @@ func runDatasets(ctx context.Context, e *env, args []string) error {
 			return usagef("--customers and --weeks must be positive, --dirty between 0 and 1")
 		}
 		opt.Start = t
+		if *campaign != "" {
+			sent, perr := time.Parse("2006-01-02", *campaign)
+			if perr != nil {
+				return usagef("--campaign %q: want YYYY-MM-DD", *campaign)
+			}
+			opt.Campaign = &datasets.CampaignOptions{SentAt: sent}
+		}
 		paths, err = datasets.WriteSynth(*out, opt)
 	default:
 		return usagef("unknown data set %q: want cdnow or synth", fs.Arg(0))

@@ -135,7 +135,7 @@ func exitCode(err error, name string, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, pflag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat), errors.Is(err, pipeline.ErrCatalog):
+	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat), errors.Is(err, pipeline.ErrCatalog), errors.Is(err, pipeline.ErrCampaigns):
 		fmt.Fprintf(stderr, "churn %s: %v\nRun 'churn %s --help' for usage.\n", name, err, name)
 		return exitUsage
 	case errors.Is(err, pipeline.ErrTooManyBad):

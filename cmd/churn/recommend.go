@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/churnhq/churn/pipeline"
@@ -11,15 +13,17 @@ import (
 
 const recommendExamples = `  churn recommend --data ./churn-data --as-of 1998-06-30 --perks perks.csv --budget 5000
   churn recommend --as-of 2024-06-30 --perks perks.csv --budget "€12,500" --tiers high
+  churn recommend --as-of 2025-07-06 --perks perks.csv --budget 20000 --history campaigns.csv   # learned uplift
 `
 
 func runRecommend(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "recommend", "[--data DIR] --as-of YYYY-MM-DD --perks perks.csv --budget AMOUNT [--tiers high,medium]", recommendExamples)
+	fs := newFlagSet(e, "recommend", "[--data DIR] --as-of YYYY-MM-DD --perks perks.csv --budget AMOUNT [--tiers high,medium] [--history campaigns.csv]", recommendExamples)
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "as-of date of a scored run (churn score)")
 	perksPath := fs.String("perks", "", "the perk catalog (CSV; columns in the README)")
 	budget := fs.String("budget", "", "total expected cost allowed, in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
+	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	cal := addCalendarFlags(fs)
 	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
 	if err := parseFlags(fs, args); err != nil {
@@ -32,6 +36,9 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
+	}
+	if *history == "" {
+		*history = cfg.Recommend.History
 	}
 	po, perks, err := planOptions(fs, cfg, *perksPath, *budget, *tiers)
 	if err != nil {
@@ -58,6 +65,17 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	catalog, err := pipeline.ReadCatalog(perks, res.SegmentNames)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if po.Uplift, err = pipeline.LearnUplift(ctx, w, fo, *history, catalog); err != nil {
+		return err
+	}
+	if po.Uplift != nil {
+		if err := pipeline.WriteUplift(dir, po.Uplift); err != nil {
+			return err
+		}
+		for _, why := range slices.Sorted(maps.Keys(po.Uplift.Skipped)) {
+			e.log.Warn("campaign history rows not used", "rows", po.Uplift.Skipped[why], "why", why)
+		}
 	}
 	// The same options as churn score used, so the plan matches the feed.
 	scores, meta, err := pipeline.ScoreCustomers(res, mf, prev.ScoreOptions)
@@ -120,6 +138,6 @@ func printPlan(e *env, p *pipeline.Plan) {
 	fmt.Fprintf(e.stdout, "Perk plan for %s: %d of %d eligible customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (bound %.2f, gap %.3f %%)\n",
 		p.AsOf, p.Recommended, p.Eligible, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.Bound, p.GapPct)
 	for _, s := range p.Perks {
-		fmt.Fprintf(e.stdout, "  %-14s %-13s %7d customers  cost %10.2f  value %10.2f\n", s.PerkID, s.Kind, s.Customers, s.Cost, s.Value)
+		fmt.Fprintf(e.stdout, "  %-14s %-13s %7d customers  cost %10.2f  value %10.2f  uplift: %s\n", s.PerkID, s.Kind, s.Customers, s.Cost, s.Value, s.UpliftSource)
 	}
 }

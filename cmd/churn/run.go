@@ -31,6 +31,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	perks := fs.String("perks", "", "perk catalog; with --budget, the run makes a perk plan")
 	budget := fs.String("budget", "", "perk budget in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
+	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	holdout := fs.String("backtest-holdout", "", "holdout of the nightly backtest (default: the horizon)")
 	maxBad := fs.Float64("max-bad-fraction", 0.01, "share of rejected rows above which the ingest commits nothing (exit 3)")
 	sf := addScoreFlags(fs)
@@ -97,6 +98,10 @@ func runRun(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		opt.Perks, opt.Plan = path, po
+		opt.History = *history
+		if opt.History == "" {
+			opt.History = rel(cfg.Recommend.History)
+		}
 	}
 	if *holdout != "" {
 		d, err := parseDays(*holdout)
