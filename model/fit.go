@@ -41,8 +41,12 @@ type FitOptions struct {
 type negLogLik func(logTheta, grad []float64) float64
 
 // maximize fits an objective from a start in log space with BFGS. It
-// returns the optimum, gonum's result, and a status to report.
-func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimize.Result, string, error) {
+// returns the optimum, gonum's result, and a status to report. n is the
+// the number of customers the objective sums over: the gradient test is
+// relative to it (1e-7 per customer moves a log-parameter by about 1e-7),
+// so a million customers do not need a thousand times the iterations of
+// a thousand.
+func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) ([]float64, *optimize.Result, string, error) {
 	n := len(start)
 	pen := opt.Penalizer
 	problem := optimize.Problem{
@@ -66,8 +70,8 @@ func maximize(f negLogLik, start []float64, opt FitOptions) ([]float64, *optimiz
 	}
 	settings := &optimize.Settings{
 		MajorIterations:   maxIter,
-		GradientThreshold: 1e-9,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-12, Relative: 1e-14, Iterations: 50},
+		GradientThreshold: 1e-7 * math.Max(1, customers),
+		Converger:         &optimize.FunctionConverge{Absolute: 1e-12 * math.Max(1, customers), Relative: 1e-15, Iterations: 10},
 	}
 	res, err := optimize.Minimize(problem, append([]float64(nil), start...), settings, &optimize.BFGS{})
 	if res == nil {

@@ -94,7 +94,7 @@ func FitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 			return -ll
 		}
 	}
-	lt, res, status, err := maximize(nll(scaled), []float64{0, 0, 0}, opt)
+	lt, res, status, err := maximize(nll(scaled), []float64{0, 0, 0}, opt, n)
 	fit := &GammaGammaFit{}
 	if res != nil {
 		fit.Iterations, fit.FuncEvals, fit.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status

@@ -94,6 +94,10 @@ func BenchmarkFitBGNBD1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(fit.Patterns), "patterns")
+		b.ReportMetric(float64(fit.FuncEvals), "evals")
+		if i == 0 {
+			b.Log(fit.Status)
+		}
 	}
 }
 
@@ -113,6 +117,9 @@ func BenchmarkFitParetoNBD1M(b *testing.B) {
 		}
 		b.ReportMetric(float64(fit.Patterns), "patterns")
 		b.ReportMetric(float64(fit.FuncEvals), "evals")
+		if i == 0 {
+			b.Log(fit.Status)
+		}
 	}
 }
 

@@ -99,8 +99,8 @@ func (mf *ModelFile) ModelLabel() string {
 }
 
 // ScoreCustomers scores every customer of res with the models of mf. The
-// purchase-model quantities depend on (x, t_x, T) only, so they are computed
-// once per distinct pattern, in parallel.
+// purchase-model quantities are computed once per distinct (x, T) and
+// pattern (x, t_x, T), in parallel, and joined back.
 func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
 	meta := ScoresMeta{AsOf: res.AsOf.Format(time.DateOnly), Model: mf.Model, Unit: res.Unit.String(),
 		ScoreOptions: opt, Customers: len(res.Customers), Tiers: map[string]int{}}
@@ -124,30 +124,57 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 	month := 365.25 / 12 / unitDays
 
 	keys, of := customerPatterns(res)
-	type patScore struct {
-		pAlive, risk, expected, discounted, waitDays float64
+	// Every model here factors as E[X(t) | x, t_x, T] = P(alive | x, t_x, T)
+	// · E[X(t) | alive at T, x, T] and P(no purchase) = 1 − P(alive) +
+	// P(alive) · P(no purchase | alive, x, T): once alive at T, the future
+	// depends on (x, T) alone (the posterior of the rates). So the costly
+	// parts (hypergeometric series, 12 CLV months) are computed once per
+	// distinct (x, T) — far fewer than patterns — and each pattern needs only
+	// its P(alive). The alive-conditional values are the model's own
+	// predictions at t_x = T divided by its P(alive) there.
+	type xT struct{ x, T float64 }
+	type aliveScore struct {
+		p0, expected, discounted, waitDays float64
 	}
-	ps := make([]patScore, len(keys))
+	slot := map[xT]int32{}
+	var xts []xT
+	xtOf := make([]int32, len(keys))
+	for j, k := range keys {
+		key := xT{k.X, k.T}
+		i, ok := slot[key]
+		if !ok {
+			i = int32(len(xts))
+			slot[key] = i
+			xts = append(xts, key)
+		}
+		xtOf[j] = i
+	}
+	alive := make([]aliveScore, len(xts))
+	pAlive := make([]float64, len(keys))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for wk := 0; wk < workers; wk++ {
 		wg.Add(1)
 		go func(wk int) {
 			defer wg.Done()
-			for j := wk; j < len(keys); j += workers {
-				k := keys[j]
-				s := &ps[j]
-				s.pAlive = pm.PAlive(k.X, k.TX, k.T)
-				s.risk = pm.ProbNoPurchase(horizon, k.X, k.TX, k.T)
-				s.expected = pm.ExpectedPurchases(horizon, k.X, k.TX, k.T)
+			for j := wk; j < len(xts); j += workers {
+				x, T := xts[j].x, xts[j].T
+				s := &alive[j]
+				pa := pm.PAlive(x, T, T)
+				s.p0 = (pm.ProbNoPurchase(horizon, x, T, T) - (1 - pa)) / pa
+				s.expected = pm.ExpectedPurchases(horizon, x, T, T) / pa
 				// Σ_m (E[X(m months)] − E[X(m−1 months)]) / (1+d)^(m/12).
 				prev := 0.0
 				for m := 1; m <= opt.CLVMonths; m++ {
-					cum := pm.ExpectedPurchases(float64(m)*month, k.X, k.TX, k.T)
+					cum := pm.ExpectedPurchases(float64(m)*month, x, T, T) / pa
 					s.discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
 					prev = cum
 				}
-				s.waitDays = model.MedianWait(r, alpha, k.X, k.T) * unitDays
+				s.waitDays = model.MedianWait(r, alpha, x, T) * unitDays
+			}
+			for j := wk; j < len(keys); j += workers {
+				k := keys[j]
+				pAlive[j] = pm.PAlive(k.X, k.TX, k.T)
 			}
 		}(wk)
 	}
@@ -175,13 +202,14 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 	out := make([]Score, len(res.Customers))
 	for i := range res.Customers {
 		c := &res.Customers[i]
-		p := &ps[of[i]]
+		pa := pAlive[of[i]]
+		p := &alive[xtOf[of[i]]]
 		spend := fallback
 		if haveGG && c.Frequency > 0 {
 			spend = gg.ExpectedSpend(float64(c.Frequency), c.MonetaryValue)
 		}
-		out[i] = Score{PAlive: p.pAlive, ChurnRisk: clamp01(p.risk), ExpectedPurchases: p.expected, ExpectedSpend: spend,
-			CLV: opt.Margin * spend * p.discounted}
+		out[i] = Score{PAlive: pa, ChurnRisk: clamp01(1 - pa + pa*p.p0), ExpectedPurchases: pa * p.expected, ExpectedSpend: spend,
+			CLV: opt.Margin * spend * pa * p.discounted}
 		if p.waitDays <= 3652 {
 			out[i].NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
 		}
