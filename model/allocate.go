@@ -47,7 +47,10 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 			order = append(order, int32(n))
 		}
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(opts[a].Customer, opts[b].Customer) })
+	byCustomer := func(a, b int32) int { return cmp.Or(cmp.Compare(opts[a].Customer, opts[b].Customer), cmp.Compare(a, b)) }
+	if !slices.IsSortedFunc(order, byCustomer) { // callers usually list options customer by customer
+		slices.SortFunc(order, byCustomer)
+	}
 	valid := make([]Option, len(order))
 	for j, n := range order {
 		valid[j] = opts[n]
@@ -112,30 +115,54 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 		return dual, cost, takers
 	}
 	bound := math.Inf(1)
-	lambda := 0.0
+	lambda, prevLambda := 0.0, 0.0
 	for round := 0; round < 8; round++ {
-		// λ: the smallest price at which the choices fit the budget.
-		d, cost, _ := choose(0)
-		bound = math.Min(bound, d)
+		prevLambda = lambda
+		// λ: the smallest price at which the choices fit the budget. After
+		// the first round μ moves little, so λ is bracketed near its last
+		// value; within the bracket, interpolation on the cost (every third
+		// step a bisection, as cost(λ) is a step function) takes few steps.
+		lo, hi := 0.0, 1.0
+		clo, chi := math.Inf(1), 0.0
+		if prevLambda > 0 {
+			hi = prevLambda * 1.01
+		} else {
+			d, c, _ := choose(0)
+			bound = math.Min(bound, d)
+			clo = c
+		}
 		lambda = 0
-		if cost > budget {
-			lo, hi := 0.0, 1.0
+		if clo > budget {
 			for {
 				d, c, _ := choose(hi)
 				bound = math.Min(bound, d)
 				if c <= budget || hi > 1e12 {
+					chi = c
 					break
 				}
-				lo, hi = hi, hi*4
+				lo, hi, clo = hi, hi*4, c
 			}
-			for it := 0; it < 40 && hi-lo > 1e-7*hi; it++ {
+			if prevLambda > 0 && lo == 0 {
+				d, c, _ := choose(prevLambda * 0.99)
+				bound = math.Min(bound, d)
+				if c > budget {
+					lo, clo = prevLambda*0.99, c
+				} else {
+					hi, chi = prevLambda*0.99, c
+				}
+			}
+			for it := 0; it < 60 && hi-lo > 1e-4*hi && hi > 1e-12; it++ {
 				mid := (lo + hi) / 2
+				if it%3 != 2 && !math.IsInf(clo, 0) && clo > chi {
+					f := (clo - budget) / (clo - chi)
+					mid = lo + math.Min(0.99, math.Max(0.01, f))*(hi-lo)
+				}
 				d, c, _ := choose(mid)
 				bound = math.Min(bound, d)
 				if c <= budget {
-					hi = mid
+					hi, chi = mid, c
 				} else {
-					lo = mid
+					lo, clo = mid, c
 				}
 			}
 			lambda = hi
@@ -187,7 +214,7 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 			taken = append(taken, int32(i))
 		}
 	}
-	slices.SortStableFunc(taken, func(a, b int32) int { return cmp.Compare(reduced(choice[b]), reduced(choice[a])) })
+	sortDesc(taken, func(i int32) (float64, float64) { return reduced(choice[i]), 0 })
 	used := make([]int, len(capacity))
 	var cost float64
 	for _, i := range taken {
@@ -202,11 +229,15 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 	// Fill greedily the customers still without a perk, in two orders —
 	// best value per cost, and best value — keeping the better; then let
 	// each customer upgrade to a more valuable option that still fits.
+	// Only options within the budget left can ever be added.
 	var rest []int32
+	left := budget - cost
 	for i := 0; i < customers; i++ {
 		if choice[i] < 0 {
 			for j := starts[i]; j < starts[i+1]; j++ {
-				rest = append(rest, j)
+				if valid[j].Cost <= left {
+					rest = append(rest, j)
+				}
 			}
 		}
 	}
@@ -264,14 +295,9 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 		return ch, u, c, v
 	}
 	byEff := slices.Clone(rest)
-	slices.SortStableFunc(byEff, func(a, b int32) int {
-		if c := cmp.Compare(eff(b), eff(a)); c != 0 {
-			return c
-		}
-		return cmp.Compare(valid[b].Value, valid[a].Value)
-	})
+	sortDesc(byEff, func(j int32) (float64, float64) { return eff(j), valid[j].Value })
 	byValue := rest
-	slices.SortStableFunc(byValue, func(a, b int32) int { return cmp.Compare(valid[b].Value, valid[a].Value) })
+	sortDesc(byValue, func(j int32) (float64, float64) { return valid[j].Value, 0 })
 	ch1, _, _, v1 := fill(byEff)
 	ch2, _, _, v2 := fill(byValue)
 	choice = ch1
@@ -294,4 +320,25 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 		al.Gap = (al.Bound - al.Objective) / al.Bound
 	}
 	return al
+}
+
+// sortDesc sorts ids by two keys, largest first, ties by id (so the plan
+// does not depend on the sort). The keys are computed once per id, not per
+// comparison.
+func sortDesc(ids []int32, keys func(int32) (float64, float64)) {
+	type keyed struct {
+		k1, k2 float64
+		id     int32
+	}
+	ks := make([]keyed, len(ids))
+	for n, id := range ids {
+		k1, k2 := keys(id)
+		ks[n] = keyed{k1, k2, id}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(b.k1, a.k1), cmp.Compare(b.k2, a.k2), cmp.Compare(a.id, b.id))
+	})
+	for n := range ks {
+		ids[n] = ks[n].id
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
@@ -329,41 +331,74 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 	}
 	unitDays := res.Unit.Days()
 	plan := &Plan{AsOf: res.AsOf.Format("2006-01-02"), Currency: meta.Currency, Budget: opt.Budget, Tiers: opt.Tiers, HorizonDays: meta.HorizonDays}
-	var opts []model.Option
 	type detail struct{ cost, uplift, kept float64 }
-	var details []detail // parallel to opts
-	eligible := 0
-	for i := range res.Customers {
-		c := &res.Customers[i]
-		s := &scores[i]
-		if !slices.Contains(opt.Tiers, s.Tier) {
-			continue
+	// Options are built per block of customers in parallel and joined in
+	// customer order (which Allocate expects and then need not sort).
+	workers := runtime.GOMAXPROCS(0)
+	type block struct {
+		opts     []model.Option
+		details  []detail
+		eligible int
+		err      error
+	}
+	blocks := make([]block, workers)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			bl := &blocks[wk]
+			lo, hi := wk*len(res.Customers)/workers, (wk+1)*len(res.Customers)/workers
+			for i := lo; i < hi; i++ {
+				c := &res.Customers[i]
+				s := &scores[i]
+				if !slices.Contains(opt.Tiers, s.Tier) {
+					continue
+				}
+				any := false
+				for k := range perks {
+					p := &perks[k]
+					if (len(p.Segments) > 0 && !slices.Contains(p.Segments, c.Segment)) || c.Orders < p.MinOrders || s.CLV < p.MinCLV {
+						continue
+					}
+					any = true
+					up := p.Uplift
+					if v, ok := p.SegmentUplift[c.Segment]; ok {
+						up = v
+					}
+					if v, ok := opt.Uplift.lookup(p.ID, c.Segment); ok {
+						up = v
+					}
+					cost := expectedCost(p, pm, c, s, unitDays)
+					kept := up * s.CLV
+					if math.IsNaN(cost) || math.IsInf(cost, 0) {
+						bl.err = fmt.Errorf("expected cost of perk %s for customer %q is %v: please report this", p.ID, c.CustomerID, cost)
+						return
+					}
+					bl.opts = append(bl.opts, model.Option{Customer: int32(i), Perk: int32(k), Value: kept - cost, Cost: cost})
+					bl.details = append(bl.details, detail{cost, up, kept})
+				}
+				if any {
+					bl.eligible++
+				}
+			}
+		}(wk)
+	}
+	wg.Wait()
+	n, eligible := 0, 0
+	for _, bl := range blocks {
+		if bl.err != nil {
+			return nil, bl.err
 		}
-		any := false
-		for k := range perks {
-			p := &perks[k]
-			if (len(p.Segments) > 0 && !slices.Contains(p.Segments, c.Segment)) || c.Orders < p.MinOrders || s.CLV < p.MinCLV {
-				continue
-			}
-			any = true
-			up := p.Uplift
-			if v, ok := p.SegmentUplift[c.Segment]; ok {
-				up = v
-			}
-			if v, ok := opt.Uplift.lookup(p.ID, c.Segment); ok {
-				up = v
-			}
-			cost := expectedCost(p, pm, c, s, unitDays)
-			kept := up * s.CLV
-			if math.IsNaN(cost) || math.IsInf(cost, 0) {
-				return nil, fmt.Errorf("expected cost of perk %s for customer %q is %v: please report this", p.ID, c.CustomerID, cost)
-			}
-			opts = append(opts, model.Option{Customer: int32(i), Perk: int32(k), Value: kept - cost, Cost: cost})
-			details = append(details, detail{cost, up, kept})
-		}
-		if any {
-			eligible++
-		}
+		n += len(bl.opts)
+		eligible += bl.eligible
+	}
+	opts := make([]model.Option, 0, n)
+	details := make([]detail, 0, n) // parallel to opts
+	for wk := range blocks {
+		opts = append(opts, blocks[wk].opts...)
+		details = append(details, blocks[wk].details...)
+		blocks[wk] = block{}
 	}
 	plan.Eligible = eligible
 	capacity := make([]int, len(perks))
@@ -397,6 +432,12 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 		}
 	}
 	sym := currencySymbol(meta.Currency)
+	phrases := make([]string, len(perks))
+	for k := range perks {
+		phrases[k] = perkPhrase(&perks[k])
+	}
+	buf := make([]byte, 0, 256)
+	plan.Rows = make([]PlanRow, 0, len(al.Choice)/2)
 	for i, j := range al.Choice {
 		if j < 0 {
 			continue
@@ -406,12 +447,7 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 		d := details[j]
 		c := &res.Customers[i]
 		row := PlanRow{Customer: i, Perk: p, Cost: d.cost, Uplift: d.uplift, Kept: d.kept, Value: o.Value}
-		orders := "orders"
-		if c.Orders == 1 {
-			orders = "order"
-		}
-		row.Reason = fmt.Sprintf("%s, %d %s, last %d days ago, %.0f %% risk of no purchase in %.0f days: %s is expected to keep %s%.2f of value for %s%.2f",
-			c.Segment, c.Orders, orders, c.DaysSinceLast, 100*scores[i].ChurnRisk, meta.HorizonDays, perkPhrase(p), sym, d.kept, sym, d.cost)
+		row.Reason = reason(buf[:0], c, scores[i].ChurnRisk, meta.HorizonDays, phrases[o.Perk], sym, d.kept, d.cost)
 		plan.Rows = append(plan.Rows, row)
 		sums[o.Perk].Customers++
 		sums[o.Perk].Cost += d.cost
@@ -420,6 +456,35 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 	plan.Recommended = len(plan.Rows)
 	plan.Perks = sums
 	return plan, nil
+}
+
+// reason is the plan row's sentence, e.g. "At Risk, 4 orders, last 97 days
+// ago, 81 % risk of no purchase in 90 days: a 15 % discount (…) is expected
+// to keep $3.40 of value for $0.68", appended to buf (a million of them are
+// built per plan, so without fmt).
+func reason(buf []byte, c *features.Customer, risk, horizonDays float64, phrase, sym string, kept, cost float64) string {
+	buf = append(buf, c.Segment...)
+	buf = append(buf, ", "...)
+	buf = strconv.AppendInt(buf, c.Orders, 10)
+	if c.Orders == 1 {
+		buf = append(buf, " order, last "...)
+	} else {
+		buf = append(buf, " orders, last "...)
+	}
+	buf = strconv.AppendInt(buf, c.DaysSinceLast, 10)
+	buf = append(buf, " days ago, "...)
+	buf = strconv.AppendFloat(buf, 100*risk, 'f', 0, 64)
+	buf = append(buf, " % risk of no purchase in "...)
+	buf = strconv.AppendFloat(buf, horizonDays, 'f', 0, 64)
+	buf = append(buf, " days: "...)
+	buf = append(buf, phrase...)
+	buf = append(buf, " is expected to keep "...)
+	buf = append(buf, sym...)
+	buf = strconv.AppendFloat(buf, kept, 'f', 2, 64)
+	buf = append(buf, " of value for "...)
+	buf = append(buf, sym...)
+	buf = strconv.AppendFloat(buf, cost, 'f', 2, 64)
+	return string(buf)
 }
 
 // perkPhrase names a perk in a sentence: "a 20 % discount", "Double points".

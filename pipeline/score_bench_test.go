@@ -2,11 +2,14 @@ package pipeline_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline"
 )
@@ -15,9 +18,50 @@ import (
 // horizon, 12-month CLV) whose summaries are spread like a real customer
 // base: 26–78 weeks of history, days as the time grain.
 func BenchmarkScore1M(b *testing.B) {
+	res, mf := customers1M()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRecommend1M plans the example catalog plus one perk (8 perks)
+// for the same million scored customers: eligibility, expected costs by
+// kind, the allocation and the reasons.
+func BenchmarkRecommend1M(b *testing.B) {
+	res, mf := customers1M()
+	scores, meta, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "perks.csv")
+	catalog := append(append([]byte(nil), datasets.PerksCSV...), []byte("coffee,Free coffee,free_item,1.5,,,1,,0.01,,,,,,,30\n")...)
+	if err := os.WriteFile(path, catalog, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	perks, err := pipeline.ReadCatalog(path, res.SegmentNames)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		plan, err := pipeline.MakePlan(res, scores, meta, mf, perks, pipeline.PlanOptions{Budget: 200_000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(plan.Recommended), "customers_with_perk")
+		b.ReportMetric(plan.GapPct, "gap%")
+	}
+}
+
+// customers1M is one million customers and a BG/NBD + Gamma-Gamma model.
+func customers1M() (*features.Result, *pipeline.ModelFile) {
 	const n = 1_000_000
 	rng := rand.New(rand.NewPCG(1, 2))
-	res := &features.Result{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Unit: features.Weeks, Currencies: []string{"EUR"}}
+	names := features.DefaultSegments().Names()
+	res := &features.Result{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Unit: features.Weeks, Currencies: []string{"EUR"}, SegmentNames: names}
 	res.Customers = make([]features.Customer, n)
 	for i := range res.Customers {
 		T := math.Round((26+rng.Float64()*52)*7) / 7
@@ -27,14 +71,10 @@ func BenchmarkScore1M(b *testing.B) {
 			tx = math.Round(rng.Float64()*T*7) / 7
 		}
 		res.Customers[i] = features.Customer{CustomerID: fmt.Sprintf("c%07d", i), Frequency: x, Recency: tx, T: T,
-			MonetaryValue: 20 + rng.Float64()*40, Orders: x + 1}
+			MonetaryValue: 20 + rng.Float64()*40, MonetaryAvg: 20 + rng.Float64()*40, Orders: x + 1,
+			Segment: names[rng.IntN(len(names))], DaysSinceLast: int64((T - tx) * 7)}
 	}
 	mf := &pipeline.ModelFile{FittedModel: pipeline.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 0.25, "alpha": 4, "a": 0.8, "b": 2.5}}, Unit: "week"}
 	mf.Spend = &pipeline.FittedModel{Model: "gamma-gamma", Params: map[string]float64{"p": 6.25, "q": 3.74, "gamma": 15.44}}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, _, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions()); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return res, mf
 }
