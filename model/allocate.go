@@ -47,7 +47,9 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 			order = append(order, int32(n))
 		}
 	}
-	byCustomer := func(a, b int32) int { return cmp.Or(cmp.Compare(opts[a].Customer, opts[b].Customer), cmp.Compare(a, b)) }
+	byCustomer := func(a, b int32) int {
+		return cmp.Or(cmp.Compare(opts[a].Customer, opts[b].Customer), cmp.Compare(a, b))
+	}
 	if !slices.IsSortedFunc(order, byCustomer) { // callers usually list options customer by customer
 		slices.SortFunc(order, byCustomer)
 	}

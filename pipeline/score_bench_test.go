@@ -2,10 +2,10 @@ package pipeline_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
