@@ -28,24 +28,13 @@ func TestBacktestAUCOnSynth(t *testing.T) {
 	if fitted.Error != "" {
 		t.Fatal(fitted.Error)
 	}
-	res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdout)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth := model.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5} // the generator's defaults
-	risk := make([]float64, len(res.Customers))
-	churned := make([]bool, len(res.Customers))
-	for i, c := range res.Customers {
-		risk[i] = truth.ProbNoPurchase(holdout/7.0, float64(c.Frequency), c.Recency, c.T)
-		churned[i] = c.HoldoutDays == 0
-	}
-	trueAUC := model.AUC(risk, churned)
+	trueAUC, n := trueChurnAUC(t, w, cutoff, holdout)
 	t.Logf("churn AUC: fitted %.4f, true parameters %.4f; customers %d, churn rate %.3f", fitted.ChurnAUC, trueAUC, bt.Customers, bt.ChurnRate)
 	if math.Abs(fitted.ChurnAUC-trueAUC) > 0.01 {
 		t.Errorf("fitted AUC %.4f, true-parameter AUC %.4f", fitted.ChurnAUC, trueAUC)
 	}
-	if bt.Customers != len(res.Customers) {
-		t.Errorf("backtest cohort %d, features %d", bt.Customers, len(res.Customers))
+	if bt.Customers != n {
+		t.Errorf("backtest cohort %d, features %d", bt.Customers, n)
 	}
 }
 
@@ -62,6 +51,24 @@ func synthWarehouse(t *testing.T, customers int, seed uint64) *pipeline.Warehous
 		t.Fatal(err)
 	}
 	return &pipeline.Warehouse{Dir: data}
+}
+
+// trueChurnAUC is the churn AUC on the holdout after cutoff that the
+// generator's true BG/NBD parameters give, and the cohort's size.
+func trueChurnAUC(t *testing.T, w *pipeline.Warehouse, cutoff time.Time, holdoutDays int) (float64, int) {
+	t.Helper()
+	res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdoutDays)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := model.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5} // the generator's defaults
+	risk := make([]float64, len(res.Customers))
+	churned := make([]bool, len(res.Customers))
+	for i, c := range res.Customers {
+		risk[i] = truth.ProbNoPurchase(float64(holdoutDays)/7, float64(c.Frequency), c.Recency, c.T)
+		churned[i] = c.HoldoutDays == 0
+	}
+	return model.AUC(risk, churned), len(res.Customers)
 }
 
 // TestAUCAgainstPairs: the rank formula equals counting pairs.

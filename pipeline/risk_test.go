@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline"
 )
 
@@ -34,18 +33,7 @@ func TestRiskModelOnSynth(t *testing.T) {
 			logit = m
 		}
 	}
-	res, err := pipeline.ComputeFeatures(ctx, w, pipeline.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdout)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	truth := model.BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}
-	risk := make([]float64, len(res.Customers))
-	churned := make([]bool, len(res.Customers))
-	for i, c := range res.Customers {
-		risk[i] = truth.ProbNoPurchase(holdout/7.0, float64(c.Frequency), c.Recency, c.T)
-		churned[i] = c.HoldoutDays == 0
-	}
-	trueAUC := model.AUC(risk, churned)
+	trueAUC, _ := trueChurnAUC(t, w, cutoff, holdout)
 	var meanPred float64
 	for _, b := range logit.Calibration {
 		meanPred += b.Predicted * float64(b.N)
