@@ -34,8 +34,9 @@ type Allocation struct {
 // budget and μ_k on each perk's capacity, every customer independently takes
 // the option of largest value − λ·cost − μ_k if it is positive. The dual
 // function D(λ, μ) = Σ_i max(0, max_k …) + λ·budget + Σ μ_k·capacity_k is an
-// upper bound for every λ, μ ≥ 0; we lower it by bisection on λ and by setting
-// each μ_k to the price that leaves exactly capacity_k takers. The primal
+// upper bound for every λ, μ ≥ 0; we lower it by a search on λ
+// (interpolation safeguarded by bisection) and by setting each μ_k to the
+// price that leaves exactly capacity_k takers. The primal
 // allocation is the dual's choice made feasible (dropping the least valuable
 // takers of an over-full perk or budget) and then filled greedily by value per
 // cost with what budget and capacity remain.
@@ -117,9 +118,9 @@ func Allocate(opts []Option, customers int, budget float64, capacity []int) Allo
 		return dual, cost, takers
 	}
 	bound := math.Inf(1)
-	lambda, prevLambda := 0.0, 0.0
+	lambda := 0.0
 	for round := 0; round < 8; round++ {
-		prevLambda = lambda
+		prevLambda := lambda // the last round's price, 0 in the first
 		// λ: the smallest price at which the choices fit the budget. After
 		// the first round μ moves little, so λ is bracketed near its last
 		// value; within the bracket, interpolation on the cost (every third

@@ -119,27 +119,9 @@ func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, ti
 			return -ll
 		}
 	}
-	// On large data, a fit to a systematic sample of the patterns (every
-	// k-th in (x, t_x, T) order, about 20,000) starts the full fit near its
-	// optimum, so the costly full evaluations are few. The full fit alone
-	// decides the result.
-	evals, k := 0, len(scaled)/20_000
-	if k >= 4 {
-		sample := make([]Pattern, 0, len(scaled)/k+1)
-		for i := k / 2; i < len(scaled); i += k {
-			sample = append(sample, scaled[i])
-		}
-		if lt0, res0, _, err := maximize(nll(sample), start, opt, customers(sample)); err == nil {
-			start = lt0
-			evals = res0.Stats.FuncEvaluations
-		}
-	}
 	lt, res, status, err := maximize(nll(scaled), start, opt, customers(scaled))
 	if res != nil {
 		st.Iterations, st.FuncEvals, st.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
-		if evals > 0 {
-			st.Status += fmt.Sprintf("; started from a fit to every %dth pattern (%d evaluations)", k, evals)
-		}
 	}
 	if lt == nil {
 		return nil, st, err

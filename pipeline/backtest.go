@@ -28,7 +28,7 @@ type BacktestOptions struct {
 type ModelMetrics struct {
 	Model         string                 `json:"model"`
 	Params        map[string]float64     `json:"params"`
-	LogLik        float64                `json:"log_likelihood"`
+	LogLik        float64                `json:"log_likelihood,omitempty"` // purchase models only
 	Status        string                 `json:"optimizer_status"`
 	Error         string                 `json:"error,omitempty"` // the fit failed; no metrics
 	ActualRepeat  float64                `json:"holdout_actual_purchases"`
@@ -67,6 +67,10 @@ type Backtest struct {
 	Best        string         `json:"best"`        // the model with the highest churn AUC
 	BestReason  string         `json:"best_reason"` // why
 	Tracking    []TrackPoint   `json:"tracking"`
+	// The cohort's features (with the holdout) and the purchase models
+	// fitted to them, for FitSpecModels to train on without recomputing.
+	res   *features.Result
+	files map[string]*ModelFile
 }
 
 // RunBacktest fits each model on the data up to the cutoff and compares its
@@ -136,7 +140,7 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 			for j, in := range rm.Inputs {
 				mm.Params[in] = rm.Coef[j]
 			}
-			mm.LogLik, mm.Status = rm.LogLik, rm.Optimizer
+			mm.Status = rm.Optimizer // its log-likelihood is Bernoulli, not comparable: model.json has it
 		} else {
 			pm, _ := mf.PurchaseModel()
 			fitted[name] = pm
@@ -197,7 +201,7 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 			track[k].Predicted[name] -= track[k-1].Predicted[name]
 		}
 	}
-	bt.Tracking = track
+	bt.Tracking, bt.res, bt.files = track, res, files
 	best := -1.0
 	for _, m := range bt.Models {
 		if m.Error == "" && m.ChurnAUC > best {

@@ -90,12 +90,9 @@ func (e *exportRow) record(i int) []string {
 // whose risk tier, segment or recommended perk differ from it, and new
 // customers. recs may be nil (no plan yet).
 func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Score, recs []Recommendation, mf *ModelFile, opt ExportOptions) (*Exports, error) {
-	loc := time.UTC
-	if opt.Timezone != "" {
-		var err error
-		if loc, err = time.LoadLocation(opt.Timezone); err != nil {
-			return nil, err
-		}
+	loc, err := reportingZone(opt.Timezone)
+	if err != nil {
+		return nil, err
 	}
 	dec := 2
 	if len(res.Currencies) == 1 {
@@ -350,13 +347,9 @@ func readCRMKeys(runDir string) (map[string][3]string, error) {
 	defer f.Close()
 	r := newCSVReader(f)
 	r.ReuseRecord = true
-	head, err := r.Read()
+	col, err := readHeader(r)
 	if err != nil {
 		return nil, fmt.Errorf("previous CRM feed %s: %w", f.Name(), err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[h] = i
 	}
 	for _, k := range []string{"customer_id", "risk_tier", "rfm_segment", "recommended_perk"} {
 		if _, ok := col[k]; !ok {

@@ -101,13 +101,22 @@ func ComputeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*f
 	return computeFeatures(ctx, w, opt, false)
 }
 
+// reportingZone resolves --timezone: UTC when it is empty.
+func reportingZone(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --timezone %q: %v", ErrOption, name, err)
+	}
+	return loc, nil
+}
+
 func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
-	loc := time.UTC
-	if opt.Timezone != "" {
-		var err error
-		if loc, err = time.LoadLocation(opt.Timezone); err != nil {
-			return nil, fmt.Errorf("%w: --timezone %q: %v", ErrOption, opt.Timezone, err)
-		}
+	loc, err := reportingZone(opt.Timezone)
+	if err != nil {
+		return nil, err
 	}
 	fo := features.Options{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Location: loc, Unit: opt.Unit, Segments: opt.Segments, Tracking: tracking}
 	if opt.FXFile != "" {

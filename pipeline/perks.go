@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -52,17 +53,14 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 	}
 	defer f.Close()
 	r := newCSVReader(f)
-	head, err := r.Read()
+	col, err := readHeader(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCatalog, path, err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		h = strings.ToLower(strings.TrimSpace(h))
+	for _, h := range slices.Sorted(maps.Keys(col)) {
 		if !slices.Contains(catalogColumns, h) {
 			return nil, fmt.Errorf("%w %s line 1: unknown column %q (known: %s)", ErrCatalog, path, h, strings.Join(catalogColumns, ", "))
 		}
-		col[h] = i
 	}
 	for _, req := range []string{"perk_id", "name", "kind", "cost", "uplift"} {
 		if _, ok := col[req]; !ok {
@@ -332,6 +330,7 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 	unitDays := res.Unit.Days()
 	plan := &Plan{AsOf: res.AsOf.Format("2006-01-02"), Currency: meta.Currency, Budget: opt.Budget, Tiers: opt.Tiers, HorizonDays: meta.HorizonDays}
 	type detail struct{ cost, uplift, kept float64 }
+	learned := opt.Uplift.table(perks)
 	// Options are built per block of customers in parallel and joined in
 	// customer order (which Allocate expects and then need not sort).
 	workers := runtime.GOMAXPROCS(0)
@@ -366,8 +365,8 @@ func MakePlan(res *features.Result, scores []Score, meta ScoresMeta, mf *ModelFi
 					if v, ok := p.SegmentUplift[c.Segment]; ok {
 						up = v
 					}
-					if v, ok := opt.Uplift.lookup(p.ID, c.Segment); ok {
-						up = v
+					if learned[k].ok {
+						up = learned[k].of(c.Segment)
 					}
 					cost := expectedCost(p, pm, c, s, unitDays)
 					kept := up * s.CLV

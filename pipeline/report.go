@@ -199,6 +199,20 @@ func newCSVReader(f io.Reader) *csv.Reader {
 	return r
 }
 
+// readHeader reads a CSV's header row and returns each column's index by
+// its lower-cased, trimmed name.
+func readHeader(r *csv.Reader) (map[string]int, error) {
+	head, err := r.Read()
+	if err != nil {
+		return nil, err
+	}
+	col := make(map[string]int, len(head))
+	for i, h := range head {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	return col, nil
+}
+
 // readCSV calls fn for each record of a CSV with a header.
 func readCSV(path string, fn func(col map[string]int, rec []string)) error {
 	f, err := os.Open(path)
@@ -207,13 +221,9 @@ func readCSV(path string, fn func(col map[string]int, rec []string)) error {
 	}
 	defer f.Close()
 	r := newCSVReader(f)
-	head, err := r.Read()
+	col, err := readHeader(r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[h] = i
 	}
 	for {
 		rec, err := r.Read()

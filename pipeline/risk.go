@@ -78,10 +78,14 @@ func riskRow(row []float64, c *features.Customer, s *Score) {
 
 // validationCustomer puts one customer in five into the validation part,
 // by a hash of the id so that the split does not depend on the row order.
-func validationCustomer(id string) bool {
+func validationCustomer(id string) bool { return idBucket(id, 5) == 0 }
+
+// idBucket puts a key in one of n buckets by its FNV-1a hash: a split of
+// customers that does not depend on row order and is the same every run.
+func idBucket(key string, n uint32) uint32 {
 	h := fnv.New32a()
-	h.Write([]byte(id))
-	return h.Sum32()%5 == 0
+	h.Write([]byte(key))
+	return h.Sum32() % n
 }
 
 // DefaultLogitL2 is the default L2 penalty of the risk model on its
@@ -111,6 +115,13 @@ func TrainRiskModel(ctx context.Context, w *Warehouse, fo FeaturesOptions, purch
 	if err != nil {
 		return nil, err
 	}
+	return trainRiskModel(res, mf, horizonDays, l2)
+}
+
+// trainRiskModel trains the risk model on features with a holdout of
+// horizonDays (the label: no purchase in it) and the purchase model fitted
+// to those features.
+func trainRiskModel(res *features.Result, mf *ModelFile, horizonDays int, l2 float64) (*RiskModel, error) {
 	so := DefaultScoreOptions()
 	so.HorizonDays, so.CLVMonths = float64(horizonDays), 1
 	scores, _, err := ScoreCustomers(res, mf, so)
@@ -142,9 +153,9 @@ func TrainRiskModel(ctx context.Context, w *Warehouse, fo FeaturesOptions, purch
 	if err != nil {
 		return nil, fmt.Errorf("risk model: %w", err)
 	}
-	rm := &RiskModel{Model: "logit", PurchaseModel: purchase, HorizonDays: horizonDays,
-		TrainedAsOf: fo.AsOf.Format(time.DateOnly),
-		LabelWindow: fmt.Sprintf("(%s, %s]", fo.AsOf.Format(time.DateOnly), end.Format(time.DateOnly)),
+	rm := &RiskModel{Model: "logit", PurchaseModel: mf.Model, HorizonDays: horizonDays,
+		TrainedAsOf: res.AsOf.Format(time.DateOnly),
+		LabelWindow: fmt.Sprintf("(%s, %s]", res.AsOf.Format(time.DateOnly), res.HoldoutEnd.Format(time.DateOnly)),
 		L2:          l2, Inputs: RiskInputs, Mean: lf.Mean, Scale: lf.Scale, Coef: lf.Coef, Intercept: lf.Intercept,
 		StdErr: lf.StdErr, TrainCustomers: len(yt), ValidCustomers: len(yv),
 		TrainChurnRate: float64(churned) / float64(len(res.Customers)), LogLik: lf.LogLikelihood, Optimizer: lf.Status}
@@ -248,7 +259,14 @@ func FitSpecModels(ctx context.Context, w *Warehouse, fo FeaturesOptions, res *f
 		}
 	}
 	if useLogit {
-		rm, err := TrainRiskModel(ctx, w, fo, purchase, spec.HorizonDays, spec.l2(), spec.Fit)
+		var rm *RiskModel
+		if bt != nil && bt.files[purchase] != nil {
+			// The backtest's cutoff is D − H with a holdout to D: its
+			// features and purchase fit are the training data at D.
+			rm, err = trainRiskModel(bt.res, bt.files[purchase], spec.HorizonDays, spec.l2())
+		} else {
+			rm, err = TrainRiskModel(ctx, w, fo, purchase, spec.HorizonDays, spec.l2(), spec.Fit)
+		}
 		if err != nil {
 			if spec.Name == "logit" {
 				return nil, nil, err
@@ -257,6 +275,9 @@ func FitSpecModels(ctx context.Context, w *Warehouse, fo FeaturesOptions, res *f
 		} else {
 			mf.Risk = rm
 		}
+	}
+	if bt != nil {
+		bt.res, bt.files = nil, nil // done with them; the caller keeps only the metrics
 	}
 	source := purchase
 	if useLogit {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"os"
@@ -40,13 +39,9 @@ func ReadCampaigns(path string, loc *time.Location) ([]Campaign, error) {
 	}
 	defer f.Close()
 	r := newCSVReader(f)
-	head, err := r.Read()
+	col, err := readHeader(r)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCampaigns, path, err)
-	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
 	}
 	for _, req := range []string{"customer_id", "perk_id", "sent_at"} {
 		if _, ok := col[req]; !ok {
@@ -124,7 +119,6 @@ type PerkUplift struct {
 	AUUC       float64 `json:"auuc"`
 	HeldOut    int     `json:"held_out_sends"`
 	WindowDays int     `json:"window_days"`
-	groups     map[string]*UpliftEstimate
 }
 
 // Uplift is the uplift learned from a campaign history.
@@ -148,11 +142,7 @@ const maxSendDays = 60
 
 // heldOut puts three customers in ten into the evaluation part, by a hash
 // of the id.
-func heldOut(id string) bool {
-	h := fnv.New32a()
-	h.Write([]byte("uplift:" + id))
-	return h.Sum32()%10 < 3
-}
+func heldOut(id string) bool { return idBucket("uplift:"+id, 10) < 3 }
 
 type outcome struct {
 	perk     string
@@ -234,7 +224,6 @@ func EstimateUplift(ctx context.Context, w *Warehouse, fo FeaturesOptions, histo
 		train := estimatePerk(outs, p.ID, p.ValidDays, func(o *outcome) bool { return !o.held })
 		pu.Qini, pu.AUUC, pu.HeldOut = qini(outs, p.ID, p.ValidDays, train)
 		all := estimatePerk(outs, p.ID, p.ValidDays, func(*outcome) bool { return true })
-		pu.groups = all.groups
 		pu.Sends, pu.Overall, pu.OverallSE, pu.Tau = all.overall.Treated, all.overall.Raw, all.overall.StdErr, all.tau
 		pu.Learned = all.overall.Treated >= opt.MinSends && all.overall.Control >= opt.MinSends
 		up.Perks = append(up.Perks, pu)
@@ -423,24 +412,45 @@ func qini(outs []outcome, perk string, windowDays int, est perkEstimate) (float6
 	return auuc - random, auuc, held
 }
 
-// lookup returns the learned uplift of perk k for a segment, if the history
-// learned one.
-func (u *Uplift) lookup(perk, segment string) (float64, bool) {
+// learnedUplift is what the plan uses of a perk's learned uplift: per
+// segment, the perk-wide value for segments the history did not have.
+type learnedUplift struct {
+	ok        bool // the history learned this perk
+	overall   float64
+	bySegment map[string]float64
+}
+
+// table returns, per catalog perk, its learned uplift clamped to [0, 1];
+// built once per plan, so the per-option lookup is one map access.
+func (u *Uplift) table(perks []Perk) []learnedUplift {
+	out := make([]learnedUplift, len(perks))
 	if u == nil {
-		return 0, false
+		return out
 	}
-	for i := range u.Perks {
-		p := &u.Perks[i]
-		if p.PerkID != perk || !p.Learned {
+	clamp := func(v float64) float64 { return math.Min(1, math.Max(0, v)) }
+	for k, p := range perks {
+		for _, pu := range u.Perks {
+			if pu.PerkID == p.ID && pu.Learned {
+				out[k] = learnedUplift{ok: true, overall: clamp(pu.Overall), bySegment: map[string]float64{}}
+			}
+		}
+		if !out[k].ok {
 			continue
 		}
-		v := p.Overall
-		if e, ok := p.groups[segment]; ok {
-			v = e.Uplift
+		for _, e := range u.Estimates {
+			if e.PerkID == p.ID && e.Group != "all" {
+				out[k].bySegment[e.Group] = clamp(e.Uplift)
+			}
 		}
-		return math.Min(1, math.Max(0, v)), true
 	}
-	return 0, false
+	return out
+}
+
+func (l learnedUplift) of(segment string) float64 {
+	if v, ok := l.bySegment[segment]; ok {
+		return v
+	}
+	return l.overall
 }
 
 // LearnUplift reads the campaign history at path and estimates the uplift
@@ -449,12 +459,9 @@ func LearnUplift(ctx context.Context, w *Warehouse, fo FeaturesOptions, path str
 	if path == "" {
 		return nil, nil
 	}
-	loc := time.UTC
-	if fo.Timezone != "" {
-		var err error
-		if loc, err = time.LoadLocation(fo.Timezone); err != nil {
-			return nil, fmt.Errorf("%w: --timezone %q: %v", ErrOption, fo.Timezone, err)
-		}
+	loc, err := reportingZone(fo.Timezone)
+	if err != nil {
+		return nil, err
 	}
 	history, err := ReadCampaigns(path, loc)
 	if err != nil {

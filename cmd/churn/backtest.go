@@ -109,11 +109,20 @@ func printBacktest(e *env, bt *pipeline.Backtest) {
 				line += "failed\t"
 				continue
 			}
-			line += fmt.Sprintf(format, get(m)) + "\t"
+			if v := get(m); math.IsNaN(v) {
+				line += "—\t"
+			} else {
+				line += fmt.Sprintf(format, v) + "\t"
+			}
 		}
 		fmt.Fprintln(tw, line)
 	}
-	row("log-likelihood", "%.2f", func(m pipeline.ModelMetrics) float64 { return m.LogLik })
+	row("log-likelihood", "%.2f", func(m pipeline.ModelMetrics) float64 {
+		if m.Model == "logit" {
+			return math.NaN() // a Bernoulli likelihood on other data: not comparable
+		}
+		return m.LogLik
+	})
 	row("holdout purchases, actual", "%.0f", func(m pipeline.ModelMetrics) float64 { return m.ActualRepeat })
 	row("holdout purchases, predicted", "%.1f", func(m pipeline.ModelMetrics) float64 { return m.PredRepeat })
 	row("total error %", "%+.1f", func(m pipeline.ModelMetrics) float64 { return m.TotalErrorPct })
