@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/optimize"
@@ -47,7 +48,6 @@ type negLogLik func(logTheta, grad []float64) float64
 // so a million customers do not need a thousand times the iterations of
 // a thousand.
 func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) ([]float64, *optimize.Result, string, error) {
-	n := len(start)
 	pen := opt.Penalizer
 	problem := optimize.Problem{
 		Func: func(lt []float64) float64 {
@@ -64,6 +64,12 @@ func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) (
 			}
 		},
 	}
+	return minimize(problem, &optimize.BFGS{}, start, opt, customers)
+}
+
+// minimize runs a gonum method on a problem over log-parameters with the
+// convergence tests described at maximize, and checks what it returns.
+func minimize(problem optimize.Problem, method optimize.Method, start []float64, opt FitOptions, customers float64) ([]float64, *optimize.Result, string, error) {
 	maxIter := opt.MaxIterations
 	if maxIter == 0 {
 		maxIter = 1000
@@ -73,7 +79,7 @@ func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) (
 		GradientThreshold: 1e-7 * math.Max(1, customers),
 		Converger:         &optimize.FunctionConverge{Absolute: 1e-12 * math.Max(1, customers), Relative: 1e-15, Iterations: 10},
 	}
-	res, err := optimize.Minimize(problem, append([]float64(nil), start...), settings, &optimize.BFGS{})
+	res, err := optimize.Minimize(problem, append([]float64(nil), start...), settings, method)
 	if res == nil {
 		return nil, nil, "", fmt.Errorf("%w: %v", ErrNotConverged, err)
 	}
@@ -82,7 +88,7 @@ func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) (
 			return res.X, res, res.Status.String(), fmt.Errorf("%w: parameters not finite (%v)", ErrNotConverged, res.Status)
 		}
 	}
-	g := make([]float64, n)
+	g := make([]float64, len(start))
 	problem.Grad(g, res.X)
 	status := fmt.Sprintf("%v, max |gradient| %.2g", res.Status, maxAbs(g))
 	if err != nil {
@@ -94,6 +100,101 @@ func maximize(f negLogLik, start []float64, opt FitOptions, customers float64) (
 		status = fmt.Sprintf("converged: line search stopped at a flat gradient (max |gradient| %.2g)", maxAbs(g))
 	}
 	return res.X, res, status, nil
+}
+
+// llSums evaluates Σ count · LL at θ (natural parameters) and, when asked,
+// its gradient and Hessian in θ.
+type llSums func(theta []float64, wantGrad, wantHess bool) sums
+
+// maximizeNewton maximises a four-parameter log-likelihood over
+// log-parameters with gonum's Newton method and the analytic Hessian:
+// a handful of iterations where BFGS needs twenty or more, each one pass
+// over the data (the value, gradient and Hessian at a point are computed
+// together and kept for the method's next request at the same point).
+//
+// It also returns the sums (LL, gradient, Hessian in θ) at the optimum.
+func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float64) ([]float64, *optimize.Result, string, sums, error) {
+	pen := opt.Penalizer
+	var at []float64
+	var f float64
+	var grad [4]float64
+	var hess [10]float64
+	var s sums
+	ensure := func(lt []float64) {
+		if at != nil && slices.Equal(at, lt) {
+			return
+		}
+		at = append(at[:0], lt...)
+		var th [4]float64
+		for i, l := range lt {
+			th[i] = math.Exp(l)
+		}
+		s = ll(th[:], true, true)
+		if math.IsNaN(s.ll) || math.IsInf(s.ll, 0) {
+			// Outside the region where the likelihood is finite: the line
+			// search steps back.
+			f, grad, hess = math.Inf(1), [4]float64{}, [10]float64{}
+			for i := 0; i < 4; i++ {
+				hess[hIndex(i, i)] = 1
+			}
+			return
+		}
+		f = -s.ll
+		for i := 0; i < 4; i++ {
+			f += pen * th[i] * th[i]
+			grad[i] = -s.g[i]*th[i] + 2*pen*th[i]*th[i]
+			for j := i; j < 4; j++ {
+				// d²/dlθi dlθj = θi θj ∂²/∂θi∂θj + [i = j] θi ∂/∂θi
+				v := -th[i] * th[j] * s.h[hIndex(i, j)]
+				if i == j {
+					v += -th[i]*s.g[i] + 4*pen*th[i]*th[i]
+				}
+				hess[hIndex(i, j)] = v
+			}
+		}
+	}
+	problem := optimize.Problem{
+		Func: func(lt []float64) float64 { ensure(lt); return f },
+		Grad: func(g, lt []float64) { ensure(lt); copy(g, grad[:]) },
+		Hess: func(h *mat.SymDense, lt []float64) {
+			ensure(lt)
+			for i := 0; i < 4; i++ {
+				for j := i; j < 4; j++ {
+					h.SetSym(i, j, hess[hIndex(i, j)])
+				}
+			}
+		},
+	}
+	lt, res, status, err := minimize(problem, &optimize.Newton{}, start, opt, customers)
+	if lt != nil {
+		ensure(lt)
+	}
+	return lt, res, status, s, err
+}
+
+// stdErrorsFromHessian returns the standard errors of θ from the Hessian of
+// LL in θ at the optimum (the square roots of the diagonal of the inverse
+// observed information), or nil where it is not a strict maximum.
+func stdErrorsFromHessian(h [10]float64) []float64 {
+	info := mat.NewSymDense(4, nil)
+	for i := 0; i < 4; i++ {
+		for j := i; j < 4; j++ {
+			info.SetSym(i, j, -h[hIndex(i, j)])
+		}
+	}
+	var chol mat.Cholesky
+	if !chol.Factorize(info) {
+		return nil
+	}
+	var cov mat.SymDense
+	if err := chol.InverseTo(&cov); err != nil {
+		return nil
+	}
+	se := make([]float64, 4)
+	for i := range se {
+		se[i] = math.Sqrt(cov.At(i, i))
+	}
+	return se
 }
 
 func maxAbs(v []float64) float64 {

@@ -24,15 +24,28 @@ type Pattern struct {
 // Compress groups customers with equal (x, t_x, T) into weighted patterns,
 // sorted by (x, t_x, T).
 func Compress(x, tx, T []float64) []Pattern {
-	ps, _ := CompressIndexed(x, tx, T)
+	if ps, _, ok := compressDays(x, tx, T, false); ok {
+		return ps
+	}
+	ps, _ := compressHashed(x, tx, T)
 	sortPatterns(ps)
 	return ps
 }
 
-// CompressIndexed groups customers into patterns in first-seen order and
-// returns, per customer, the index of its pattern — so per-pattern results
-// (scores) can be joined back without a sort.
+// CompressIndexed groups customers into patterns and returns, per customer,
+// the index of its pattern — so per-pattern results (scores) can be joined
+// back without a sort. Summaries in whole days come back sorted by
+// (x, t_x, T); others in first-seen order.
 func CompressIndexed(x, tx, T []float64) ([]Pattern, []int32) {
+	if ps, of, ok := compressDays(x, tx, T, true); ok {
+		return ps, of
+	}
+	return compressHashed(x, tx, T)
+}
+
+// compressHashed groups customers by a hash of their (x, t_x, T), in
+// first-seen order.
+func compressHashed(x, tx, T []float64) ([]Pattern, []int32) {
 	type key struct{ x, tx, T float64 }
 	idx := map[key]int32{}
 	of := make([]int32, len(x))
@@ -54,15 +67,17 @@ func CompressIndexed(x, tx, T []float64) ([]Pattern, []int32) {
 // sortPatterns sorts by (x, t_x, T), so the likelihoods' per-x terms are
 // computed once per distinct x.
 func sortPatterns(ps []Pattern) {
-	slices.SortFunc(ps, func(a, b Pattern) int {
-		if c := cmp.Compare(a.X, b.X); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.TX, b.TX); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.T, b.T)
-	})
+	slices.SortFunc(ps, comparePatterns)
+}
+
+func comparePatterns(a, b Pattern) int {
+	if c := cmp.Compare(a.X, b.X); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.TX, b.TX); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.T, b.T)
 }
 
 // customers is the total weight of the patterns.

@@ -78,24 +78,10 @@ func parallel(f logLikGrad, theta []float64, ps []Pattern, wantGrad bool) (float
 // leaves the optimum unchanged and the problem well conditioned.
 func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, timeScale []bool) ([]float64, FitStats, error) {
 	var st FitStats
-	if customers(ps) == 0 {
-		return nil, st, ErrNoData
+	ps, scale, err := prepare(ps)
+	if err != nil {
+		return nil, st, err
 	}
-	maxT := 0.0
-	for _, p := range ps {
-		if p.X < 0 || p.TX < 0 || p.T < p.TX || math.IsNaN(p.T) || math.IsNaN(p.TX) || math.IsNaN(p.X) {
-			return nil, st, fmt.Errorf("bad pattern %+v: want 0 ≤ t_x ≤ T and x ≥ 0", p)
-		}
-		maxT = math.Max(maxT, p.T)
-	}
-	if maxT == 0 {
-		return nil, st, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
-	}
-	// Sorted by x, so the per-x terms are computed once per distinct x
-	// whatever order the caller's patterns are in.
-	ps = slices.Clone(ps)
-	sortPatterns(ps)
-	scale := 10 / maxT
 	scaled := make([]Pattern, len(ps))
 	for i, p := range ps {
 		scaled[i] = Pattern{X: p.X, TX: p.TX * scale, T: p.T * scale, Count: p.Count}
@@ -142,6 +128,86 @@ func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, ti
 	return theta, st, nil
 }
 
+// prepare checks patterns, returns them sorted by (x, t_x, T) (a sorted
+// copy unless they already are) and the time scale that makes the largest T
+// 10: fits run on rescaled times, which leaves the optimum unchanged (α and
+// β scale with time) and the problem well conditioned.
+func prepare(ps []Pattern) ([]Pattern, float64, error) {
+	if customers(ps) == 0 {
+		return nil, 0, ErrNoData
+	}
+	maxT, sorted := 0.0, true
+	for i, p := range ps {
+		if !(p.X >= 0 && p.TX >= 0 && p.T >= p.TX && p.T < math.Inf(1) && p.X < math.Inf(1)) {
+			return nil, 0, fmt.Errorf("bad pattern %+v: want 0 ≤ t_x ≤ T and x ≥ 0", p)
+		}
+		maxT = math.Max(maxT, p.T)
+		if i > 0 && sorted {
+			q := ps[i-1]
+			sorted = q.X < p.X || q.X == p.X && (q.TX < p.TX || q.TX == p.TX && q.T <= p.T)
+		}
+	}
+	if maxT == 0 {
+		return nil, 0, fmt.Errorf("%w: every customer has T = 0", ErrNoData)
+	}
+	if !sorted {
+		ps = slices.Clone(ps)
+		sortPatterns(ps)
+	}
+	return ps, 10 / maxT, nil
+}
+
+// fitTable fits a model whose log-likelihood has an analytic Hessian by
+// Newton's method on a table of the patterns. With many patterns it first
+// fits every k-th one (about 20,000) and starts from there, so the passes
+// over all of them are the last few Newton steps. A Newton fit that fails
+// falls back to the BFGS fit on the same data.
+func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeScale []bool, fallback logLikGrad) ([]float64, FitStats, error) {
+	var st FitStats
+	ps, scale, err := prepare(ps)
+	if err != nil {
+		return nil, st, err
+	}
+	tb := newTable(ps, scale)
+	start := make([]float64, 4)
+	if k := len(ps) / 20_000; k >= 2 {
+		smp := tb.sample(k, scale)
+		if lt, _, _, _, err := maximizeNewton(eval(smp), start, opt, smp.customers()); err == nil {
+			start = lt
+		}
+	}
+	lt, res, status, at, err := maximizeNewton(eval(tb), start, opt, tb.customers())
+	if err != nil {
+		return fitPurchase(ps, opt, fallback, make([]float64, 4), timeScale)
+	}
+	st.Iterations, st.FuncEvals, st.Status = res.Stats.MajorIterations, res.Stats.FuncEvaluations, status
+	theta := make([]float64, 4)
+	for i, l := range lt {
+		theta[i] = math.Exp(l)
+		if timeScale[i] {
+			theta[i] /= scale
+		}
+	}
+	// Rescaling time by c multiplies each customer's likelihood by c^−x
+	// (α and β scale with time; x purchase times each carry a density), so
+	// the log-likelihood in the callers' units is LL + ln c · Σ count · x.
+	var sumX float64
+	for _, r := range tb.runs {
+		sumX += r.x * r.count
+	}
+	st.LogLikelihood = at.ll + math.Log(scale)*sumX
+	st.Customers, st.Patterns = tb.customers(), len(ps)
+	if se := stdErrorsFromHessian(at.h); se != nil {
+		for i := range se {
+			if timeScale[i] {
+				se[i] /= scale
+			}
+		}
+		st.StdErr = se
+	}
+	return theta, st, nil
+}
+
 // Fit is a fitted purchase model with how the fit went.
 type Fit struct {
 	Model PurchaseModel
@@ -180,7 +246,21 @@ func fitModel(name string, ps []Pattern, opt FitOptions) (fittable, FitStats, er
 		return m.sumLogLik(ps, wantGrad)
 	}
 	timeScale := []bool{false, true, false, name == "pareto"}
-	theta, st, err := fitPurchase(ps, opt, f, make([]float64, 4), timeScale)
+	var theta []float64
+	var st FitStats
+	var err error
+	switch name {
+	case "bgnbd", "mbgnbd":
+		shift := map[string]float64{"bgnbd": 0, "mbgnbd": 1}[name]
+		eval := func(tb *table) llSums {
+			return func(th []float64, wantGrad, wantHess bool) sums {
+				return bgFamily{tb: tb, shift: shift}.eval(th, wantGrad, wantHess)
+			}
+		}
+		theta, st, err = fitTable(ps, opt, eval, timeScale, f)
+	default:
+		theta, st, err = fitPurchase(ps, opt, f, make([]float64, 4), timeScale)
+	}
 	if theta == nil {
 		return nil, st, err
 	}

@@ -155,14 +155,7 @@ func TestBGNBDGradient(t *testing.T) {
 // BenchmarkFitBGNBD1M fits BG/NBD to one million customers' summaries
 // (compressed to patterns first; the compression is timed too).
 func BenchmarkFitBGNBD1M(b *testing.B) {
-	truth := BGNBD{R: 0.25, Alpha: 4, A: 0.8, B: 2.5}
-	ps := simulateBGNBD(truth, 1_000_000, 26, 78, 9)
-	var x, tx, T []float64
-	for _, p := range ps {
-		for k := 0; k < int(p.Count); k++ {
-			x, tx, T = append(x, p.X), append(tx, p.TX), append(T, p.T)
-		}
-	}
+	x, tx, T := customers1M()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		fit, err := FitBGNBD(Compress(x, tx, T), FitOptions{})
@@ -175,6 +168,24 @@ func BenchmarkFitBGNBD1M(b *testing.B) {
 			b.Log(fit.Status)
 		}
 	}
+}
+
+// customers1M is the summaries of simulatedPatterns1M, one per customer, in
+// a shuffled order.
+func customers1M() (x, tx, T []float64) {
+	ps := simulatedPatterns1M()
+	for _, p := range ps {
+		for k := 0; k < int(p.Count); k++ {
+			x, tx, T = append(x, p.X), append(tx, p.TX), append(T, p.T)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	rng.Shuffle(len(x), func(i, j int) {
+		x[i], x[j] = x[j], x[i]
+		tx[i], tx[j] = tx[j], tx[i]
+		T[i], T[j] = T[j], T[i]
+	})
+	return x, tx, T
 }
 
 // simulatedPatterns1M is one million customers' summaries for the benchmarks.

@@ -1,0 +1,83 @@
+package model
+
+import (
+	"math"
+	"testing"
+)
+
+// TestBGFamilyDerivatives: on a table, BG/NBD and MBG/NBD give the same
+// log-likelihood as the pattern-by-pattern code, and their analytic gradient
+// and Hessian equal central differences of the log-likelihood and gradient.
+func TestBGFamilyDerivatives(t *testing.T) {
+	ps := simulateBGNBD(BGNBD{R: 0.3, Alpha: 3, A: 1.2, B: 2}, 3000, 10, 40, 1)
+	ps, scale, err := prepare(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := newTable(ps, 1)
+	if scale <= 0 {
+		t.Fatal("scale")
+	}
+	theta := []float64{0.4, 5, 0.9, 3}
+	for _, c := range []struct {
+		name  string
+		shift float64
+		ref   fittable
+	}{
+		{"bgnbd", 0, BGNBD{theta[0], theta[1], theta[2], theta[3]}},
+		{"mbgnbd", 1, MBGNBD{theta[0], theta[1], theta[2], theta[3]}},
+	} {
+		ev := bgFamily{tb: tb, shift: c.shift}
+		s := ev.eval(theta, true, true)
+		want, wantG := c.ref.sumLogLik(ps, true)
+		if math.Abs(s.ll-want) > 1e-9*math.Abs(want) {
+			t.Errorf("%s: LL %.12g on the table, %.12g pattern by pattern", c.name, s.ll, want)
+		}
+		for i := 0; i < 4; i++ {
+			if math.Abs(s.g[i]-wantG[i]) > 1e-8*math.Max(1, math.Abs(wantG[i])) {
+				t.Errorf("%s: gradient %d %.10g, pattern by pattern %.10g", c.name, i, s.g[i], wantG[i])
+			}
+			h := 1e-5 * theta[i]
+			up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
+			up[i] += h
+			dn[i] -= h
+			gu, gd := ev.eval(up, true, false).g, ev.eval(dn, true, false).g
+			for j := 0; j < 4; j++ {
+				num := (gu[j] - gd[j]) / (2 * h)
+				got := s.h[hIndex(i, j)]
+				if math.Abs(num-got) > 1e-5*math.Max(1, math.Abs(num)) {
+					t.Errorf("%s: d²LL/dθ%d dθ%d analytic %.8g, numeric %.8g", c.name, i, j, got, num)
+				}
+			}
+		}
+	}
+}
+
+// TestDigamma: ψ against values from the reflection-free closed forms
+// ψ(1) = −γ, ψ(½) = −γ − 2 ln 2, ψ(n+1) = ψ(n) + 1/n, and ψ′ against its
+// difference quotient.
+func TestDigamma(t *testing.T) {
+	const gamma = 0.57721566490153286061
+	want := map[float64]float64{1: -gamma, 0.5: -gamma - 2*math.Ln2, 4: -gamma + 1 + 0.5 + 1.0/3}
+	for x, w := range want {
+		if got := digamma(x); math.Abs(got-w) > 1e-13 {
+			t.Errorf("ψ(%g) = %.17g, want %.17g", x, got, w)
+		}
+	}
+	for _, x := range []float64{0.05, 0.7, 1, 3, 6.999, 7, 9.9999, 10, 55, 3000} {
+		h := 1e-5 * x
+		num := (digamma(x+h) - digamma(x-h)) / (2 * h)
+		if got := trigamma(x); math.Abs(got-num) > 1e-8*got {
+			t.Errorf("ψ′(%g) = %.12g, difference quotient of ψ %.12g", x, got, num)
+		}
+	}
+}
+
+// BenchmarkCompress1M compresses one million customers' summaries.
+func BenchmarkCompress1M(b *testing.B) {
+	x, tx, T := customers1M()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Compress(x, tx, T)
+	}
+}
