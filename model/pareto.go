@@ -55,10 +55,24 @@ func (ps *powerSub) at(q float64) (lt, la, lb float64) {
 	return ps.logBase + (ps.lam+1)*u - ps.k*la - (ps.s+1)*lb, la, lb
 }
 
+// quadTol is the adaptive quadrature's test: a panel whose Kronrod and Gauss
+// values differ by more than this, relative, is split. At 1e−7 the values
+// were exact to ~1e−12 but the moment of 1/(α+τ) of a heavy buyer (x in the
+// thousands, where it is multiplied by r+x) was off by ~1e−6 in the gradient.
+const quadTol = 1e-9
+
+// rawMoments are means under the normalised integrand of ln(α+τ), 1/(α+τ),
+// ln(β+τ), 1/(β+τ) (first) and of their pairwise products (second, upper
+// triangle row by row): the pieces of the gradient and the Hessian.
+type rawMoments struct {
+	first  [4]float64
+	second [10]float64
+}
+
 // panel integrates over [qa, qb] with the 15-point Kronrod rule: the log of
 // the integral, its relative error against the 7-point Gauss rule, and the
-// unnormalised moments (scaled by e^−logI).
-func (ps *powerSub) panel(qa, qb float64) (logI, relErr float64, mom [4]float64) {
+// moments (second-order ones only when asked).
+func (ps *powerSub) panel(qa, qb float64, second bool) (logI, relErr float64, mom rawMoments) {
 	c, h := (qa+qb)/2, (qb-qa)/2
 	var lt, la, lb [15]float64
 	mx := math.Inf(-1)
@@ -79,13 +93,26 @@ func (ps *powerSub) panel(qa, qb float64) (logI, relErr float64, mom [4]float64)
 		e := math.Exp(lt[i] - mx)
 		k += gkWK[j] * e
 		g += gkWG[j] * e
-		mom[0] += gkWK[j] * e * la[i]
-		mom[1] += gkWK[j] * e * math.Exp(-la[i])
-		mom[2] += gkWK[j] * e * lb[i]
-		mom[3] += gkWK[j] * e * math.Exp(-lb[i])
+		w := gkWK[j] * e
+		v := [4]float64{la[i], math.Exp(-la[i]), lb[i], math.Exp(-lb[i])}
+		for a := range v {
+			mom.first[a] += w * v[a]
+		}
+		if second {
+			n := 0
+			for a := 0; a < 4; a++ {
+				for b := a; b < 4; b++ {
+					mom.second[n] += w * v[a] * v[b]
+					n++
+				}
+			}
+		}
 	}
-	for i := range mom {
-		mom[i] /= k
+	for i := range mom.first {
+		mom.first[i] /= k
+	}
+	for i := range mom.second {
+		mom.second[i] /= k
 	}
 	return mx + math.Log(k*h), math.Abs(k-g) / k, mom
 }
@@ -95,9 +122,16 @@ func (ps *powerSub) panel(qa, qb float64) (logI, relErr float64, mom [4]float64)
 // log(α+τ), 1/(α+τ), log(β+τ) and 1/(β+τ) (the pieces of the gradient).
 // For hi ≤ lo, log I = −Inf.
 func paretoIntegral(k, al, s, be, lo, hi float64, moments *[4]float64) float64 {
-	*moments = [4]float64{}
+	logI, mom := paretoMoments(k, al, s, be, lo, hi, false)
+	*moments = mom.first
+	return logI
+}
+
+// paretoMoments returns log I(lo, hi) and the moments of
+// the normalised integrand, second-order ones when asked.
+func paretoMoments(k, al, s, be, lo, hi float64, second bool) (float64, rawMoments) {
 	if !(hi > lo) {
-		return math.Inf(-1)
+		return math.Inf(-1), rawMoments{}
 	}
 	ps := powerSub{k: k, al: al, s: s, be: be, lo: lo, lam: k + s}
 	// Match the power law's slope at lo: (λ+1)/(c+lo) = k/(α+lo) + (s+1)/(β+lo).
@@ -105,7 +139,7 @@ func paretoIntegral(k, al, s, be, lo, hi float64, moments *[4]float64) float64 {
 	ps.G = -math.Expm1(-ps.lam * math.Log1p((hi-lo)/ps.c0))
 	ps.logBase = math.Log(ps.G) - math.Log(ps.lam) + math.Log(ps.c0)
 	// Adaptive bisection: panels whose Kronrod and Gauss values differ by
-	// more than 1e-7 relative are split, to a depth of 16 (the 15-point
+	// more than quadTol relative are split, to a depth of 16 (the 15-point
 	// value is then far more accurate than that difference: the test
 	// against 20,000-panel Simpson asks for 1e-9).
 	type span struct {
@@ -115,12 +149,12 @@ func paretoIntegral(k, al, s, be, lo, hi float64, moments *[4]float64) float64 {
 	var buf [40]span // depth ≤ 16: at most 17 spans wait at once
 	stack := append(buf[:0], span{0, 1, 0})
 	total := math.Inf(-1)
-	var mom [4]float64
+	var mom rawMoments
 	for len(stack) > 0 {
 		sp := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		logI, rel, m := ps.panel(sp.a, sp.b)
-		if rel > 1e-7 && sp.depth < 16 {
+		logI, rel, m := ps.panel(sp.a, sp.b, second)
+		if rel > quadTol && sp.depth < 16 {
 			mid := (sp.a + sp.b) / 2
 			stack = append(stack, span{sp.a, mid, sp.depth + 1}, span{mid, sp.b, sp.depth + 1})
 			continue
@@ -130,13 +164,15 @@ func paretoIntegral(k, al, s, be, lo, hi float64, moments *[4]float64) float64 {
 		if math.IsInf(total, -1) {
 			wOld = 0
 		}
-		for i := range mom {
-			mom[i] = wOld*mom[i] + (1-wOld)*m[i]
+		for i := range mom.first {
+			mom.first[i] = wOld*mom.first[i] + (1-wOld)*m.first[i]
+		}
+		for i := range mom.second {
+			mom.second[i] = wOld*mom.second[i] + (1-wOld)*m.second[i]
 		}
 		total = newTotal
 	}
-	*moments = mom
-	return total
+	return total, mom
 }
 
 // sumLogLik is Σ count · LL and, with wantGrad, its gradient in (r, α, s, β).

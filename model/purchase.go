@@ -162,6 +162,9 @@ func prepare(ps []Pattern) ([]Pattern, float64, error) {
 // fits every k-th one (about 20,000) and starts from there, so the passes
 // over all of them are the last few Newton steps. A Newton fit that fails
 // falls back to the BFGS fit on the same data.
+// sampleSize is about how many patterns the warm-start fit uses.
+const sampleSize = 20_000
+
 func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeScale []bool, fallback logLikGrad) ([]float64, FitStats, error) {
 	var st FitStats
 	ps, scale, err := prepare(ps)
@@ -170,7 +173,7 @@ func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeSca
 	}
 	tb := newTable(ps, scale)
 	start := make([]float64, 4)
-	if k := len(ps) / 20_000; k >= 2 {
+	if k := len(ps) / sampleSize; k >= 2 {
 		smp := tb.sample(k, scale)
 		if lt, _, _, _, err := maximizeNewton(eval(smp), start, opt, smp.customers()); err == nil {
 			start = lt
@@ -256,6 +259,12 @@ func fitModel(name string, ps []Pattern, opt FitOptions) (fittable, FitStats, er
 			return func(th []float64, wantGrad, wantHess bool) sums {
 				return bgFamily{tb: tb, shift: shift}.eval(th, wantGrad, wantHess)
 			}
+		}
+		theta, st, err = fitTable(ps, opt, eval, timeScale, f)
+	case "pareto":
+		eval := func(tb *table) llSums {
+			pf := paretoFit{tb: tb, tl: newTailTable(tb)}
+			return pf.eval
 		}
 		theta, st, err = fitTable(ps, opt, eval, timeScale, f)
 	default:

@@ -98,19 +98,6 @@ func (f *floatIndex) grow() {
 	}
 }
 
-// rescaled is the same table with its times multiplied by f.
-func (tb *table) rescaled(f float64) *table {
-	c := *tb
-	c.ts, c.txs = make([]float64, len(tb.ts)), make([]float64, len(tb.txs))
-	for i, t := range tb.ts {
-		c.ts[i] = t * f
-	}
-	for i, t := range tb.txs {
-		c.txs[i] = t * f
-	}
-	return &c
-}
-
 // sample is a table of every k-th pattern (with its count): a cheap problem
 // whose optimum is close to the full one, to start the full fit from.
 func (tb *table) sample(k int, scale float64) *table {

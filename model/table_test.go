@@ -81,3 +81,41 @@ func BenchmarkCompress1M(b *testing.B) {
 		Compress(x, tx, T)
 	}
 }
+
+// TestParetoTailsDerivatives: Pareto/NBD evaluated through tails equals the
+// pattern-by-pattern integral, and its analytic gradient and Hessian equal
+// central differences.
+func TestParetoTailsDerivatives(t *testing.T) {
+	ps := simulateParetoNBD(ParetoNBD{R: 0.55, Alpha: 10.5, S: 0.6, Beta: 11.7}, 3000, 26, 78, 5)
+	// Heavy buyers and β ≪ α, where the integral is hardest.
+	ps = append(ps, Pattern{X: 1500, TX: 70, T: 78, Count: 2}, Pattern{X: 3, TX: 20, T: 20, Count: 1}, Pattern{X: 0, TX: 0, T: 0.5, Count: 3})
+	ps, _, err := prepare(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := newTable(ps, 1)
+	ev := paretoFit{tb: tb, tl: newTailTable(tb)}
+	for _, theta := range [][]float64{{0.5, 9, 0.7, 12}, {0.6, 12, 1.3, 0.05}, {2, 0.5, 0.4, 40}} {
+		s := ev.eval(theta, true, true)
+		want, wantG := ParetoNBD{theta[0], theta[1], theta[2], theta[3]}.sumLogLik(ps, true)
+		if math.Abs(s.ll-want) > 1e-9*math.Abs(want) {
+			t.Errorf("θ %v: LL %.12g through tails, %.12g pattern by pattern", theta, s.ll, want)
+		}
+		for i := 0; i < 4; i++ {
+			if math.Abs(s.g[i]-wantG[i]) > 1e-7*math.Max(1, math.Abs(wantG[i])) {
+				t.Errorf("θ %v: gradient %d %.10g, pattern by pattern %.10g", theta, i, s.g[i], wantG[i])
+			}
+			h := 1e-5 * theta[i]
+			up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
+			up[i] += h
+			dn[i] -= h
+			gu, gd := ev.eval(up, true, false).g, ev.eval(dn, true, false).g
+			for j := 0; j < 4; j++ {
+				num := (gu[j] - gd[j]) / (2 * h)
+				if got := s.h[hIndex(i, j)]; math.Abs(num-got) > 1e-4*math.Max(1, math.Abs(num)) {
+					t.Errorf("θ %v: d²LL/dθ%d dθ%d analytic %.8g, numeric %.8g", theta, i, j, got, num)
+				}
+			}
+		}
+	}
+}
