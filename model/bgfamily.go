@@ -88,22 +88,25 @@ func (e bgFamily) eval(th []float64, wantGrad, wantHess bool) sums {
 			c4 := logA + math.Log(ib)
 			var g0, g1, g2, h01, h11 float64
 			var d [10]float64 // Σ w·w3·w4 · d dᵀ, d = ∇a3 − ∇a4
+			var prod logProduct
 			for i, p := range ps {
 				j, q, w := tIdx[i], txIdx[i], p.Count
 				a3 := -rx * lt[j]
 				a4 := c4 - rx*lx[q]
-				// ln(1+e) rather than log1p(e): e ≤ 1, so the absolute error is
-				// the same ~1e−16 that the sum carries anyway, at a third of
-				// the cost.
-				var lse, w3 float64
+				// ln(e^a3 + e^a4) = max + ln(1+e), e = e^−|a3−a4| ≤ 1. The
+				// logs of 1+e ∈ [1, 2] are summed as the log of their product
+				// (see logProduct): one log per 128 patterns instead of one
+				// each, with the same ~1e−16 absolute error per pattern.
+				var base, w3 float64
+				var ex float64
 				if dd := a4 - a3; dd <= 0 {
-					ex := math.Exp(dd)
-					lse, w3 = a3+math.Log(1+ex), 1/(1+ex)
+					ex = math.Exp(dd)
+					base, w3 = a3, 1/(1+ex)
 				} else {
-					ex := math.Exp(-dd)
-					lse, w3 = a4+math.Log(1+ex), ex/(1+ex)
+					ex = math.Exp(-dd)
+					base, w3 = a4, ex/(1+ex)
 				}
-				s.ll += w * lse
+				s.ll += w*base + prod.add(1+ex, w)
 				if !wantGrad && !wantHess {
 					continue
 				}
@@ -125,6 +128,7 @@ func (e bgFamily) eval(th []float64, wantGrad, wantHess bool) sums {
 				d[4] += v * d1
 				d[5] += v
 			}
+			s.ll += prod.log()
 			if wantGrad || wantHess {
 				s.g[0] += g0
 				s.g[1] += rx * g1
@@ -147,4 +151,48 @@ func (e bgFamily) eval(th []float64, wantGrad, wantHess bool) sums {
 			}
 		}
 	})
+}
+
+// logProduct sums w·ln(y) for y in [1, 2] as the log of a running product:
+// multiplications instead of a log each. Small whole weights multiply y in
+// w times; others take the log at once. The product is folded into a log
+// every 128 factors (at most 2^(4·128), far from overflow).
+type logProduct struct {
+	p float64
+	n int
+}
+
+// add takes in w·ln(y) and returns what could not be deferred.
+func (l *logProduct) add(y, w float64) float64 {
+	if l.n == 0 {
+		l.p = 1
+	}
+	switch w {
+	case 1:
+		l.p *= y
+	case 2:
+		l.p *= y * y
+	case 3:
+		l.p *= y * y * y
+	case 4:
+		y2 := y * y
+		l.p *= y2 * y2
+	default:
+		return w * math.Log(y)
+	}
+	l.n++
+	if l.n == 128 {
+		return l.log()
+	}
+	return 0
+}
+
+// log returns the log of the product so far and starts a new one.
+func (l *logProduct) log() float64 {
+	if l.n == 0 {
+		return 0
+	}
+	v := math.Log(l.p)
+	l.n = 0
+	return v
 }

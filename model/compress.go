@@ -30,7 +30,8 @@ func compressDays(x, tx, T []float64, wantIndex bool) (ps []Pattern, of []int32,
 		wg.Add(1)
 		go func(h int) {
 			defer wg.Done()
-			m := &part[h]
+			var mx, mtx, mT uint64 // locals: the two halves' maxima share a cache line
+			defer func() { part[h].x, part[h].tx, part[h].T = mx, mtx, mT }()
 			for i := h * n / 2; i < (h+1)*n/2; i++ {
 				// v ≥ 0, so floor(v·7 + ½) is the rounding; the check after
 				// it is exact.
@@ -41,10 +42,10 @@ func compressDays(x, tx, T []float64, wantIndex bool) (ps []Pattern, of []int32,
 					return
 				}
 				a, b, c := uint64(xi), uint64(di), uint64(dT)
-				m.x, m.tx, m.T = max(m.x, a), max(m.tx, b), max(m.T, c)
+				mx, mtx, mT = max(mx, a), max(mtx, b), max(mT, c)
 				keys[i] = a<<48 | b<<24 | c
 			}
-			m.ok = true
+			part[h].ok = true
 		}(h)
 	}
 	wg.Wait()
@@ -57,30 +58,63 @@ func compressDays(x, tx, T []float64, wantIndex bool) (ps []Pattern, of []int32,
 	if width > 64 {
 		return nil, nil, false
 	}
-	for i, k := range keys { // the same order, packed tightly: fewer radix passes
-		keys[i] = (k>>48)<<(bTX+bT) | (k>>24&(maxDays-1))<<bT | k&(maxDays-1)
+	// Each half is packed tightly (the same order in fewer radix passes)
+	// and sorted on its own core; the two sorted halves are then merged
+	// while counting runs.
+	var halves [2][]uint64
+	var hidx [2][]int32
+	var runs [2]int
+	for h := range halves {
+		wg.Add(1)
+		go func(h int) {
+			defer wg.Done()
+			lo, hi := h*n/2, (h+1)*n/2
+			ks := keys[lo:hi]
+			for i, k := range ks {
+				ks[i] = (k>>48)<<(bTX+bT) | (k>>24&(maxDays-1))<<bT | k&(maxDays-1)
+			}
+			var idx []int32
+			if wantIndex {
+				idx = make([]int32, hi-lo)
+				for i := range idx {
+					idx[i] = int32(lo + i)
+				}
+			}
+			halves[h], hidx[h] = radixSort(ks, idx, width)
+			for i, k := range halves[h] {
+				if i == 0 || k != halves[h][i-1] {
+					runs[h]++
+				}
+			}
+		}(h)
 	}
-	var idx []int32
-	if wantIndex {
-		idx = make([]int32, n)
-		for i := range idx {
-			idx[i] = int32(i)
-		}
-	}
-	keys, idx = radixSort(keys, idx, width)
+	wg.Wait()
 	if wantIndex {
 		of = make([]int32, n)
 	}
 	maskT, maskTX := uint64(1)<<bT-1, uint64(1)<<bTX-1
-	runs := 0
-	for i, k := range keys {
-		if i == 0 || k != keys[i-1] {
-			runs++
+	ps = make([]Pattern, 0, runs[0]+runs[1])
+	a, b := halves[0], halves[1]
+	i, j := 0, 0
+	last := ^uint64(0)
+	for i < len(a) || j < len(b) {
+		var k uint64
+		var c int32
+		if j == len(b) || i < len(a) && a[i] <= b[j] {
+			k = a[i]
+			if wantIndex {
+				c = hidx[0][i]
+			}
+			i++
+		} else {
+			k = b[j]
+			if wantIndex {
+				c = hidx[1][j]
+			}
+			j++
 		}
-	}
-	ps = make([]Pattern, 0, runs)
-	for i, k := range keys {
-		if i == 0 || k != keys[i-1] {
+		if k != last || len(ps) == 0 {
+			last = k
 			ps = append(ps, Pattern{
 				X:  float64(k >> (bTX + bT)),
 				TX: float64(k>>bT&maskTX) / 7,
@@ -89,7 +123,7 @@ func compressDays(x, tx, T []float64, wantIndex bool) (ps []Pattern, of []int32,
 		}
 		ps[len(ps)-1].Count++
 		if wantIndex {
-			of[idx[i]] = int32(len(ps) - 1)
+			of[c] = int32(len(ps) - 1)
 		}
 	}
 	return ps, of, true

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/bits"
 	"runtime"
 	"sync"
 )
@@ -60,6 +61,7 @@ func newTable(ps []Pattern, scale float64) *table {
 // open-addressing table on the values' bits, small enough for the few
 // hundred distinct days of a fit to stay in the first-level cache.
 type floatIndex struct {
+	shift uint // 64 − log2(len(keys)): Fibonacci hashing takes the top bits
 	keys  []uint64
 	vals  []int32  // number + 1; 0 is an empty slot
 	order []uint64 // the keys by number
@@ -72,7 +74,7 @@ func (f *floatIndex) index(v float64) (int32, bool) {
 	}
 	k := math.Float64bits(v)
 	mask := uint64(len(f.keys) - 1)
-	for h := (k * 0x9E3779B97F4A7C15) >> 32 & mask; ; h = (h + 1) & mask {
+	for h := (k * 0x9E3779B97F4A7C15) >> f.shift; ; h = (h + 1) & mask {
 		switch {
 		case f.vals[h] == 0:
 			f.order = append(f.order, k)
@@ -88,9 +90,10 @@ func (f *floatIndex) index(v float64) (int32, bool) {
 func (f *floatIndex) grow() {
 	size := max(64, 2*len(f.keys))
 	f.keys, f.vals = make([]uint64, size), make([]int32, size)
+	f.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	mask := uint64(size - 1)
 	for n, k := range f.order {
-		h := (k * 0x9E3779B97F4A7C15) >> 32 & mask
+		h := (k * 0x9E3779B97F4A7C15) >> f.shift
 		for f.vals[h] != 0 {
 			h = (h + 1) & mask
 		}

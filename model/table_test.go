@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -118,4 +120,59 @@ func TestParetoTailsDerivatives(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCompressDays: whole-day summaries compressed by the radix path give
+// the same patterns, counts and per-customer indices as the hash path;
+// summaries off the day grid fall back to it.
+func TestCompressDays(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	n := 50_001
+	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range x {
+		T[i] = float64(rng.IntN(900)) / 7
+		tx[i] = float64(rng.IntN(int(T[i]*7)+1)) / 7
+		x[i] = float64(rng.IntN(40))
+		if i%1000 == 0 {
+			x[i] = 5000 + float64(i)
+		}
+	}
+	check := func(name string, wantFast bool) {
+		ps, of, ok := compressDays(x, tx, T, true)
+		if ok != wantFast {
+			t.Fatalf("%s: radix path taken = %v, want %v", name, ok, wantFast)
+		}
+		ref, refOf := compressHashed(x, tx, T)
+		if !ok {
+			ps, of = CompressIndexed(x, tx, T)
+			if len(ps) != len(ref) {
+				t.Fatalf("%s: %d patterns, hash path %d", name, len(ps), len(ref))
+			}
+		}
+		if len(ps) != len(ref) {
+			t.Fatalf("%s: %d patterns, hash path %d", name, len(ps), len(ref))
+		}
+		if !slices.IsSortedFunc(ps, comparePatterns) && ok {
+			t.Errorf("%s: patterns not sorted", name)
+		}
+		for i := range x {
+			got, want := ps[of[i]], ref[refOf[i]]
+			if got != want {
+				t.Fatalf("%s: customer %d in %+v, hash path %+v", name, i, got, want)
+			}
+			if got.X != x[i] || got.TX != tx[i] || got.T != T[i] {
+				t.Fatalf("%s: customer %d (%v, %v, %v) in pattern %+v", name, i, x[i], tx[i], T[i], got)
+			}
+		}
+		if c := slices.Compact(slices.Clone(Compress(x, tx, T))); len(c) != len(ref) {
+			t.Errorf("%s: Compress gives %d patterns, want %d", name, len(c), len(ref))
+		}
+	}
+	check("days in weeks", true)
+	for i := range T { // days
+		T[i], tx[i] = math.Round(T[i]*7), math.Round(tx[i]*7)
+	}
+	check("days", true)
+	T[n-1] += 1e-9 // one value off the grid
+	check("off the grid", false)
 }
