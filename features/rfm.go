@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ScoreRange is the span of a metric among the customers with one score.
@@ -82,7 +83,14 @@ func ScoreRFM(rows []Customer, table *SegmentTable) RFMCuts {
 		fv[i] = float64(rows[i].Orders)
 		mv[i] = float64(rows[i].TotalSpendMicros) / 1e6
 	}
-	rs, fs, ms := quintileScores(rv), quintileScores(fv), quintileScores(mv)
+	// The three sorts are independent: run them on all cores.
+	var rs, fs, ms []int
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rs = quintileScores(rv) }()
+	go func() { defer wg.Done(); fs = quintileScores(fv) }()
+	ms = quintileScores(mv)
+	wg.Wait()
 	for i := range rows {
 		rows[i].RScore, rows[i].FScore, rows[i].MScore = rs[i], fs[i], ms[i]
 		rows[i].Segment = table.Segment(rs[i], fs[i], ms[i])

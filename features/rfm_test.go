@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +122,38 @@ func TestConvertExact(t *testing.T) {
 	}
 	if _, ok := convert(9_000_000_000_000_000_000, 2_000_000); ok {
 		t.Error("an overflowing conversion was accepted")
+	}
+}
+
+// TestSortByID: rows come out in strings.Compare order of their ids,
+// including ids that share their first 16 bytes, differ only in length,
+// hold bytes above 0x7f or a zero byte.
+func TestSortByID(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte{0, 'A', 'B', 'z', 0xc3, 0xff}
+	rows := make([]Customer, 20_001)
+	for i := range rows {
+		id := []byte("customer-0000000")[:rng.IntN(17)]
+		for k := rng.IntN(6); k > 0; k-- {
+			id = append(id, alphabet[rng.IntN(len(alphabet))])
+		}
+		rows[i].CustomerID = string(id)
+		rows[i].Orders = int64(i)
+	}
+	want := make([]string, len(rows))
+	for i, r := range rows {
+		want[i] = r.CustomerID
+	}
+	slices.Sort(want)
+	sortByID(rows)
+	seen := map[int64]bool{}
+	for i, r := range rows {
+		if r.CustomerID != want[i] {
+			t.Fatalf("row %d: id %q, want %q", i, r.CustomerID, want[i])
+		}
+		seen[r.Orders] = true
+	}
+	if len(seen) != len(rows) {
+		t.Errorf("%d distinct rows after the sort, want %d", len(seen), len(rows))
 	}
 }
