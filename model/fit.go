@@ -182,6 +182,13 @@ func stdErrorsFromHessian(h [10]float64) []float64 {
 			info.SetSym(i, j, -h[hIndex(i, j)])
 		}
 	}
+	return stdErrorsOf(info)
+}
+
+// stdErrorsOf returns the square roots of the diagonal of the inverse of an
+// information matrix, or nil where it is not positive definite (not a
+// strict maximum: no standard errors, rather than NaNs).
+func stdErrorsOf(info *mat.SymDense) []float64 {
 	var chol mat.Cholesky
 	if !chol.Factorize(info) {
 		return nil
@@ -190,7 +197,7 @@ func stdErrorsFromHessian(h [10]float64) []float64 {
 	if err := chol.InverseTo(&cov); err != nil {
 		return nil
 	}
-	se := make([]float64, 4)
+	se := make([]float64, info.SymmetricDim())
 	for i := range se {
 		se[i] = math.Sqrt(cov.At(i, i))
 	}
@@ -241,17 +248,5 @@ func stdErrors(f negLogLik, theta []float64) []float64 {
 			h.SetSym(i, j, (rows[i][j]+rows[j][i])/2)
 		}
 	}
-	se := make([]float64, n)
-	var chol mat.Cholesky
-	if !chol.Factorize(h) {
-		return nil // not a strict maximum: no standard errors, rather than NaNs
-	}
-	var cov mat.SymDense
-	if err := chol.InverseTo(&cov); err != nil {
-		return nil
-	}
-	for i := range se {
-		se[i] = math.Sqrt(cov.At(i, i))
-	}
-	return se
+	return stdErrorsOf(h)
 }

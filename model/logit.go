@@ -248,17 +248,5 @@ func logitStdErr(z []float64, p int, weight, theta []float64, l2 float64) []floa
 	for j := 0; j < p; j++ {
 		h.SetSym(j, j, h.At(j, j)+l2)
 	}
-	var chol mat.Cholesky
-	if !chol.Factorize(h) {
-		return nil
-	}
-	var cov mat.SymDense
-	if err := chol.InverseTo(&cov); err != nil {
-		return nil
-	}
-	se := make([]float64, p+1)
-	for j := range se {
-		se[j] = math.Sqrt(cov.At(j, j))
-	}
-	return se
+	return stdErrorsOf(h)
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -39,19 +40,8 @@ func TestBGFamilyDerivatives(t *testing.T) {
 			if math.Abs(s.g[i]-wantG[i]) > 1e-8*math.Max(1, math.Abs(wantG[i])) {
 				t.Errorf("%s: gradient %d %.10g, pattern by pattern %.10g", c.name, i, s.g[i], wantG[i])
 			}
-			h := 1e-5 * theta[i]
-			up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
-			up[i] += h
-			dn[i] -= h
-			gu, gd := ev.eval(up, true, false).g, ev.eval(dn, true, false).g
-			for j := 0; j < 4; j++ {
-				num := (gu[j] - gd[j]) / (2 * h)
-				got := s.h[hIndex(i, j)]
-				if math.Abs(num-got) > 1e-5*math.Max(1, math.Abs(num)) {
-					t.Errorf("%s: d²LL/dθ%d dθ%d analytic %.8g, numeric %.8g", c.name, i, j, got, num)
-				}
-			}
 		}
+		checkHessian(t, c.name, ev.eval, theta, s.h, 1e-5)
 	}
 }
 
@@ -107,18 +97,8 @@ func TestParetoTailsDerivatives(t *testing.T) {
 			if math.Abs(s.g[i]-wantG[i]) > 1e-7*math.Max(1, math.Abs(wantG[i])) {
 				t.Errorf("θ %v: gradient %d %.10g, pattern by pattern %.10g", theta, i, s.g[i], wantG[i])
 			}
-			h := 1e-5 * theta[i]
-			up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
-			up[i] += h
-			dn[i] -= h
-			gu, gd := ev.eval(up, true, false).g, ev.eval(dn, true, false).g
-			for j := 0; j < 4; j++ {
-				num := (gu[j] - gd[j]) / (2 * h)
-				if got := s.h[hIndex(i, j)]; math.Abs(num-got) > 1e-4*math.Max(1, math.Abs(num)) {
-					t.Errorf("θ %v: d²LL/dθ%d dθ%d analytic %.8g, numeric %.8g", theta, i, j, got, num)
-				}
-			}
 		}
+		checkHessian(t, fmt.Sprintf("pareto at θ %v", theta), ev.eval, theta, s.h, 1e-4)
 	}
 }
 
@@ -175,4 +155,23 @@ func TestCompressDays(t *testing.T) {
 	check("days", true)
 	T[n-1] += 1e-9 // one value off the grid
 	check("off the grid", false)
+}
+
+// checkHessian compares an analytic Hessian with central differences of the
+// analytic gradient, relative to max(1, |value|).
+func checkHessian(t *testing.T, name string, eval llSums, theta []float64, hess [10]float64, tol float64) {
+	t.Helper()
+	for i := 0; i < 4; i++ {
+		h := 1e-5 * theta[i]
+		up, dn := slices.Clone(theta), slices.Clone(theta)
+		up[i] += h
+		dn[i] -= h
+		gu, gd := eval(up, true, false).g, eval(dn, true, false).g
+		for j := 0; j < 4; j++ {
+			num := (gu[j] - gd[j]) / (2 * h)
+			if got := hess[hIndex(i, j)]; math.Abs(num-got) > tol*math.Max(1, math.Abs(num)) {
+				t.Errorf("%s: d²LL/dθ%d dθ%d analytic %.8g, numeric %.8g", name, i, j, got, num)
+			}
+		}
+	}
 }
