@@ -157,14 +157,14 @@ func prepare(ps []Pattern) ([]Pattern, float64, error) {
 	return ps, 10 / maxT, nil
 }
 
-// fitTable fits a model whose log-likelihood has an analytic Hessian by
-// Newton's method on a table of the patterns. With many patterns it first
-// fits every k-th one (about 20,000) and starts from there, so the passes
-// over all of them are the last few Newton steps. A Newton fit that fails
-// falls back to the BFGS fit on the same data.
 // sampleSize is about how many patterns the warm-start fit uses.
 const sampleSize = 20_000
 
+// fitTable fits a model whose log-likelihood has an analytic Hessian by
+// Newton's method on a table of the patterns. With many patterns it first
+// fits every k-th one (about sampleSize) and starts from there, so the
+// passes over all of them are the last few Newton steps. A Newton fit that
+// fails falls back to the BFGS fit on the same data.
 func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeScale []bool, fallback logLikGrad) ([]float64, FitStats, error) {
 	var st FitStats
 	ps, scale, err := prepare(ps)
@@ -249,27 +249,15 @@ func fitModel(name string, ps []Pattern, opt FitOptions) (fittable, FitStats, er
 		return m.sumLogLik(ps, wantGrad)
 	}
 	timeScale := []bool{false, true, false, name == "pareto"}
-	var theta []float64
-	var st FitStats
-	var err error
-	switch name {
-	case "bgnbd", "mbgnbd":
-		shift := map[string]float64{"bgnbd": 0, "mbgnbd": 1}[name]
-		eval := func(tb *table) llSums {
-			return func(th []float64, wantGrad, wantHess bool) sums {
-				return bgFamily{tb: tb, shift: shift}.eval(th, wantGrad, wantHess)
-			}
+	// The table evaluators, with the analytic Hessian; f, pattern by
+	// pattern, is the BFGS fallback.
+	eval := func(tb *table) llSums {
+		if name == "pareto" {
+			return paretoFit{tb: tb, tl: newTailTable(tb)}.eval
 		}
-		theta, st, err = fitTable(ps, opt, eval, timeScale, f)
-	case "pareto":
-		eval := func(tb *table) llSums {
-			pf := paretoFit{tb: tb, tl: newTailTable(tb)}
-			return pf.eval
-		}
-		theta, st, err = fitTable(ps, opt, eval, timeScale, f)
-	default:
-		theta, st, err = fitPurchase(ps, opt, f, make([]float64, 4), timeScale)
+		return bgFamily{tb: tb, shift: map[string]float64{"bgnbd": 0, "mbgnbd": 1}[name]}.eval
 	}
+	theta, st, err := fitTable(ps, opt, eval, timeScale, f)
 	if theta == nil {
 		return nil, st, err
 	}
