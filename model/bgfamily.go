@@ -1,6 +1,9 @@
 package model
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // bgFamily evaluates the BG/NBD (shift 0) and MBG/NBD (shift 1)
 // log-likelihoods on a table, with the gradient and the Hessian in
@@ -16,6 +19,17 @@ import "math"
 type bgFamily struct {
 	tb    *table
 	shift float64
+}
+
+// bgSumLogLik is Σ count · LL of the BG/NBD family (shift as in bgFamily)
+// on patterns in any order, with the gradient when asked.
+func bgSumLogLik(ps []Pattern, th []float64, shift float64, wantGrad bool) (float64, []float64) {
+	if !slices.IsSortedFunc(ps, comparePatterns) {
+		ps = slices.Clone(ps)
+		sortPatterns(ps)
+	}
+	s := bgFamily{tb: newTable(ps, 1), shift: shift}.eval(th, wantGrad, false)
+	return s.ll, s.g[:]
 }
 
 // eval returns Σ count · LL at θ = (r, α, a, b) and fills s.g and s.h when

@@ -10,73 +10,10 @@ type BGNBD struct {
 	R, Alpha, A, B float64
 }
 
-// sumLogLik is Σ count · LL over patterns (FHL 2005, eq. 6: the log of
-// B(a,b+x)/B(a,b)·Γ(r+x)α^r/Γ(r) times (α+T)^−(r+x) + [x>0]·a/(b+x−1)·(α+t_x)^−(r+x))
-// and, with wantGrad, its gradient in (r, α, a, b). The terms that depend on x alone (log-gammas, digammas)
-// are computed once per distinct x, so the cost per pattern is a few logs.
+// sumLogLik is Σ count · LL over patterns (FHL 2005, eq. 6) and, with
+// wantGrad, its gradient in (r, α, a, b): see bgFamily.
 func (m BGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, []float64) {
-	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	g := make([]float64, 4)
-	lgR, _ := math.Lgamma(r)
-	lgAB, _ := math.Lgamma(a + b)
-	lgB, _ := math.Lgamma(b)
-	logA, logAl := math.Log(a), math.Log(al)
-	var psiR, psiAB, psiB float64
-	if wantGrad {
-		psiR, psiAB, psiB = digamma(r), digamma(a+b), digamma(b)
-	}
-	var ll float64
-	curX := math.NaN()
-	var xTerm, psiRX, psiBX, psiABX float64
-	for _, p := range ps {
-		x, tx, T, w := p.X, p.TX, p.T, p.Count
-		if x != curX {
-			curX = x
-			lgRX, _ := math.Lgamma(r + x)
-			lgBX, _ := math.Lgamma(b + x)
-			lgABX, _ := math.Lgamma(a + b + x)
-			xTerm = lgRX - lgR + r*logAl + lgAB + lgBX - lgB - lgABX
-			if wantGrad {
-				psiRX, psiBX, psiABX = digamma(r+x), digamma(b+x), digamma(a+b+x)
-			}
-		}
-		logAT := math.Log(al + T)
-		a3 := -(r + x) * logAT
-		// lse = log(e^a3 + e^a4) and w3 = e^a3 / (e^a3 + e^a4), with one exp.
-		lse, w3 := a3, 1.0
-		var logATX float64
-		if x > 0 {
-			logATX = math.Log(al + tx)
-			a4 := logA - math.Log(b+x-1) - (r+x)*logATX
-			if d := a4 - a3; d <= 0 {
-				e := math.Exp(d)
-				lse, w3 = a3+math.Log1p(e), 1/(1+e)
-			} else {
-				e := math.Exp(-d)
-				lse, w3 = a4+math.Log1p(e), e/(1+e)
-			}
-		}
-		ll += w * (xTerm + lse)
-		if !wantGrad {
-			continue
-		}
-		w4 := 1 - w3
-		dr := psiRX - psiR + logAl - w3*logAT
-		dal := r/al - w3*(r+x)/(al+T)
-		da := psiAB - psiABX
-		db := psiAB + psiBX - psiB - psiABX
-		if x > 0 {
-			dr -= w4 * logATX
-			dal -= w4 * (r + x) / (al + tx)
-			da += w4 / a
-			db -= w4 / (b + x - 1)
-		}
-		g[0] += w * dr
-		g[1] += w * dal
-		g[2] += w * da
-		g[3] += w * db
-	}
-	return ll, g
+	return bgSumLogLik(ps, m.Params(), 0, wantGrad)
 }
 
 // LogLik returns the log-likelihood of weighted patterns.

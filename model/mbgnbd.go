@@ -13,52 +13,10 @@ func (m MBGNBD) Name() string         { return "mbgnbd" }
 func (m MBGNBD) ParamNames() []string { return []string{"r", "alpha", "a", "b"} }
 func (m MBGNBD) Params() []float64    { return []float64{m.R, m.Alpha, m.A, m.B} }
 
-// sumLogLik is Σ count · LL, with
-// L = Γ(r+x)α^r/Γ(r) · B(a, b+x+1)/B(a, b) · (α+T)^−(r+x) · [1 + a/(b+x) · ((α+T)/(α+t_x))^(r+x)],
-// and with wantGrad its gradient in (r, α, a, b). Terms in x alone are
-// computed once per distinct x.
+// sumLogLik is Σ count · LL (Batislam et al. 2007) and, with wantGrad,
+// its gradient in (r, α, a, b): see bgFamily.
 func (m MBGNBD) sumLogLik(ps []Pattern, wantGrad bool) (float64, []float64) {
-	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	g := make([]float64, 4)
-	lgR, _ := math.Lgamma(r)
-	lgAB, _ := math.Lgamma(a + b)
-	lgB, _ := math.Lgamma(b)
-	logA, logAl := math.Log(a), math.Log(al)
-	var psiR, psiAB, psiB float64
-	if wantGrad {
-		psiR, psiAB, psiB = digamma(r), digamma(a+b), digamma(b)
-	}
-	var ll float64
-	curX := math.NaN()
-	var xTerm, psiRX, psiBX1, psiABX1, logBX float64
-	for _, p := range ps {
-		x, tx, T, w := p.X, p.TX, p.T, p.Count
-		if x != curX {
-			curX = x
-			lgRX, _ := math.Lgamma(r + x)
-			lgBX1, _ := math.Lgamma(b + x + 1)
-			lgABX1, _ := math.Lgamma(a + b + x + 1)
-			xTerm = lgRX - lgR + r*logAl + lgAB + lgBX1 - lgB - lgABX1
-			logBX = math.Log(b + x)
-			if wantGrad {
-				psiRX, psiBX1, psiABX1 = digamma(r+x), digamma(b+x+1), digamma(a+b+x+1)
-			}
-		}
-		logAT, logATX := math.Log(al+T), math.Log(al+tx)
-		a3 := -(r + x) * logAT
-		a4 := logA - logBX - (r+x)*logATX
-		lse, w3 := logSumExp2(a3, a4)
-		ll += w * (xTerm + lse)
-		if !wantGrad {
-			continue
-		}
-		w4 := 1 - w3
-		g[0] += w * (psiRX - psiR + logAl - w3*logAT - w4*logATX)
-		g[1] += w * (r/al - w3*(r+x)/(al+T) - w4*(r+x)/(al+tx))
-		g[2] += w * (psiAB - psiABX1 + w4/a)
-		g[3] += w * (psiAB + psiBX1 - psiB - psiABX1 - w4/(b+x))
-	}
-	return ll, g
+	return bgSumLogLik(ps, m.Params(), 1, wantGrad)
 }
 
 // logSumExp2 returns log(e^u + e^v) and the weight e^u / (e^u + e^v), with one exp.

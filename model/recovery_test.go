@@ -132,26 +132,6 @@ func TestMBGNBDAndParetoRecoverParameters(t *testing.T) {
 	}
 }
 
-// TestBGNBDGradient: the analytic gradient equals central differences.
-func TestBGNBDGradient(t *testing.T) {
-	ps := simulateBGNBD(BGNBD{R: 0.3, Alpha: 3, A: 1.2, B: 2}, 2000, 10, 40, 1)
-	m := BGNBD{R: 0.4, Alpha: 5, A: 0.9, B: 3}
-	_, g := m.sumLogLik(ps, true)
-	theta := []float64{m.R, m.Alpha, m.A, m.B}
-	for i := range theta {
-		h := 1e-6 * theta[i]
-		up, dn := append([]float64(nil), theta...), append([]float64(nil), theta...)
-		up[i] += h
-		dn[i] -= h
-		fu := BGNBD{up[0], up[1], up[2], up[3]}.LogLik(ps)
-		fd := BGNBD{dn[0], dn[1], dn[2], dn[3]}.LogLik(ps)
-		num := (fu - fd) / (2 * h)
-		if math.Abs(num-g[i]) > 1e-5*math.Max(1, math.Abs(num)) {
-			t.Errorf("d/dθ%d: analytic %.8g, numeric %.8g", i, g[i], num)
-		}
-	}
-}
-
 // BenchmarkFitBGNBD1M fits BG/NBD to one million customers' summaries
 // (compressed to patterns first; the compression is timed too).
 func BenchmarkFitBGNBD1M(b *testing.B) {

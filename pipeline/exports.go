@@ -345,9 +345,8 @@ func readCRMKeys(runDir string) (map[string][3]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := newCSVReader(f)
+	r, col, err := newCSVWithHeader(f)
 	r.ReuseRecord = true
-	col, err := readHeader(r)
 	if err != nil {
 		return nil, fmt.Errorf("previous CRM feed %s: %w", f.Name(), err)
 	}

@@ -52,8 +52,7 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := newCSVReader(f)
-	col, err := readHeader(r)
+	r, col, err := newCSVWithHeader(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCatalog, path, err)
 	}

@@ -199,6 +199,14 @@ func newCSVReader(f io.Reader) *csv.Reader {
 	return r
 }
 
+// newCSVWithHeader is newCSVReader with the header row read: each column's
+// index by its lower-cased, trimmed name.
+func newCSVWithHeader(f io.Reader) (*csv.Reader, map[string]int, error) {
+	r := newCSVReader(f)
+	col, err := readHeader(r)
+	return r, col, err
+}
+
 // readHeader reads a CSV's header row and returns each column's index by
 // its lower-cased, trimmed name.
 func readHeader(r *csv.Reader) (map[string]int, error) {
@@ -220,8 +228,7 @@ func readCSV(path string, fn func(col map[string]int, rec []string)) error {
 		return err
 	}
 	defer f.Close()
-	r := newCSVReader(f)
-	col, err := readHeader(r)
+	r, col, err := newCSVWithHeader(f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

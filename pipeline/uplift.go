@@ -38,8 +38,7 @@ func ReadCampaigns(path string, loc *time.Location) ([]Campaign, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := newCSVReader(f)
-	col, err := readHeader(r)
+	r, col, err := newCSVWithHeader(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrCampaigns, path, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/churnhq/churn/pipeline"
 	"github.com/spf13/pflag"
@@ -199,6 +200,24 @@ func lockWarehouse(dir, command string) (*pipeline.Warehouse, func(), error) {
 		return nil, nil, err
 	}
 	return &pipeline.Warehouse{Dir: dir}, func() { lock.Release() }, nil
+}
+
+// lockFittedRun takes the writer lock for a command that works on a fitted
+// run: it returns the warehouse, the run directory of asOf and its
+// model.json; without a model the error says what to run first (hint).
+func lockFittedRun(data, command string, asOf time.Time, hint string) (*pipeline.Warehouse, func(), string, *pipeline.ModelFile, error) {
+	w, release, err := lockWarehouse(data, command)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	day := asOf.Format("2006-01-02")
+	dir := w.RunDir(day)
+	mf, err := pipeline.ReadModelFile(dir)
+	if err != nil {
+		release()
+		return nil, nil, "", nil, fmt.Errorf("no model for %s: %w (run %s first)", day, err, hint)
+	}
+	return w, release, dir, mf, nil
 }
 
 // parseFlags parses args, turning flag errors into usage errors and --help into ErrHelp.

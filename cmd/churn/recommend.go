@@ -44,16 +44,11 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, release, err := lockWarehouse(*data, "churn recommend")
+	w, release, dir, mf, err := lockFittedRun(*data, "churn recommend", fo.AsOf, "churn fit and churn score")
 	if err != nil {
 		return err
 	}
 	defer release()
-	dir := w.RunDir(fo.AsOf.Format("2006-01-02"))
-	mf, err := pipeline.ReadModelFile(dir)
-	if err != nil {
-		return fmt.Errorf("no model for %s: %w (run churn fit and churn score first)", *asOf, err)
-	}
 	prev, err := pipeline.ReadScoresMeta(dir)
 	if err != nil {
 		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)

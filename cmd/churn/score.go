@@ -119,16 +119,11 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, release, err := lockWarehouse(*data, "churn score")
+	w, release, dir, mf, err := lockFittedRun(*data, "churn score", fo.AsOf, "churn fit --as-of "+fo.AsOf.Format("2006-01-02"))
 	if err != nil {
 		return err
 	}
 	defer release()
-	dir := w.RunDir(fo.AsOf.Format("2006-01-02"))
-	mf, err := pipeline.ReadModelFile(dir)
-	if err != nil {
-		return fmt.Errorf("no model for %s: %w (run churn fit --as-of %s first)", fo.AsOf.Format("2006-01-02"), err, fo.AsOf.Format("2006-01-02"))
-	}
 	res, err := pipeline.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		return err
