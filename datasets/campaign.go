@@ -3,6 +3,7 @@ package datasets
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -82,6 +83,7 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
 	head := true
+	var txs []features.Transaction
 	for {
 		rec, err := r.Read()
 		if err == io.EOF {
@@ -96,7 +98,14 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 		if err1 != nil || err2 != nil || rec[0] == "" {
 			continue
 		}
-		acc.Add(features.Transaction{CustomerID: rec[0], TimeMicros: at.UnixMicro(), AmountMicros: int64(math.Round(amount * 1e6)), Currency: rec[4]})
+		txs = append(txs, features.Transaction{CustomerID: rec[0], TimeMicros: at.UnixMicro(), AmountMicros: int64(math.Round(amount * 1e6)), Currency: rec[4]})
+	}
+	// The accumulator takes transactions month by month; the export is by customer.
+	slices.SortFunc(txs, func(a, b features.Transaction) int { return cmp.Compare(a.TimeMicros, b.TimeMicros) })
+	for _, tx := range txs {
+		if err := acc.Add(tx); err != nil {
+			return nil, err
+		}
 	}
 	res, err := acc.Finish()
 	if err != nil {

@@ -5,6 +5,12 @@
 // Every feature is a GROUP BY customer over transactions: an Accumulator
 // adds transactions, merges with another Accumulator, and finishes into
 // rows, so the same code runs on one core, on two, or on shards of a cluster.
+//
+// Each customer's running aggregate has a fixed size, whatever the number of
+// transactions: purchase days are kept as a bit mask over one UTC month and
+// folded into counts and sums when the customer's next month begins. That is
+// why transactions must come month by month (in order of UTC month, in any
+// order within a month), as the warehouse scan delivers them.
 package features
 
 import (
@@ -86,38 +92,57 @@ type Transaction struct {
 	Category     string
 }
 
-// customerAcc is the running aggregate of one customer. It holds no Go
-// pointers (its lists live in the shard's arenas), so millions of them cost
-// the garbage collector nothing.
+// ErrOrder is returned when a customer's purchase comes after one of a later
+// UTC month, or when merged aggregates share a customer.
+var ErrOrder = errors.New("transactions out of month order")
+
+// customerAcc is the running aggregate of one customer: fixed size, no Go
+// pointers (so millions of them cost the garbage collector nothing).
 type customerAcc struct {
-	daysHead      int32 // 1 + index of the newest purchase-day node, 0 = none
-	storesHead    int32
-	catsHead      int32
-	firstDay      int32
-	stores        int32 // distinct stores
-	categories    int32
-	firstMicros   int64
-	lastMicros    int64
-	firstDaySpend int64
-	orders        int64
+	firstMicros   int64  // first purchase up to D
+	lastMicros    int64  // last purchase up to D
+	mask          uint64 // purchase days (to the holdout end) of month maskMonth: bit k = day monthStart−1+k
 	spend         int64
-	refunds       int64
+	firstDaySpend int64
 	refundAmount  int64 // sum of refunds, as a positive amount
-	orders30      int32
-	orders90      int32
-	orders365     int32
-	holdoutOrders int32
 	spend30       int64
 	spend90       int64
 	spend365      int64
 	spendPrev90   int64 // days (D-180, D-90]
 	holdoutSpend  int64
+	gapSq         int64 // Σ over consecutive distinct purchase days up to D of (gap in days)²
+	maskMonth     int32 // UTC month (year·12 + month − 1) of mask; monthNone before the first purchase
+	firstDay      int32 // first purchase day up to D
+	lastDay       int32 // last purchase day up to D
+	lastFolded    int32 // the latest purchase day folded out of a mask (to the holdout end)
+	holdoutFirst  int32 // first purchase day in the holdout
+	orders        int32
+	refunds       int32
+	orders30      int32
+	orders90      int32
+	orders365     int32
+	holdoutOrders int32
+	days          int32 // distinct purchase days up to D, folded so far
+	holdoutDays   int32 // distinct purchase days in the holdout, folded so far
 }
 
-// listNode links purchase days, or store/category hashes, of one customer.
+const monthNone = math.MinInt32
+
+func newCustomerAcc() customerAcc {
+	return customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64,
+		maskMonth: monthNone, lastFolded: math.MinInt32}
+}
+
+// listNode links the store or category hashes of one customer.
 type listNode struct {
-	value int32 // a day number, or a 32-bit hash
-	next  int32 // 1 + index of the next node, 0 = end
+	value uint32 // a 32-bit hash
+	next  int32  // 1 + index of the next node, 0 = end
+}
+
+// tagSets are a customer's distinct stores and categories: list heads and counts.
+type tagSets struct {
+	storesHead, catsHead int32
+	stores, categories   int32
 }
 
 // numShards splits customers by the hash of their id, so workers adding
@@ -128,12 +153,14 @@ const numShards = 64
 type shard struct {
 	mu         sync.Mutex
 	ids        idTable
-	accs       accPages
-	days       []listNode
+	accs       pages[customerAcc]
+	tagSets    pages[tagSets] // one per customer, once a store or category is seen
 	tags       []listNode
 	currencies map[string]*int64 // currency → rows
 	ignored    int64             // rows after the holdout end (or D)
 	fxOverflow int64             // rows whose converted amount does not fit
+	overflow   int64             // rows beyond a customer's 2³¹−1 purchases
+	track      map[int32][2]int64
 }
 
 // Accumulator aggregates transactions per customer. Add is for one
@@ -160,6 +187,9 @@ func NewAccumulator(opt Options) *Accumulator {
 	}
 	for i := range a.shards {
 		a.shards[i].currencies = map[string]*int64{}
+		if opt.Tracking {
+			a.shards[i].track = map[int32][2]int64{}
+		}
 	}
 	return a
 }
@@ -173,12 +203,14 @@ func civilDay(t time.Time) int32 {
 // DayOf returns the local calendar day of an instant as days since 1970-01-01.
 func DayOf(micros int64, loc *time.Location) int32 {
 	if loc == time.UTC {
-		return int32(floorDiv(micros, 86_400_000_000))
+		return int32(floorDiv(micros, microsPerDay))
 	}
 	t := time.UnixMicro(micros).In(loc)
 	_, off := t.Zone()
-	return int32(floorDiv(micros+int64(off)*1_000_000, 86_400_000_000))
+	return int32(floorDiv(micros+int64(off)*1_000_000, microsPerDay))
 }
+
+const microsPerDay = 86_400_000_000
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -186,6 +218,34 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// monthCache maps UTC days to UTC months (year·12 + month − 1) for a run of
+// days in one month, the common case of a batch.
+type monthCache struct{ lo, hi, month int32 }
+
+func (m *monthCache) of(utcDay int32) int32 {
+	if utcDay < m.lo || utcDay >= m.hi || m.hi == 0 {
+		y, mo, _ := time.Unix(int64(utcDay)*86400, 0).UTC().Date()
+		m.month = int32(y)*12 + int32(mo) - 1
+		m.lo, m.hi = monthStart(m.month), monthStart(m.month+1)
+	}
+	return m.month
+}
+
+// monthStart is the UTC day number of the first day of a month index
+// (days-from-civil, proleptic Gregorian).
+func monthStart(month int32) int32 {
+	y := floorDiv(int64(month), 12)
+	m := int64(month) - 12*y + 1
+	if m <= 2 {
+		y--
+	}
+	era := floorDiv(y, 400)
+	yoe := y - era*400
+	doy := (153*((m+9)%12) + 2) / 5 // day of the year from 1 March
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int32(era*146097 + doe - 719468)
 }
 
 // hashID is 64-bit FNV-1a of a customer id: its top bits pick the shard.
@@ -200,18 +260,21 @@ func hashID(id string) uint64 {
 
 func shardOf(h uint64) int { return int(h >> 58) }
 
-// Add folds one transaction into the aggregate.
-func (a *Accumulator) Add(t Transaction) {
+// Add folds one transaction into the aggregate. A customer's purchases must
+// come month by month (see the package comment); one of an earlier UTC
+// month than a purchase already added is refused with ErrOrder.
+func (a *Accumulator) Add(t Transaction) error {
 	h := hashID(t.CustomerID)
-	a.add(&a.shards[shardOf(h)], &t, h)
+	var mc monthCache
+	return a.add(&a.shards[shardOf(h)], &t, h, &mc)
 }
 
 // add folds t into sh; the caller holds sh's lock or is the only writer.
-func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
+func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) error {
 	day := DayOf(t.TimeMicros, a.loc)
 	if day > a.holdoutDay {
 		sh.ignored++
-		return
+		return nil
 	}
 	// Assigning to an existing string key replaces the stored key, and the
 	// batch's strings are recycled after the batch: count through a pointer.
@@ -224,7 +287,7 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 	i, found := sh.ids.find(t.CustomerID, h)
 	if !found {
 		i = sh.ids.insert(t.CustomerID, h)
-		sh.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
+		sh.accs.add(newCustomerAcc())
 	}
 	c := sh.accs.at(int(i))
 	amount := t.AmountMicros
@@ -232,32 +295,43 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 		var ok bool
 		if amount, ok = convert(amount, a.opt.FXMicros[t.Currency]); !ok {
 			sh.fxOverflow++
-			return
+			return nil
 		}
-	}
-	if day > a.asOfDay {
-		if amount >= 0 {
-			c.holdoutOrders++
-			c.holdoutSpend += amount
-			sh.days = append(sh.days, listNode{value: day, next: c.daysHead})
-			c.daysHead = int32(len(sh.days))
-		}
-		return
 	}
 	if amount < 0 {
-		c.refunds++
-		c.refundAmount -= amount
-		return
+		if day <= a.asOfDay {
+			c.refunds++
+			c.refundAmount -= amount
+		}
+		return nil
+	}
+	if c.orders == math.MaxInt32 || c.holdoutOrders == math.MaxInt32 {
+		sh.overflow++
+		return nil
+	}
+	// The purchase day goes into the month's mask; a new month folds the last.
+	month := mc.of(int32(floorDiv(t.TimeMicros, microsPerDay)))
+	if month != c.maskMonth {
+		if month < c.maskMonth {
+			return fmt.Errorf("%w: customer %q has a purchase on %s after one in a later month (the accumulator takes transactions month by month)",
+				ErrOrder, t.CustomerID, time.UnixMicro(t.TimeMicros).UTC().Format(time.RFC3339))
+		}
+		a.fold(sh, c)
+		c.maskMonth = month
+	}
+	c.mask |= 1 << uint(day-monthStart(month)+1) // a local day is within a day of its UTC day
+	if day > a.asOfDay {
+		c.holdoutOrders++
+		c.holdoutSpend += amount
+		return nil
 	}
 	c.orders++
 	c.spend += amount
-	sh.days = append(sh.days, listNode{value: day, next: c.daysHead})
-	c.daysHead = int32(len(sh.days))
 	if t.TimeMicros < c.firstMicros {
 		c.firstMicros = t.TimeMicros
 	}
 	if t.TimeMicros > c.lastMicros {
-		c.lastMicros = t.TimeMicros
+		c.lastMicros, c.lastDay = t.TimeMicros, day
 	}
 	switch {
 	case day < c.firstDay:
@@ -280,22 +354,72 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64) {
 		c.orders365++
 		c.spend365 += amount
 	}
-	if t.Store != "" {
-		c.storesHead, c.stores = sh.addTag(c.storesHead, c.stores, hash32(t.Store))
+	if t.Store != "" || t.Category != "" {
+		for sh.tagSets.len() <= int(i) {
+			sh.tagSets.add(tagSets{})
+		}
+		ts := sh.tagSets.at(int(i))
+		if t.Store != "" {
+			ts.storesHead, ts.stores = sh.addTag(ts.storesHead, ts.stores, hash32(t.Store))
+		}
+		if t.Category != "" {
+			ts.catsHead, ts.categories = sh.addTag(ts.catsHead, ts.categories, hash32(t.Category))
+		}
 	}
-	if t.Category != "" {
-		c.catsHead, c.categories = sh.addTag(c.catsHead, c.categories, hash32(t.Category))
+	return nil
+}
+
+// fold moves the days of c's mask into its counts, in day order: distinct
+// days, the squares of the gaps between them, the holdout days. A day equal
+// to the last one folded (a local day that spans two UTC months) counts once.
+func (a *Accumulator) fold(sh *shard, c *customerAcc) {
+	if c.mask == 0 {
+		return
 	}
+	base := monthStart(c.maskMonth) - 1
+	for m := c.mask; m != 0; m &= m - 1 {
+		day := base + int32(bits.TrailingZeros64(m))
+		if day == c.lastFolded {
+			continue
+		}
+		if day > a.asOfDay {
+			if c.holdoutDays == 0 {
+				c.holdoutFirst = day
+			}
+			c.holdoutDays++
+			if sh.track != nil && c.days > 0 {
+				sh.trackDay(day, 1)
+			}
+		} else {
+			if c.days > 0 {
+				g := int64(day - c.lastFolded)
+				c.gapSq += g * g
+			}
+			if sh.track != nil {
+				sh.trackDay(day, min(int(c.days), 1))
+			}
+			c.days++
+		}
+		c.lastFolded = day
+	}
+	c.mask = 0
+}
+
+// trackDay counts a first purchase day (k = 0) or a repeat one (k = 1).
+func (sh *shard) trackDay(day int32, k int) {
+	v := sh.track[day]
+	v[k]++
+	sh.track[day] = v
 }
 
 // addTag adds a hash to a customer's small set unless it is there.
 func (sh *shard) addTag(head, n int32, h uint32) (int32, int32) {
 	for i := head; i != 0; i = sh.tags[i-1].next {
-		if uint32(sh.tags[i-1].value) == h {
+		if sh.tags[i-1].value == h {
 			return head, n
 		}
 	}
-	sh.tags = append(sh.tags, listNode{value: int32(h), next: head})
+	sh.tags = append(sh.tags, listNode{value: h, next: head})
 	return int32(len(sh.tags)), n + 1
 }
 
@@ -331,9 +455,21 @@ func absU(v int64) uint64 {
 	return uint64(v)
 }
 
-// Merge folds b into a, shard by shard; b must not be used afterwards. It
-// is how aggregates computed apart (other processes, other machines) join.
-func (a *Accumulator) Merge(b *Accumulator) {
+// Merge folds b into a; b must not be used afterwards. It joins aggregates of
+// disjoint sets of customers — computed apart, on other processes or
+// machines, from transactions split by customer as the shards split them. A
+// customer in both is refused with ErrOrder: its purchase days were folded
+// apart and cannot be joined exactly. Both must have the same Options.
+func (a *Accumulator) Merge(b *Accumulator) error {
+	for s := range b.shards {
+		src, dst := &b.shards[s], &a.shards[s]
+		for j := 0; j < src.accs.len(); j++ {
+			id := src.ids.id(int32(j))
+			if _, found := dst.ids.find(id, hashID(id)); found {
+				return fmt.Errorf("%w: merge: customer %q is in both aggregates (merge aggregates of disjoint customers)", ErrOrder, id)
+			}
+		}
+	}
 	for s := range b.shards {
 		src, dst := &b.shards[s], &a.shards[s]
 		for cur, n := range src.currencies {
@@ -345,49 +481,31 @@ func (a *Accumulator) Merge(b *Accumulator) {
 		}
 		dst.ignored += src.ignored
 		dst.fxOverflow += src.fxOverflow
+		dst.overflow += src.overflow
+		for d, v := range src.track {
+			w := dst.track[d]
+			dst.track[d] = [2]int64{w[0] + v[0], w[1] + v[1]}
+		}
 		for j := 0; j < src.accs.len(); j++ {
 			id := src.ids.id(int32(j))
-			h := hashID(id)
-			i, found := dst.ids.find(id, h)
-			sc := src.accs.at(j)
-			if !found {
-				i = dst.ids.insert(id, h)
-				dst.accs.add(customerAcc{firstDay: math.MaxInt32, firstMicros: math.MaxInt64, lastMicros: math.MinInt64})
+			i := dst.ids.insert(id, hashID(id))
+			dst.accs.add(*src.accs.at(j))
+			if j < src.tagSets.len() {
+				ts := *src.tagSets.at(j)
+				for dst.tagSets.len() <= int(i) {
+					dst.tagSets.add(tagSets{})
+				}
+				nt := dst.tagSets.at(int(i))
+				for k := ts.storesHead; k != 0; k = src.tags[k-1].next {
+					nt.storesHead, nt.stores = dst.addTag(nt.storesHead, nt.stores, src.tags[k-1].value)
+				}
+				for k := ts.catsHead; k != 0; k = src.tags[k-1].next {
+					nt.catsHead, nt.categories = dst.addTag(nt.catsHead, nt.categories, src.tags[k-1].value)
+				}
 			}
-			c := dst.accs.at(int(i))
-			for k := sc.daysHead; k != 0; k = src.days[k-1].next {
-				dst.days = append(dst.days, listNode{value: src.days[k-1].value, next: c.daysHead})
-				c.daysHead = int32(len(dst.days))
-			}
-			for k := sc.storesHead; k != 0; k = src.tags[k-1].next {
-				c.storesHead, c.stores = dst.addTag(c.storesHead, c.stores, uint32(src.tags[k-1].value))
-			}
-			for k := sc.catsHead; k != 0; k = src.tags[k-1].next {
-				c.catsHead, c.categories = dst.addTag(c.catsHead, c.categories, uint32(src.tags[k-1].value))
-			}
-			c.firstMicros = min(c.firstMicros, sc.firstMicros)
-			c.lastMicros = max(c.lastMicros, sc.lastMicros)
-			switch {
-			case sc.firstDay < c.firstDay:
-				c.firstDay, c.firstDaySpend = sc.firstDay, sc.firstDaySpend
-			case sc.firstDay == c.firstDay:
-				c.firstDaySpend += sc.firstDaySpend
-			}
-			c.orders += sc.orders
-			c.spend += sc.spend
-			c.refunds += sc.refunds
-			c.refundAmount += sc.refundAmount
-			c.orders30 += sc.orders30
-			c.orders90 += sc.orders90
-			c.orders365 += sc.orders365
-			c.spend30 += sc.spend30
-			c.spend90 += sc.spend90
-			c.spend365 += sc.spend365
-			c.spendPrev90 += sc.spendPrev90
-			c.holdoutOrders += sc.holdoutOrders
-			c.holdoutSpend += sc.holdoutSpend
 		}
 	}
+	return nil
 }
 
 // Currencies returns the currencies seen, sorted.
@@ -412,181 +530,163 @@ var ErrCurrencies = errors.New("several currencies")
 // Finish computes the rows of every customer with a purchase on or before
 // the as-of date, sorted by customer id, with RFM scores and segments.
 func (a *Accumulator) Finish() (*Result, error) {
+	res, rows, err := a.Stream()
+	if err != nil {
+		return nil, err
+	}
+	res.Customers = make([]Customer, 0, res.Count)
+	err = rows.Each(func(chunk []Customer) error {
+		res.Customers = append(res.Customers, chunk...)
+		return nil
+	})
+	return res, err
+}
+
+// idKey is a customer's place in id order: the id's first 16 bytes as two
+// big-endian integers (compared without touching the id), its index in the
+// shard breaking ties between longer ids.
+type idKey struct {
+	hi, lo uint64
+	idx    int32
+}
+
+// Stream finishes the aggregate without materialising its rows: it returns
+// the result (with Count, not Customers) and the rows to iterate in id order.
+func (a *Accumulator) Stream() (*Result, *Rows, error) {
 	currencies := a.Currencies()
 	for s := range a.shards {
-		if n := a.shards[s].fxOverflow; n > 0 {
-			return nil, fmt.Errorf("%w: converting amounts with --fx overflowed for %d rows; check the rates", ErrCurrencies, n)
+		sh := &a.shards[s]
+		if sh.fxOverflow > 0 {
+			return nil, nil, fmt.Errorf("%w: converting amounts with --fx overflowed for %d rows; check the rates", ErrCurrencies, sh.fxOverflow)
+		}
+		if sh.overflow > 0 {
+			return nil, nil, fmt.Errorf("a customer has more than %d purchases; features cannot count them", math.MaxInt32)
 		}
 	}
 	if a.opt.FXMicros == nil && len(currencies) > 1 {
-		return nil, fmt.Errorf("%w in the warehouse (%s): amounts would be summed across them; pass a rate table with --fx rates.csv", ErrCurrencies, strings.Join(currencies, ", "))
+		return nil, nil, fmt.Errorf("%w in the warehouse (%s): amounts would be summed across them; pass a rate table with --fx rates.csv", ErrCurrencies, strings.Join(currencies, ", "))
 	}
 	if a.opt.FXMicros != nil {
 		for _, c := range currencies {
 			if _, ok := a.opt.FXMicros[c]; !ok {
-				return nil, fmt.Errorf("%w: no rate for %q in the rate table", ErrCurrencies, c)
+				return nil, nil, fmt.Errorf("%w: no rate for %q in the rate table", ErrCurrencies, c)
 			}
 		}
-	}
-	// Rows are built shard by shard (each shard's arenas fit in cache), two
-	// shards at a time, and each shard is freed once its rows exist, so the
-	// peak is the rows plus a shard, not the rows plus every aggregate.
-	var excluded, ignored int64
-	offsets := make([]int, numShards+1)
-	for s := range a.shards {
-		sh := &a.shards[s]
-		ignored += sh.ignored
-		n := 0
-		for i := 0; i < sh.accs.len(); i++ {
-			if sh.accs.at(i).orders > 0 {
-				n++
-			}
-		}
-		excluded += int64(sh.accs.len() - n)
-		offsets[s+1] = offsets[s] + n
-	}
-	rows := make([]Customer, offsets[numShards])
-	var wg sync.WaitGroup
-	var tracks [2]map[int32][2]int64
-	for g := 0; g < 2; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			var track map[int32][2]int64
-			if a.opt.Tracking {
-				track = map[int32][2]int64{}
-				tracks[g] = track
-			}
-			var days []int32
-			for s := g; s < numShards; s += 2 {
-				sh := &a.shards[s]
-				k := offsets[s]
-				// The shard's ids as one string, each row's id a slice of it:
-				// one allocation per shard rather than one per customer (a
-				// goroutine that allocates while the collector runs must help
-				// it, and with a million rows to scan that help was most of
-				// the time here).
-				ids := string(sh.ids.arena)
-				for i := 0; i < sh.accs.len(); i++ {
-					c := sh.accs.at(i)
-					if c.orders == 0 {
-						continue
-					}
-					days = days[:0]
-					for n := c.daysHead; n != 0; n = sh.days[n-1].next {
-						days = append(days, sh.days[n-1].value)
-					}
-					slices.Sort(days)
-					days = slices.Compact(days)
-					rows[k] = a.row(sh.ids.idIn(ids, int32(i)), c, days)
-					k++
-					if track != nil {
-						// days are sorted and distinct: the first is the first purchase.
-						for j, d := range days {
-							v := track[d]
-							v[min(j, 1)]++
-							track[d] = v
-						}
-					}
-				}
-				sh.ids, sh.accs, sh.days, sh.tags = idTable{}, accPages{}, nil, nil
-			}
-		}(g)
-	}
-	wg.Wait()
-	sortByID(rows)
-	res := &Result{
-		Customers:        rows,
-		AsOf:             a.opt.AsOf,
-		HoldoutEnd:       a.opt.HoldoutEnd,
-		Unit:             a.opt.Unit,
-		Currencies:       currencies,
-		ExcludedNoOrders: excluded,
-		RowsAfterWindow:  ignored,
 	}
 	table := a.opt.Segments
 	if table == nil {
 		table = DefaultSegments()
 	}
+	// Each shard, on both cores: fold the last months, list the customers
+	// with a purchase in id order, and note their R, F and M values.
+	total := 0
+	offsets := make([]int, numShards+1)
+	for s := range a.shards {
+		total += a.shards[s].accs.len()
+		offsets[s+1] = total
+	}
+	var rfm [3][]int64
+	for k := range rfm {
+		rfm[k] = make([]int64, total)
+	}
+	keys := make([][]idKey, numShards)
+	var next sync.Mutex
+	shard := 0
+	var wg sync.WaitGroup
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				s := shard
+				shard++
+				next.Unlock()
+				if s >= numShards {
+					return
+				}
+				keys[s] = a.finishShard(&a.shards[s], rfm[0][offsets[s]:], rfm[1][offsets[s]:], rfm[2][offsets[s]:])
+			}
+		}()
+	}
+	wg.Wait()
+	// Close the gaps left by customers without a purchase.
+	n := 0
+	for s := range a.shards {
+		for k := range rfm {
+			copy(rfm[k][n:], rfm[k][offsets[s]:offsets[s]+len(keys[s])])
+		}
+		n += len(keys[s])
+	}
+	var q [3]quintiles
+	for k := range rfm {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			q[k] = quintilesOf(rfm[k][:n])
+		}(k)
+	}
+	wg.Wait()
+	res := &Result{
+		AsOf:             a.opt.AsOf,
+		HoldoutEnd:       a.opt.HoldoutEnd,
+		Unit:             a.opt.Unit,
+		Currencies:       currencies,
+		Count:            n,
+		SegmentNames:     table.Names(),
+		ExcludedNoOrders: int64(total - n),
+		Cuts: RFMCuts{
+			RecencyDays: q[0].ranges(func(v int64) float64 { return float64(-v) }),
+			Orders:      q[1].ranges(func(v int64) float64 { return float64(v) }),
+			Spend:       q[2].ranges(func(v int64) float64 { return float64(v) / 1e6 }),
+		},
+	}
+	for s := range a.shards {
+		res.RowsAfterWindow += a.shards[s].ignored
+	}
 	if a.opt.Tracking {
 		res.Tracking = map[int32][2]int64{}
-		for _, t := range tracks {
-			for d, v := range t {
+		for s := range a.shards {
+			for d, v := range a.shards[s].track {
 				w := res.Tracking[d]
 				res.Tracking[d] = [2]int64{w[0] + v[0], w[1] + v[1]}
 			}
 		}
 	}
-	res.Cuts = ScoreRFM(rows, table)
-	res.SegmentNames = table.Names()
-	return res, nil
+	return res, &Rows{a: a, keys: keys, q: q, table: table}, nil
 }
 
-// sortByID sorts rows by customer id without a second copy of them: sort a
-// permutation, then apply it in place by following its cycles. The
-// permutation is sorted on the ids' first 16 bytes as two big-endian
-// integers kept beside it (contiguous, compared without touching the rows),
-// the full ids only breaking ties between longer ones; the two halves are
-// sorted on both cores and merged.
-func sortByID(rows []Customer) {
-	type entry struct {
-		hi, lo uint64
-		i      int32
-	}
-	es := make([]entry, len(rows))
-	for i := range rows {
-		id := rows[i].CustomerID
-		es[i] = entry{prefix8(id, 0), prefix8(id, 8), int32(i)}
-	}
-	cmpEntry := func(a, b entry) int {
-		if a.hi != b.hi {
-			return cmp.Compare(a.hi, b.hi)
-		}
-		if a.lo != b.lo {
-			return cmp.Compare(a.lo, b.lo)
-		}
-		return strings.Compare(rows[a.i].CustomerID, rows[b.i].CustomerID)
-	}
-	half := len(es) / 2
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); slices.SortFunc(es[:half], cmpEntry) }()
-	go func() { defer wg.Done(); slices.SortFunc(es[half:], cmpEntry) }()
-	wg.Wait()
-	perm := make([]int32, 0, len(rows))
-	a, b := es[:half], es[half:]
-	for len(a) > 0 && len(b) > 0 {
-		if cmpEntry(a[0], b[0]) <= 0 {
-			perm, a = append(perm, a[0].i), a[1:]
-		} else {
-			perm, b = append(perm, b[0].i), b[1:]
-		}
-	}
-	for _, e := range a {
-		perm = append(perm, e.i)
-	}
-	for _, e := range b {
-		perm = append(perm, e.i)
-	}
-	es = nil
-	// rows[i] must become old rows[perm[i]].
-	for i := range perm {
-		if perm[i] < 0 {
+// finishShard folds every customer's last month, and returns the keys of
+// those with a purchase up to D, sorted by id; their R (last purchase day −
+// D), F (orders) and M (spend) values go to r, f and m in the same order.
+func (a *Accumulator) finishShard(sh *shard, r, f, m []int64) []idKey {
+	var keys []idKey
+	for i := 0; i < sh.accs.len(); i++ {
+		c := sh.accs.at(i)
+		a.fold(sh, c)
+		if c.orders == 0 {
 			continue
 		}
-		tmp := rows[i]
-		j := i
-		for {
-			src := int(perm[j])
-			perm[j] = -1
-			if src == i {
-				rows[j] = tmp
-				break
-			}
-			rows[j] = rows[src]
-			j = src
-		}
+		id := sh.ids.id(int32(i))
+		keys = append(keys, idKey{prefix8(id, 0), prefix8(id, 8), int32(i)})
 	}
+	slices.SortFunc(keys, func(x, y idKey) int { return sh.compare(x, y, sh) })
+	for k, key := range keys {
+		c := sh.accs.at(int(key.idx))
+		r[k], f[k], m[k] = int64(c.lastDay-a.asOfDay), int64(c.orders), c.spend
+	}
+	return keys
+}
+
+// compare orders two customers of shards sh and other by id.
+func (sh *shard) compare(x, y idKey, other *shard) int {
+	if x.hi != y.hi {
+		return cmp.Compare(x.hi, y.hi)
+	}
+	if x.lo != y.lo {
+		return cmp.Compare(x.lo, y.lo)
+	}
+	return strings.Compare(sh.ids.id(x.idx), other.ids.id(y.idx))
 }
 
 // prefix8 is bytes [from, from+8) of s as a big-endian integer, zero
@@ -603,29 +703,132 @@ func prefix8(s string, from int) uint64 {
 	return v
 }
 
-// row finishes one customer; days are its distinct purchase days up to the
-// holdout end, sorted.
-func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
-	unit := a.opt.Unit.Days()
-	cal, _ := slices.BinarySearch(days, a.asOfDay+1)
-	holdoutDays := len(days) - cal
-	holdoutFirst := int64(0)
-	if holdoutDays > 0 {
-		holdoutFirst = int64(days[cal] - a.asOfDay)
+// Rows are a finished aggregate's rows, in customer id order.
+type Rows struct {
+	a     *Accumulator
+	keys  [][]idKey
+	q     [3]quintiles
+	table *SegmentTable
+}
+
+// rowChunk is how many rows Each hands over at a time.
+const rowChunk = 4096
+
+// Each calls fn with the rows in id order, a chunk at a time; the chunk is
+// reused once fn returns. The rows are merged from the shards and built on
+// one goroutine while fn runs on the caller's.
+func (r *Rows) Each(fn func(rows []Customer) error) error {
+	full := make(chan []Customer, 2)
+	free := make(chan []Customer, 3)
+	for k := 0; k < 3; k++ {
+		free <- make([]Customer, 0, rowChunk)
 	}
-	days = days[:cal]
-	lastDay := days[len(days)-1]
+	done := make(chan struct{})
+	go func() {
+		defer close(full)
+		r.merge(full, free, done)
+	}()
+	var err error
+	for chunk := range full {
+		if err == nil {
+			if err = fn(chunk); err != nil {
+				close(done)
+			}
+		}
+		free <- chunk[:0]
+	}
+	return err
+}
+
+// merge builds the rows shard by shard in id order (a heap over the shards'
+// sorted keys) into chunks from free, sending each full one.
+func (r *Rows) merge(full, free chan []Customer, done chan struct{}) {
+	a := r.a
+	ids := make([]string, numShards)
+	var heap []int // shard numbers, ordered by their next key
+	pos := make([]int, numShards)
+	less := func(s, t int) bool {
+		return a.shards[s].compare(r.keys[s][pos[s]], r.keys[t][pos[t]], &a.shards[t]) < 0
+	}
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(heap) {
+				return
+			}
+			if l+1 < len(heap) && less(heap[l+1], heap[l]) {
+				l++
+			}
+			if !less(heap[l], heap[i]) {
+				return
+			}
+			heap[i], heap[l] = heap[l], heap[i]
+			i = l
+		}
+	}
+	for s := range a.shards {
+		if len(r.keys[s]) > 0 {
+			// Each row's id is a slice of its shard's ids as one string: one
+			// allocation per shard rather than one per customer.
+			ids[s] = string(a.shards[s].ids.arena)
+			heap = append(heap, s)
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	var chunk []Customer
+	select {
+	case chunk = <-free:
+	case <-done:
+		return
+	}
+	for len(heap) > 0 {
+		s := heap[0]
+		sh := &a.shards[s]
+		key := r.keys[s][pos[s]]
+		var tags tagSets
+		if int(key.idx) < sh.tagSets.len() {
+			tags = *sh.tagSets.at(int(key.idx))
+		}
+		chunk = append(chunk, a.row(sh.ids.idIn(ids[s], key.idx), sh.accs.at(int(key.idx)), tags, &r.q, r.table))
+		if pos[s]++; pos[s] == len(r.keys[s]) {
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
+		if len(chunk) == cap(chunk) || len(heap) == 0 {
+			select {
+			case full <- chunk:
+			case <-done:
+				return
+			}
+			if len(heap) == 0 {
+				return
+			}
+			select {
+			case chunk = <-free:
+			case <-done:
+				return
+			}
+		}
+	}
+}
+
+// row finishes one customer whose months are all folded.
+func (a *Accumulator) row(id string, c *customerAcc, tags tagSets, q *[3]quintiles, table *SegmentTable) Customer {
+	unit := a.opt.Unit.Days()
 	r := Customer{
 		CustomerID:         id,
 		FirstPurchase:      time.UnixMicro(c.firstMicros).UTC(),
 		LastPurchase:       time.UnixMicro(c.lastMicros).UTC(),
-		Orders:             c.orders,
-		Frequency:          int64(len(days) - 1),
-		Recency:            float64(lastDay-c.firstDay) / unit,
+		Orders:             int64(c.orders),
+		Frequency:          int64(c.days - 1),
+		Recency:            float64(c.lastDay-c.firstDay) / unit,
 		T:                  float64(a.asOfDay-c.firstDay) / unit,
 		TotalSpendMicros:   c.spend,
 		NetSpendMicros:     c.spend - c.refundAmount,
-		Refunds:            c.refunds,
+		Refunds:            int64(c.refunds),
 		RefundAmountMicros: c.refundAmount,
 		Orders30:           int64(c.orders30),
 		Orders90:           int64(c.orders90),
@@ -634,85 +837,84 @@ func (a *Accumulator) row(id string, c *customerAcc, days []int32) Customer {
 		Spend90Micros:      c.spend90,
 		Spend365Micros:     c.spend365,
 		SpendTrendMicros:   c.spend90 - c.spendPrev90,
-		DaysSinceLast:      int64(a.asOfDay - lastDay),
+		DaysSinceLast:      int64(a.asOfDay - c.lastDay),
 		TenureDays:         int64(a.asOfDay - c.firstDay),
-		Stores:             int64(c.stores),
-		Categories:         int64(c.categories),
+		Stores:             int64(tags.stores),
+		Categories:         int64(tags.categories),
 		HoldoutOrders:      int64(c.holdoutOrders),
-		HoldoutDays:        int64(holdoutDays),
-		HoldoutFirst:       holdoutFirst,
+		HoldoutDays:        int64(c.holdoutDays),
 		HoldoutSpendMicros: c.holdoutSpend,
+	}
+	if c.holdoutDays > 0 {
+		r.HoldoutFirst = int64(c.holdoutFirst - a.asOfDay)
 	}
 	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6
 	if r.Frequency > 0 {
-		r.MonetaryValue = float64(c.spend-c.firstDaySpend) / float64(r.Frequency) / 1e6
-		var sum, sq float64
-		for j := 1; j < len(days); j++ {
-			g := float64(days[j] - days[j-1])
-			sum += g
-			sq += g * g
-		}
-		n := float64(len(days) - 1)
-		r.GapMeanDays = sum / n
-		r.GapStdDays = math.Sqrt(math.Max(0, sq/n-r.GapMeanDays*r.GapMeanDays))
+		n := float64(r.Frequency)
+		r.MonetaryValue = float64(c.spend-c.firstDaySpend) / n / 1e6
+		// The gaps between consecutive purchase days sum to last − first.
+		r.GapMeanDays = float64(c.lastDay-c.firstDay) / n
+		r.GapStdDays = math.Sqrt(math.Max(0, float64(c.gapSq)/n-r.GapMeanDays*r.GapMeanDays))
 	}
+	r.RScore = q[0].score(int64(c.lastDay - a.asOfDay))
+	r.FScore = q[1].score(int64(c.orders))
+	r.MScore = q[2].score(c.spend)
+	r.Segment = table.Segment(r.RScore, r.FScore, r.MScore)
 	return r
 }
 
-// accPages stores customer aggregates in fixed pages, so growing to millions
-// of customers never copies the ones already there.
-type accPages struct {
-	pages [][]customerAcc
+// pages store values in fixed pages, so growing to millions never copies
+// the ones already there.
+type pages[T any] struct {
+	pages [][]T
 	n     int
 }
 
-const accPageSize = 4096
+const pageSize = 4096
 
-func (p *accPages) len() int { return p.n }
+func (p *pages[T]) len() int { return p.n }
 
-func (p *accPages) at(i int) *customerAcc { return &p.pages[i/accPageSize][i%accPageSize] }
+func (p *pages[T]) at(i int) *T { return &p.pages[i/pageSize][i%pageSize] }
 
-func (p *accPages) add(c customerAcc) {
-	if p.n%accPageSize == 0 {
-		p.pages = append(p.pages, make([]customerAcc, 0, accPageSize))
+func (p *pages[T]) add(v T) {
+	if p.n%pageSize == 0 {
+		p.pages = append(p.pages, make([]T, 0, pageSize))
 	}
 	last := &p.pages[len(p.pages)-1]
-	*last = append(*last, c)
+	*last = append(*last, v)
 	p.n++
 }
 
 // idTable maps customer ids to dense indices. Ids live in one byte arena and
 // the table holds integers only: no pointer per customer for the GC to chase.
+// A slot holds 32 bits of the id's hash beside its index, so a probe that
+// meets another id rarely has to look at the arena.
 type idTable struct {
 	arena  []byte
 	ends   []uint32 // end offset of id i in arena; it starts at ends[i-1]
 	hashes []uint64
-	slots  []int32 // 1 + index, 0 = empty
+	slots  []uint64 // hash bits 26–57 << 32 | (1 + index); 0 = empty
 }
 
-func (t *idTable) id(i int32) string {
+func slotTag(h uint64) uint64 { return (h >> 26) << 32 }
+
+func (t *idTable) span(i int32) (uint32, uint32) {
 	start := uint32(0)
 	if i > 0 {
 		start = t.ends[i-1]
 	}
-	return string(t.arena[start:t.ends[i]])
+	return start, t.ends[i]
+}
+
+func (t *idTable) id(i int32) string {
+	start, end := t.span(i)
+	return string(t.arena[start:end])
 }
 
 // idIn is id i as a slice of all, a string copy of the arena.
 func (t *idTable) idIn(all string, i int32) string {
-	start := uint32(0)
-	if i > 0 {
-		start = t.ends[i-1]
-	}
-	return all[start:t.ends[i]]
-}
-
-func (t *idTable) equal(i int32, id string) bool {
-	start := uint32(0)
-	if i > 0 {
-		start = t.ends[i-1]
-	}
-	return string(t.arena[start:t.ends[i]]) == id
+	start, end := t.span(i)
+	return all[start:end]
 }
 
 func (t *idTable) find(id string, h uint64) (int32, bool) {
@@ -720,13 +922,18 @@ func (t *idTable) find(id string, h uint64) (int32, bool) {
 		return 0, false
 	}
 	mask := uint64(len(t.slots) - 1)
+	tag := slotTag(h)
 	for k := h & mask; ; k = (k + 1) & mask {
 		v := t.slots[k]
 		if v == 0 {
 			return 0, false
 		}
-		if t.hashes[v-1] == h && t.equal(v-1, id) {
-			return v - 1, true
+		if v&^(1<<32-1) == tag {
+			i := int32(v&(1<<32-1)) - 1
+			start, end := t.span(i)
+			if string(t.arena[start:end]) == id {
+				return i, true
+			}
 		}
 	}
 }
@@ -740,13 +947,17 @@ func (t *idTable) insert(id string, h uint64) int32 {
 	t.arena = append(t.arena, id...)
 	t.ends = append(t.ends, uint32(len(t.arena)))
 	t.hashes = append(t.hashes, h)
+	t.place(h, i)
+	return i
+}
+
+func (t *idTable) place(h uint64, i int32) {
 	mask := uint64(len(t.slots) - 1)
 	k := h & mask
 	for t.slots[k] != 0 {
 		k = (k + 1) & mask
 	}
-	t.slots[k] = i + 1
-	return i
+	t.slots[k] = slotTag(h) | uint64(i+1)
 }
 
 func (t *idTable) grow() {
@@ -754,13 +965,8 @@ func (t *idTable) grow() {
 	if size == 0 {
 		size = 1024
 	}
-	t.slots = make([]int32, size)
-	mask := uint64(size - 1)
+	t.slots = make([]uint64, size)
 	for i, h := range t.hashes {
-		k := h & mask
-		for t.slots[k] != 0 {
-			k = (k + 1) & mask
-		}
-		t.slots[k] = int32(i) + 1
+		t.place(h, int32(i))
 	}
 }

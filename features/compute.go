@@ -62,6 +62,7 @@ func (a *Accumulator) AddRecord(rec arrow.Record) error {
 		order[next[s]] = int32(i)
 		next[s]++
 	}
+	var mc monthCache
 	for s := 0; s < numShards; s++ {
 		if counts[s] == counts[s+1] {
 			continue
@@ -81,7 +82,10 @@ func (a *Accumulator) AddRecord(rec arrow.Record) error {
 			if cat != nil && cat.IsValid(int(i)) {
 				t.Category = cat.Value(int(i))
 			}
-			a.add(sh, &t, hashes[i])
+			if err := a.add(sh, &t, hashes[i], &mc); err != nil {
+				sh.mu.Unlock()
+				return err
+			}
 		}
 		sh.mu.Unlock()
 	}

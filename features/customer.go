@@ -42,7 +42,8 @@ type Customer struct {
 
 // Result is the features of one as-of date.
 type Result struct {
-	Customers  []Customer // sorted by CustomerID
+	Customers  []Customer // sorted by CustomerID; nil from Accumulator.Stream
+	Count      int        // customers with a purchase up to AsOf: the rows
 	AsOf       time.Time
 	HoldoutEnd time.Time // zero when there is no holdout
 	Unit       Unit

@@ -1,12 +1,10 @@
 package features
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // ScoreRange is the span of a metric among the customers with one score.
@@ -28,79 +26,65 @@ type RFMCuts struct {
 	Spend []ScoreRange `json:"spend"`
 }
 
-// quintileScores gives each value 1 + ⌊5·(number of strictly smaller values)/n⌋:
-// quintiles by rank, equal values always equal scores, deterministic.
-func quintileScores(vals []float64) []int {
+// quintiles are one metric's score cuts. A value's score is 1 + ⌊5·(number
+// of strictly smaller values)/n⌋: quintiles by rank, equal values always
+// equal scores, deterministic. As the score grows with the value, it is 1 +
+// the number of cuts at or below the value.
+type quintiles struct {
+	cuts  []int64 // cuts[s−2]: the smallest value that scores s or more
+	bands [5]struct {
+		n        int
+		min, max int64
+	}
+}
+
+// quintilesOf sorts vals and finds their cuts and the span of each score.
+func quintilesOf(vals []int64) quintiles {
+	slices.Sort(vals)
+	var q quintiles
 	n := len(vals)
-	type item struct {
-		v float64
-		i int32
-	}
-	items := make([]item, n)
-	for i, v := range vals {
-		items[i] = item{v, int32(i)}
-	}
-	// Order among equal values does not matter: they get equal scores.
-	slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.v, b.v) })
-	scores := make([]int, n)
 	below := 0
-	for k := 0; k < n; k++ {
-		if k > 0 && items[k].v != items[k-1].v {
+	for k, v := range vals {
+		if k > 0 && v != vals[k-1] {
 			below = k
 		}
-		scores[items[k].i] = 1 + 5*below/n
+		s := 1 + 5*below/n
+		for len(q.cuts) < s-1 {
+			q.cuts = append(q.cuts, v)
+		}
+		b := &q.bands[s-1]
+		if b.n == 0 {
+			b.min = v
+		}
+		b.max = v
+		b.n++
 	}
-	return scores
+	return q
 }
 
-func ranges(vals []float64, scores []int, display func(float64) float64) []ScoreRange {
+func (q *quintiles) score(v int64) int {
+	s := 1
+	for _, c := range q.cuts {
+		if v >= c {
+			s++
+		}
+	}
+	return s
+}
+
+// ranges are the bands as a marketer reads them, display turning a value
+// into the unit shown (it may reverse the order, as for recency).
+func (q *quintiles) ranges(display func(int64) float64) []ScoreRange {
 	out := make([]ScoreRange, 5)
 	for s := range out {
-		out[s].Score = s + 1
-	}
-	for i, v := range vals {
-		r := &out[scores[i]-1]
-		d := display(v)
-		if r.Customers == 0 || d < r.Min {
-			r.Min = d
+		b := q.bands[s]
+		out[s] = ScoreRange{Score: s + 1, Customers: b.n}
+		if b.n > 0 {
+			lo, hi := display(b.min), display(b.max)
+			out[s].Min, out[s].Max = min(lo, hi), max(lo, hi)
 		}
-		if r.Customers == 0 || d > r.Max {
-			r.Max = d
-		}
-		r.Customers++
 	}
 	return out
-}
-
-// ScoreRFM sets RScore, FScore, MScore and Segment of every row: quintiles
-// over these customers of days since the last purchase (recent = 5), orders,
-// and total spend. It returns the cut points.
-func ScoreRFM(rows []Customer, table *SegmentTable) RFMCuts {
-	n := len(rows)
-	rv, fv, mv := make([]float64, n), make([]float64, n), make([]float64, n)
-	for i := range rows {
-		rv[i] = -float64(rows[i].DaysSinceLast)
-		fv[i] = float64(rows[i].Orders)
-		mv[i] = float64(rows[i].TotalSpendMicros) / 1e6
-	}
-	// The three sorts are independent: run them on all cores.
-	var rs, fs, ms []int
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); rs = quintileScores(rv) }()
-	go func() { defer wg.Done(); fs = quintileScores(fv) }()
-	ms = quintileScores(mv)
-	wg.Wait()
-	for i := range rows {
-		rows[i].RScore, rows[i].FScore, rows[i].MScore = rs[i], fs[i], ms[i]
-		rows[i].Segment = table.Segment(rs[i], fs[i], ms[i])
-	}
-	id := func(v float64) float64 { return v }
-	return RFMCuts{
-		RecencyDays: ranges(rv, rs, func(v float64) float64 { return -v }),
-		Orders:      ranges(fv, fs, id),
-		Spend:       ranges(mv, ms, id),
-	}
 }
 
 // SegmentRule names the customers whose scores fall in its ranges. A zero

@@ -1,6 +1,8 @@
 package features
 
 import (
+	"cmp"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -56,8 +58,12 @@ func TestIncompleteSegmentTableIsAnError(t *testing.T) {
 }
 
 func TestQuintileScoresTiesAndOrder(t *testing.T) {
-	vals := []float64{5, 1, 1, 1, 3, 9, 9, 2, 7, 8}
-	got := quintileScores(vals)
+	vals := []int64{5, 1, 1, 1, 3, 9, 9, 2, 7, 8}
+	q := quintilesOf(slices.Clone(vals))
+	got := make([]int, len(vals))
+	for i, v := range vals {
+		got[i] = q.score(v)
+	}
 	// Sorted: 1 1 1 2 3 5 7 8 9 9 → below counts 0 0 0 3 4 5 6 7 8 8.
 	want := []int{3, 1, 1, 1, 3, 5, 5, 2, 4, 4}
 	for i := range want {
@@ -67,44 +73,97 @@ func TestQuintileScoresTiesAndOrder(t *testing.T) {
 	}
 }
 
-// TestMergeEqualsOnePass: aggregates built apart and merged give the rows of
-// one aggregate over everything (the property sharding relies on).
+// TestMergeEqualsOnePass: aggregates of disjoint customers built apart and
+// merged give the rows of one aggregate over everything (the property
+// sharding relies on); a customer in both is refused.
 func TestMergeEqualsOnePass(t *testing.T) {
-	opt := Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), HoldoutEnd: time.Date(2024, 9, 30, 0, 0, 0, 0, time.UTC)}
-	rng := rand.New(rand.NewPCG(1, 2))
-	var txs []Transaction
-	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
-	for i := 0; i < 20000; i++ {
-		amt := int64(rng.IntN(10000)) * 10_000
-		if rng.IntN(20) == 0 {
-			amt = -amt
-		}
-		txs = append(txs, Transaction{
-			CustomerID: fmt.Sprintf("c%d", rng.IntN(3000)), TimeMicros: start + rng.Int64N(640*86_400_000_000),
-			AmountMicros: amt, Currency: "EUR", Store: fmt.Sprintf("s%d", rng.IntN(4)), Category: fmt.Sprintf("k%d", rng.IntN(6)),
-		})
-	}
+	opt := Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), HoldoutEnd: time.Date(2024, 9, 30, 0, 0, 0, 0, time.UTC), Tracking: true}
+	txs := randomTransactions(20000, 3000)
 	one := NewAccumulator(opt)
 	a, b := NewAccumulator(opt), NewAccumulator(opt)
-	for i, tx := range txs {
-		one.Add(tx)
-		if i%3 == 0 {
-			a.Add(tx)
-		} else {
-			b.Add(tx)
+	for _, tx := range txs {
+		part := b
+		if hashID(tx.CustomerID)%3 == 0 {
+			part = a
+		}
+		if err := one.Add(tx); err != nil {
+			t.Fatal(err)
+		}
+		if err := part.Add(tx); err != nil {
+			t.Fatal(err)
 		}
 	}
-	a.Merge(b)
+	if err := a.Merge(b); err != nil {
+		t.Fatal(err)
+	}
 	r1, err1 := one.Finish()
 	r2, err2 := a.Finish()
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if !reflect.DeepEqual(r1.Customers, r2.Customers) || r1.RowsAfterWindow != r2.RowsAfterWindow {
+	if !reflect.DeepEqual(r1.Customers, r2.Customers) || r1.RowsAfterWindow != r2.RowsAfterWindow || !reflect.DeepEqual(r1.Tracking, r2.Tracking) {
 		t.Fatal("merged aggregate differs from the one-pass aggregate")
 	}
 	if len(r1.Customers) < 2900 {
 		t.Fatalf("only %d customers", len(r1.Customers))
+	}
+	c, d := NewAccumulator(opt), NewAccumulator(opt)
+	c.Add(txs[0])
+	d.Add(txs[0])
+	if err := c.Merge(d); !errors.Is(err, ErrOrder) || !strings.Contains(err.Error(), txs[0].CustomerID) {
+		t.Fatalf("merging a shared customer: err = %v", err)
+	}
+}
+
+// randomTransactions are n purchases and refunds of the given number of
+// customers over 640 days from 2023-01-01, sorted by time (as the warehouse
+// scan delivers them month by month), with stores and categories.
+func randomTransactions(n, customers int) []Transaction {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var txs []Transaction
+	start := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	for i := 0; i < n; i++ {
+		amt := int64(rng.IntN(10000)) * 10_000
+		if rng.IntN(20) == 0 {
+			amt = -amt
+		}
+		txs = append(txs, Transaction{
+			CustomerID: fmt.Sprintf("c%d", rng.IntN(customers)), TimeMicros: start + rng.Int64N(640*86_400_000_000),
+			AmountMicros: amt, Currency: "EUR", Store: fmt.Sprintf("s%d", rng.IntN(4)), Category: fmt.Sprintf("k%d", rng.IntN(6)),
+		})
+	}
+	slices.SortFunc(txs, func(a, b Transaction) int { return cmp.Compare(a.TimeMicros, b.TimeMicros) })
+	return txs
+}
+
+// TestMonthOrder: within a month any order is fine; a purchase of an
+// earlier month after a later one is an error naming the customer, never a
+// wrong row.
+func TestMonthOrder(t *testing.T) {
+	opt := Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)}
+	at := func(s string) int64 { v, _ := time.Parse(time.RFC3339, s); return v.UnixMicro() }
+	a := NewAccumulator(opt)
+	for _, ts := range []string{"2024-03-20T10:00:00Z", "2024-03-02T10:00:00Z", "2024-03-20T23:00:00Z", "2024-04-01T00:00:00Z"} {
+		if err := a.Add(Transaction{CustomerID: "x", TimeMicros: at(ts), AmountMicros: 1_000_000, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A refund of any month is order-free: it has no purchase day.
+	if err := a.Add(Transaction{CustomerID: "x", TimeMicros: at("2024-01-05T00:00:00Z"), AmountMicros: -1, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Add(Transaction{CustomerID: "x", TimeMicros: at("2024-03-31T23:59:59Z"), AmountMicros: 1, Currency: "EUR"})
+	if !errors.Is(err, ErrOrder) || !strings.Contains(err.Error(), `"x"`) {
+		t.Fatalf("out-of-order purchase: err = %v", err)
+	}
+	res, err := a.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Customers[0]
+	// Days 03-02, 03-20, 04-01: gaps 18 and 12.
+	if c.Frequency != 2 || c.GapMeanDays != 15 || c.GapStdDays != 3 || c.Orders != 4 || c.Refunds != 1 {
+		t.Fatalf("row = %+v", c)
 	}
 }
 
@@ -125,35 +184,68 @@ func TestConvertExact(t *testing.T) {
 	}
 }
 
-// TestSortByID: rows come out in strings.Compare order of their ids,
-// including ids that share their first 16 bytes, differ only in length,
-// hold bytes above 0x7f or a zero byte.
-func TestSortByID(t *testing.T) {
+// TestDaySpanningTwoMonths: in New York, the local day of 31 January runs
+// into UTC February, so its purchases come in two months of the scan; they
+// are still one purchase day, before and after the as-of date.
+func TestDaySpanningTwoMonths(t *testing.T) {
+	ny, _ := time.LoadLocation("America/New_York")
+	opt := Options{AsOf: time.Date(2024, 1, 15, 0, 0, 0, 0, time.UTC), HoldoutEnd: time.Date(2024, 3, 31, 0, 0, 0, 0, time.UTC), Location: ny}
+	at := func(s string) int64 { v, _ := time.Parse(time.RFC3339, s); return v.UnixMicro() }
+	a := NewAccumulator(opt)
+	for _, ts := range []string{
+		"2023-12-31T10:00:00-05:00", "2023-12-31T22:00:00-05:00", // one day, in UTC December and January
+		"2024-01-10T12:00:00-05:00",
+		"2024-01-31T10:00:00-05:00", "2024-01-31T20:00:00-05:00", // one holdout day, UTC January and February
+		"2024-02-29T23:30:00-05:00", "2024-03-01T00:30:00-05:00", // two holdout days, both in UTC March
+	} {
+		if err := a.Add(Transaction{CustomerID: "x", TimeMicros: at(ts), AmountMicros: 1_000_000, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := a.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Customers[0]
+	if c.Orders != 3 || c.Frequency != 1 || c.Recency != 10.0/7 || c.MonetaryValue != 1 || c.HoldoutOrders != 4 || c.HoldoutDays != 3 || c.HoldoutFirst != 16 {
+		t.Fatalf("row = %+v", c)
+	}
+}
+
+// TestRowsInIDOrder: rows come out in strings.Compare order of their ids,
+// merged from the shards, including ids that share their first 16 bytes,
+// differ only in length, hold bytes above 0x7f or a zero byte.
+func TestRowsInIDOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []byte{0, 'A', 'B', 'z', 0xc3, 0xff}
-	rows := make([]Customer, 20_001)
-	for i := range rows {
+	a := NewAccumulator(Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)})
+	seen := map[string]bool{}
+	var want []string
+	for i := 0; i < 20_001; i++ {
 		id := []byte("customer-0000000")[:rng.IntN(17)]
 		for k := rng.IntN(6); k > 0; k-- {
 			id = append(id, alphabet[rng.IntN(len(alphabet))])
 		}
-		rows[i].CustomerID = string(id)
-		rows[i].Orders = int64(i)
-	}
-	want := make([]string, len(rows))
-	for i, r := range rows {
-		want[i] = r.CustomerID
+		if len(id) == 0 || seen[string(id)] {
+			continue
+		}
+		seen[string(id)] = true
+		want = append(want, string(id))
+		if err := a.Add(Transaction{CustomerID: string(id), TimeMicros: 1_700_000_000_000_000, AmountMicros: 1, Currency: "EUR"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	slices.Sort(want)
-	sortByID(rows)
-	seen := map[int64]bool{}
-	for i, r := range rows {
+	res, err := a.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Customers) != len(want) || res.Count != len(want) {
+		t.Fatalf("%d rows (count %d), want %d", len(res.Customers), res.Count, len(want))
+	}
+	for i, r := range res.Customers {
 		if r.CustomerID != want[i] {
 			t.Fatalf("row %d: id %q, want %q", i, r.CustomerID, want[i])
 		}
-		seen[r.Orders] = true
-	}
-	if len(seen) != len(rows) {
-		t.Errorf("%d distinct rows after the sort, want %d", len(seen), len(rows))
 	}
 }

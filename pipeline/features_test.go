@@ -105,6 +105,7 @@ func naiveFeatures(txs []naiveTx, asOf, holdoutEnd time.Time, loc *time.Location
 		spend, refundAmt := new(big.Rat), new(big.Rat)
 		s30, s90, s365, sPrev := new(big.Rat), new(big.Rat), new(big.Rat), new(big.Rat)
 		hold := new(big.Rat)
+		holdoutDays := map[int]bool{}
 		for _, t := range list {
 			d := dayOf(t.at)
 			if d > E {
@@ -120,6 +121,13 @@ func naiveFeatures(txs []naiveTx, asOf, holdoutEnd time.Time, loc *time.Location
 			if d > D {
 				c.HoldoutOrders++
 				hold.Add(hold, t.amount)
+				if !holdoutDays[d] {
+					holdoutDays[d] = true
+					c.HoldoutDays++
+					if c.HoldoutFirst == 0 {
+						c.HoldoutFirst = int64(d - D) // the list is in time order
+					}
+				}
 				continue
 			}
 			if c.Orders == 0 {
@@ -229,6 +237,25 @@ func TestFeaturesMatchNaive(t *testing.T) {
 		if len(res.Customers) != len(want) {
 			t.Fatalf("%s: %d customers, naive %d", zone, len(res.Customers), len(want))
 		}
+		// RFM scores: 1 + 5·(customers with a strictly smaller value)/n, counted one by one.
+		n := len(res.Customers)
+		naiveScore := func(v func(features.Customer) int64, c features.Customer) int {
+			below := 0
+			for _, o := range res.Customers {
+				if v(o) < v(c) {
+					below++
+				}
+			}
+			return 1 + 5*below/n
+		}
+		for _, c := range res.Customers {
+			r := naiveScore(func(o features.Customer) int64 { return -o.DaysSinceLast }, c)
+			f := naiveScore(func(o features.Customer) int64 { return o.Orders }, c)
+			m := naiveScore(func(o features.Customer) int64 { return o.TotalSpendMicros }, c)
+			if c.RScore != r || c.FScore != f || c.MScore != m || c.Segment != features.DefaultSegments().Segment(r, f, m) {
+				t.Fatalf("%s: customer %s: scores %d%d%d %s, naive %d%d%d", zone, c.CustomerID, c.RScore, c.FScore, c.MScore, c.Segment, r, f, m)
+			}
+		}
 		checked := map[string]bool{}
 		for _, got := range res.Customers {
 			w, ok := want[got.CustomerID]
@@ -246,8 +273,11 @@ func TestFeaturesMatchNaive(t *testing.T) {
 			if got.Frequency > 0 && got.Orders > got.Frequency+1 {
 				checked["same-day"] = true
 			}
+			if got.HoldoutDays > 1 {
+				checked["holdout"] = true
+			}
 		}
-		if !checked["refund"] || !checked["same-day"] {
+		if !checked["refund"] || !checked["same-day"] || !checked["holdout"] {
 			t.Fatalf("%s: the data did not exercise refunds and same-day purchases: %v", zone, checked)
 		}
 	}
@@ -272,6 +302,7 @@ func diffCustomer(a, b features.Customer) string {
 		{"days_since_last", a.DaysSinceLast == b.DaysSinceLast}, {"tenure_days", a.TenureDays == b.TenureDays},
 		{"gap_mean_days", close(a.GapMeanDays, b.GapMeanDays)}, {"gap_std_days", close(a.GapStdDays, b.GapStdDays)},
 		{"holdout_orders", a.HoldoutOrders == b.HoldoutOrders}, {"holdout_spend", a.HoldoutSpendMicros == b.HoldoutSpendMicros},
+		{"holdout_days", a.HoldoutDays == b.HoldoutDays}, {"holdout_first", a.HoldoutFirst == b.HoldoutFirst},
 	}
 	for _, c := range checks {
 		if !c.ok {
