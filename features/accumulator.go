@@ -15,6 +15,7 @@ package features
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -99,6 +100,9 @@ var ErrOrder = errors.New("transactions out of month order")
 // customerAcc is the running aggregate of one customer: fixed size, no Go
 // pointers (so millions of them cost the garbage collector nothing).
 type customerAcc struct {
+	idHead        [16]byte // the id's first 16 bytes, zero padded
+	idLen         uint32
+	idTail        uint32 // offset in the shard's arena of the id's bytes after the 16th
 	firstMicros   int64  // first purchase up to D
 	lastMicros    int64  // last purchase up to D
 	mask          uint64 // purchase days (to the holdout end) of month maskMonth: bit k = day monthStart−1+k
@@ -152,7 +156,7 @@ const numShards = 64
 // shard is the aggregate of the customers whose id hashes to it.
 type shard struct {
 	mu         sync.Mutex
-	ids        idTable
+	ids        idTable // id → index in accs
 	accs       pages[customerAcc]
 	tagSets    pages[tagSets] // one per customer, once a store or category is seen
 	tags       []listNode
@@ -161,6 +165,7 @@ type shard struct {
 	fxOverflow int64             // rows whose converted amount does not fit
 	overflow   int64             // rows beyond a customer's 2³¹−1 purchases
 	track      map[int32][2]int64
+	sink       uint64 // keeps warm's loads
 }
 
 // Accumulator aggregates transactions per customer. Add is for one
@@ -258,6 +263,15 @@ func hashID(id string) uint64 {
 	return h
 }
 
+func hashBytes(id []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, b := range id {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return h
+}
+
 func shardOf(h uint64) int { return int(h >> 58) }
 
 // Add folds one transaction into the aggregate. A customer's purchases must
@@ -284,10 +298,9 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 		one := int64(1)
 		sh.currencies[strings.Clone(t.Currency)] = &one
 	}
-	i, found := sh.ids.find(t.CustomerID, h)
+	i, found := sh.find(t.CustomerID, h)
 	if !found {
-		i = sh.ids.insert(t.CustomerID, h)
-		sh.accs.add(newCustomerAcc())
+		i = sh.insert(t.CustomerID, h, newCustomerAcc())
 	}
 	c := sh.accs.at(int(i))
 	amount := t.AmountMicros
@@ -464,8 +477,8 @@ func (a *Accumulator) Merge(b *Accumulator) error {
 	for s := range b.shards {
 		src, dst := &b.shards[s], &a.shards[s]
 		for j := 0; j < src.accs.len(); j++ {
-			id := src.ids.id(int32(j))
-			if _, found := dst.ids.find(id, hashID(id)); found {
+			id := src.id(int32(j))
+			if _, found := dst.find(id, hashID(id)); found {
 				return fmt.Errorf("%w: merge: customer %q is in both aggregates (merge aggregates of disjoint customers)", ErrOrder, id)
 			}
 		}
@@ -487,9 +500,8 @@ func (a *Accumulator) Merge(b *Accumulator) error {
 			dst.track[d] = [2]int64{w[0] + v[0], w[1] + v[1]}
 		}
 		for j := 0; j < src.accs.len(); j++ {
-			id := src.ids.id(int32(j))
-			i := dst.ids.insert(id, hashID(id))
-			dst.accs.add(*src.accs.at(j))
+			id := src.id(int32(j))
+			i := dst.insert(id, hashID(id), *src.accs.at(j))
 			if j < src.tagSets.len() {
 				ts := *src.tagSets.at(j)
 				for dst.tagSets.len() <= int(i) {
@@ -543,11 +555,12 @@ func (a *Accumulator) Finish() (*Result, error) {
 }
 
 // idKey is a customer's place in id order: the id's first 16 bytes as two
-// big-endian integers (compared without touching the id), its index in the
-// shard breaking ties between longer ids.
+// big-endian integers and its length, compared without touching the
+// aggregate; only ids longer than 16 bytes may need the rest to break a tie.
 type idKey struct {
 	hi, lo uint64
 	idx    int32
+	len    uint32
 }
 
 // Stream finishes the aggregate without materialising its rows: it returns
@@ -589,7 +602,8 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 	for k := range rfm {
 		rfm[k] = make([]int64, total)
 	}
-	keys := make([][]idKey, numShards)
+	rows := &Rows{a: a, keys: make([][]idKey, numShards), ids: make([]string, numShards), ends: make([][]int32, numShards), table: table}
+	keys := rows.keys
 	var next sync.Mutex
 	shard := 0
 	var wg sync.WaitGroup
@@ -605,7 +619,7 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 				if s >= numShards {
 					return
 				}
-				keys[s] = a.finishShard(&a.shards[s], rfm[0][offsets[s]:], rfm[1][offsets[s]:], rfm[2][offsets[s]:])
+				rows.keys[s], rows.ids[s], rows.ends[s] = a.finishShard(&a.shards[s], rfm[0][offsets[s]:], rfm[1][offsets[s]:], rfm[2][offsets[s]:])
 			}
 		}()
 	}
@@ -618,7 +632,7 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 		}
 		n += len(keys[s])
 	}
-	var q [3]quintiles
+	q := &rows.q
 	for k := range rfm {
 		wg.Add(1)
 		go func(k int) {
@@ -653,62 +667,78 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 			}
 		}
 	}
-	return res, &Rows{a: a, keys: keys, q: q, table: table}, nil
+	return res, rows, nil
 }
 
 // finishShard folds every customer's last month, and returns the keys of
-// those with a purchase up to D, sorted by id; their R (last purchase day −
-// D), F (orders) and M (spend) values go to r, f and m in the same order.
-func (a *Accumulator) finishShard(sh *shard, r, f, m []int64) []idKey {
-	var keys []idKey
+// those with a purchase up to D, sorted by id, with their ids as one string
+// (id k is ids[ends[k-1]:ends[k]]); their R (last purchase day − D), F
+// (orders) and M (spend) values go to r, f and m.
+func (a *Accumulator) finishShard(sh *shard, r, f, m []int64) (keys []idKey, ids string, ends []int32) {
+	keys = make([]idKey, 0, sh.accs.len())
 	for i := 0; i < sh.accs.len(); i++ {
 		c := sh.accs.at(i)
 		a.fold(sh, c)
 		if c.orders == 0 {
 			continue
 		}
-		id := sh.ids.id(int32(i))
-		keys = append(keys, idKey{prefix8(id, 0), prefix8(id, 8), int32(i)})
-	}
-	slices.SortFunc(keys, func(x, y idKey) int { return sh.compare(x, y, sh) })
-	for k, key := range keys {
-		c := sh.accs.at(int(key.idx))
+		k := len(keys)
 		r[k], f[k], m[k] = int64(c.lastDay-a.asOfDay), int64(c.orders), c.spend
+		keys = append(keys, idKey{binary.BigEndian.Uint64(c.idHead[:8]), binary.BigEndian.Uint64(c.idHead[8:]), int32(i), c.idLen})
 	}
-	return keys
+	slices.SortFunc(keys, func(x, y idKey) int {
+		if c := cmpPrefix(x, y); c != 0 {
+			return c
+		}
+		if x.len <= 16 || y.len <= 16 {
+			// Equal first 16 bytes: the shorter id is a prefix of the longer.
+			return cmp.Compare(x.len, y.len)
+		}
+		return strings.Compare(sh.id(x.idx), sh.id(y.idx))
+	})
+	var b []byte
+	ends = make([]int32, len(keys))
+	var head [16]byte
+	for k, key := range keys {
+		if key.len <= 16 {
+			binary.BigEndian.PutUint64(head[:8], key.hi)
+			binary.BigEndian.PutUint64(head[8:], key.lo)
+			b = append(b, head[:key.len]...)
+		} else {
+			b = sh.appendID(b, sh.accs.at(int(key.idx)))
+		}
+		ends[k] = int32(len(b))
+	}
+	return keys, string(b), ends
 }
 
-// compare orders two customers of shards sh and other by id.
-func (sh *shard) compare(x, y idKey, other *shard) int {
+// cmpPrefix compares two ids by their first 16 bytes (0: a tie that the
+// full ids break).
+func cmpPrefix(x, y idKey) int {
 	if x.hi != y.hi {
 		return cmp.Compare(x.hi, y.hi)
 	}
-	if x.lo != y.lo {
-		return cmp.Compare(x.lo, y.lo)
-	}
-	return strings.Compare(sh.ids.id(x.idx), other.ids.id(y.idx))
-}
-
-// prefix8 is bytes [from, from+8) of s as a big-endian integer, zero
-// padded: comparing them compares those bytes as strings.Compare does, up
-// to ties that the full strings break.
-func prefix8(s string, from int) uint64 {
-	var v uint64
-	for k := from; k < from+8; k++ {
-		v <<= 8
-		if k < len(s) {
-			v |= uint64(s[k])
-		}
-	}
-	return v
+	return cmp.Compare(x.lo, y.lo)
 }
 
 // Rows are a finished aggregate's rows, in customer id order.
 type Rows struct {
 	a     *Accumulator
-	keys  [][]idKey
+	keys  [][]idKey // per shard, sorted
+	ids   []string  // per shard, the ids in key order as one string
+	ends  [][]int32 // per shard, the end of each id in ids
 	q     [3]quintiles
 	table *SegmentTable
+	sink  int64 // keeps merge's loads
+}
+
+// id is the k-th id of shard s in id order.
+func (r *Rows) id(s, k int) string {
+	start := int32(0)
+	if k > 0 {
+		start = r.ends[s][k-1]
+	}
+	return r.ids[s][start:r.ends[s][k]]
 }
 
 // rowChunk is how many rows Each hands over at a time.
@@ -744,11 +774,13 @@ func (r *Rows) Each(fn func(rows []Customer) error) error {
 // sorted keys) into chunks from free, sending each full one.
 func (r *Rows) merge(full, free chan []Customer, done chan struct{}) {
 	a := r.a
-	ids := make([]string, numShards)
 	var heap []int // shard numbers, ordered by their next key
 	pos := make([]int, numShards)
 	less := func(s, t int) bool {
-		return a.shards[s].compare(r.keys[s][pos[s]], r.keys[t][pos[t]], &a.shards[t]) < 0
+		if c := cmpPrefix(r.keys[s][pos[s]], r.keys[t][pos[t]]); c != 0 {
+			return c < 0
+		}
+		return r.id(s, pos[s]) < r.id(t, pos[t])
 	}
 	down := func(i int) {
 		for {
@@ -768,51 +800,59 @@ func (r *Rows) merge(full, free chan []Customer, done chan struct{}) {
 	}
 	for s := range a.shards {
 		if len(r.keys[s]) > 0 {
-			// Each row's id is a slice of its shard's ids as one string: one
-			// allocation per shard rather than one per customer.
-			ids[s] = string(a.shards[s].ids.arena)
 			heap = append(heap, s)
 		}
 	}
 	for i := len(heap)/2 - 1; i >= 0; i-- {
 		down(i)
 	}
-	var chunk []Customer
-	select {
-	case chunk = <-free:
-	case <-done:
-		return
-	}
+	// Rows are built in runs of the next few hundred customers: their
+	// aggregates are loaded first, in one pass of independent loads that the
+	// processor overlaps, then read in cache.
+	type next struct{ s, k int }
+	run := make([]next, 0, 256)
+	var sink int64
 	for len(heap) > 0 {
-		s := heap[0]
-		sh := &a.shards[s]
-		key := r.keys[s][pos[s]]
-		var tags tagSets
-		if int(key.idx) < sh.tagSets.len() {
-			tags = *sh.tagSets.at(int(key.idx))
+		var chunk []Customer
+		select {
+		case chunk = <-free:
+		case <-done:
+			return
 		}
-		chunk = append(chunk, a.row(sh.ids.idIn(ids[s], key.idx), sh.accs.at(int(key.idx)), tags, &r.q, r.table))
-		if pos[s]++; pos[s] == len(r.keys[s]) {
-			heap[0] = heap[len(heap)-1]
-			heap = heap[:len(heap)-1]
+		for len(chunk) < cap(chunk) && len(heap) > 0 {
+			run = run[:0]
+			for len(run) < cap(run) && len(chunk)+len(run) < cap(chunk) && len(heap) > 0 {
+				s := heap[0]
+				run = append(run, next{s, pos[s]})
+				if pos[s]++; pos[s] == len(r.keys[s]) {
+					heap[0] = heap[len(heap)-1]
+					heap = heap[:len(heap)-1]
+				}
+				down(0)
+			}
+			for _, n := range run {
+				c := a.shards[n.s].accs.at(int(r.keys[n.s][n.k].idx))
+				sink += c.firstMicros + int64(c.holdoutDays)
+			}
+			for _, n := range run {
+				sh := &a.shards[n.s]
+				idx := int(r.keys[n.s][n.k].idx)
+				var tags tagSets
+				if idx < sh.tagSets.len() {
+					tags = *sh.tagSets.at(idx)
+				}
+				// The id is a slice of the shard's ids as one string: one
+				// allocation per shard rather than one per customer.
+				chunk = append(chunk, a.row(r.id(n.s, n.k), sh.accs.at(idx), tags, &r.q, r.table))
+			}
 		}
-		down(0)
-		if len(chunk) == cap(chunk) || len(heap) == 0 {
-			select {
-			case full <- chunk:
-			case <-done:
-				return
-			}
-			if len(heap) == 0 {
-				return
-			}
-			select {
-			case chunk = <-free:
-			case <-done:
-				return
-			}
+		select {
+		case full <- chunk:
+		case <-done:
+			return
 		}
 	}
+	r.sink = sink
 }
 
 // row finishes one customer whose months are all folded.
@@ -885,39 +925,45 @@ func (p *pages[T]) add(v T) {
 	p.n++
 }
 
-// idTable maps customer ids to dense indices. Ids live in one byte arena and
-// the table holds integers only: no pointer per customer for the GC to chase.
-// A slot holds 32 bits of the id's hash beside its index, so a probe that
-// meets another id rarely has to look at the arena.
+// idTable maps customer ids to indices in the shard's accs. It holds
+// integers only, no pointer per customer for the GC to chase. A slot holds
+// 32 bits of the id's hash beside the index, so a probe that meets another id
+// rarely looks further; the id itself is in the aggregate (its first 16
+// bytes) and the arena (the rest), so a match costs no extra memory access
+// for ids of up to 16 bytes.
 type idTable struct {
-	arena  []byte
-	ends   []uint32 // end offset of id i in arena; it starts at ends[i-1]
-	hashes []uint64
-	slots  []uint64 // hash bits 26–57 << 32 | (1 + index); 0 = empty
+	slots []uint64 // hash bits 26–57 << 32 | (1 + index); 0 = empty
+	arena []byte   // bytes after the 16th of the longer ids
+	n     int
 }
 
 func slotTag(h uint64) uint64 { return (h >> 26) << 32 }
 
-func (t *idTable) span(i int32) (uint32, uint32) {
-	start := uint32(0)
-	if i > 0 {
-		start = t.ends[i-1]
+// idIs reports whether c's id is id.
+func (sh *shard) idIs(c *customerAcc, id string) bool {
+	if int(c.idLen) != len(id) {
+		return false
 	}
-	return start, t.ends[i]
+	if len(id) <= 16 {
+		return string(c.idHead[:len(id)]) == id
+	}
+	return string(c.idHead[:]) == id[:16] && string(sh.ids.arena[c.idTail:int(c.idTail)+len(id)-16]) == id[16:]
 }
 
-func (t *idTable) id(i int32) string {
-	start, end := t.span(i)
-	return string(t.arena[start:end])
+// appendID appends c's id to b.
+func (sh *shard) appendID(b []byte, c *customerAcc) []byte {
+	if c.idLen <= 16 {
+		return append(b, c.idHead[:c.idLen]...)
+	}
+	b = append(b, c.idHead[:]...)
+	return append(b, sh.ids.arena[c.idTail:c.idTail+c.idLen-16]...)
 }
 
-// idIn is id i as a slice of all, a string copy of the arena.
-func (t *idTable) idIn(all string, i int32) string {
-	start, end := t.span(i)
-	return all[start:end]
-}
+// id is the id of customer i, as a new string.
+func (sh *shard) id(i int32) string { return string(sh.appendID(nil, sh.accs.at(int(i)))) }
 
-func (t *idTable) find(id string, h uint64) (int32, bool) {
+func (sh *shard) find(id string, h uint64) (int32, bool) {
+	t := &sh.ids
 	if len(t.slots) == 0 {
 		return 0, false
 	}
@@ -929,24 +975,29 @@ func (t *idTable) find(id string, h uint64) (int32, bool) {
 			return 0, false
 		}
 		if v&^(1<<32-1) == tag {
-			i := int32(v&(1<<32-1)) - 1
-			start, end := t.span(i)
-			if string(t.arena[start:end]) == id {
+			i := int32(uint32(v)) - 1
+			if sh.idIs(sh.accs.at(int(i)), id) {
 				return i, true
 			}
 		}
 	}
 }
 
-// insert adds an id known to be absent and returns its index.
-func (t *idTable) insert(id string, h uint64) int32 {
-	if 10*(len(t.hashes)+1) > 7*len(t.slots) {
-		t.grow()
+// insert adds the aggregate c of an id known to be absent, and returns its index.
+func (sh *shard) insert(id string, h uint64, c customerAcc) int32 {
+	t := &sh.ids
+	if 10*(t.n+1) > 7*len(t.slots) {
+		sh.grow()
 	}
-	i := int32(len(t.hashes))
-	t.arena = append(t.arena, id...)
-	t.ends = append(t.ends, uint32(len(t.arena)))
-	t.hashes = append(t.hashes, h)
+	copy(c.idHead[:], id)
+	c.idLen = uint32(len(id))
+	if len(id) > 16 {
+		c.idTail = uint32(len(t.arena))
+		t.arena = append(t.arena, id[16:]...)
+	}
+	i := int32(t.n)
+	sh.accs.add(c)
+	t.n++
 	t.place(h, i)
 	return i
 }
@@ -960,13 +1011,17 @@ func (t *idTable) place(h uint64, i int32) {
 	t.slots[k] = slotTag(h) | uint64(i+1)
 }
 
-func (t *idTable) grow() {
+// grow doubles the slots and places every id again, hashing it anew.
+func (sh *shard) grow() {
+	t := &sh.ids
 	size := 2 * len(t.slots)
 	if size == 0 {
 		size = 1024
 	}
 	t.slots = make([]uint64, size)
-	for i, h := range t.hashes {
-		t.place(h, int32(i))
+	var buf []byte
+	for i := 0; i < t.n; i++ {
+		buf = sh.appendID(buf[:0], sh.accs.at(i))
+		t.place(hashBytes(buf), int32(i))
 	}
 }
