@@ -114,6 +114,28 @@ func reportingZone(name string) (*time.Location, error) {
 }
 
 func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
+	acc, err := accumulateFeatures(ctx, w, opt, tracking)
+	if err != nil {
+		return nil, err
+	}
+	return acc.Finish()
+}
+
+// StreamFeatures scans the warehouse and finishes the features without
+// materialising the rows: the result (Count, not Customers) and the rows to
+// iterate in id order. `churn features` writes them this way, so its memory
+// is the per-customer aggregates, not a second copy as rows.
+func StreamFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*features.Result, *features.Rows, error) {
+	acc, err := accumulateFeatures(ctx, w, opt, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return acc.Stream()
+}
+
+// accumulateFeatures streams the warehouse's transactions, month by month,
+// into one accumulator on all cores.
+func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Accumulator, error) {
 	loc, err := reportingZone(opt.Timezone)
 	if err != nil {
 		return nil, err
@@ -126,10 +148,11 @@ func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tra
 		}
 		fo.FXMicros = rates
 	}
-	return features.Compute(ctx, func(ctx context.Context, fn func(int, arrow.Record) error) error {
-		_, err := w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, fn)
-		return err
-	}, fo)
+	acc := features.NewAccumulator(fo)
+	_, err = w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, func(_ int, rec arrow.Record) error {
+		return acc.AddRecord(rec)
+	})
+	return acc, err
 }
 
 // readFX reads a rate table: currency,rate — how many reporting-currency
@@ -163,10 +186,56 @@ func readFX(path string) (map[string]int64, error) {
 
 // WriteFeatures writes features.parquet and features.json into dir atomically.
 func WriteFeatures(dir string, res *features.Result, timezone string) error {
-	if err := WriteFeaturesParquet(filepath.Join(dir, "features.parquet"), res); err != nil {
+	return WriteFeaturesStream(dir, res, eachOf(res.Customers), timezone, "")
+}
+
+// eachOf iterates materialised rows the way features.Rows.Each streams them.
+func eachOf(rows []features.Customer) func(func([]features.Customer) error) error {
+	return func(fn func([]features.Customer) error) error { return fn(rows) }
+}
+
+// WriteFeaturesStream writes features.parquet and features.json into dir, and
+// the same rows to extra (.parquet or .csv) when it is not empty, in one
+// pass over the rows that each yields (features.Rows.Each, or eachOf). Each
+// file appears whole or not at all.
+func WriteFeaturesStream(dir string, res *features.Result, each func(func([]features.Customer) error) error, timezone, extra string) error {
+	files := []featureFile{}
+	main, err := newFeatureFile(filepath.Join(dir, "features.parquet"), res)
+	if err != nil {
 		return err
 	}
-	meta := featuresMeta(res, timezone)
+	files = append(files, main)
+	if extra != "" {
+		f, err := newFeatureFile(extra, res)
+		if err != nil {
+			main.abort()
+			return err
+		}
+		files = append(files, f)
+	}
+	segments := map[string]int{}
+	err = each(func(rows []features.Customer) error {
+		for i := range rows {
+			segments[rows[i].Segment]++
+		}
+		for _, f := range files {
+			if err := f.write(rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, f := range files {
+		if err == nil {
+			err = f.commit()
+		} else {
+			f.abort()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	meta := featuresMeta(res, timezone, segments)
 	return WriteFileAtomic(filepath.Join(dir, "features.json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -174,41 +243,94 @@ func WriteFeatures(dir string, res *features.Result, timezone string) error {
 	})
 }
 
-func featuresMeta(res *features.Result, timezone string) FeaturesMeta {
+func featuresMeta(res *features.Result, timezone string, segments map[string]int) FeaturesMeta {
 	m := FeaturesMeta{
 		AsOf: res.AsOf.Format("2006-01-02"), Timezone: cmpOr(timezone, "UTC"), Unit: res.Unit.String(),
-		Currency: strings.Join(res.Currencies, ","), Customers: len(res.Customers),
+		Currency: strings.Join(res.Currencies, ","), Customers: res.Count,
 		ExcludedNoOrders: res.ExcludedNoOrders, RowsAfterWindow: res.RowsAfterWindow,
-		RFMCuts: res.Cuts, Segments: map[string]int{},
+		RFMCuts: res.Cuts, Segments: segments,
 	}
 	if !res.HoldoutEnd.IsZero() {
 		m.HoldoutEnd = res.HoldoutEnd.Format("2006-01-02")
 	}
-	for i := range res.Customers {
-		m.Segments[res.Customers[i].Segment]++
-	}
 	return m
 }
 
+// featureFile is one features file being written.
+type featureFile interface {
+	write(rows []features.Customer) error
+	commit() error
+	abort()
+}
+
+// newFeatureFile starts path: CSV when it ends in .csv, Parquet otherwise.
+func newFeatureFile(path string, res *features.Result) (featureFile, error) {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		return newFeatureCSV(f, res)
+	}
+	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(zstdCodec),
+		parquet.MaxRowsPerRowGroup(featureRowGroup))}, nil
+}
+
+// featureRowGroup bounds the rows the Parquet writer buffers.
+const featureRowGroup = 128 * 1024
+
+type featureParquet struct {
+	f   *AtomicFile
+	w   *parquet.GenericWriter[FeatureRow]
+	buf []FeatureRow
+}
+
+func (p *featureParquet) write(rows []features.Customer) error {
+	for len(rows) > 0 {
+		n := min(len(rows), 4096)
+		p.buf = p.buf[:0]
+		for i := range rows[:n] {
+			p.buf = append(p.buf, featureRow(&rows[i]))
+		}
+		if _, err := p.w.Write(p.buf); err != nil {
+			return fmt.Errorf("write %s: %w", p.f.path, err)
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+func (p *featureParquet) commit() error {
+	if err := p.w.Close(); err != nil {
+		p.f.Abort()
+		return fmt.Errorf("write %s: %w", p.f.path, err)
+	}
+	return p.f.Commit()
+}
+
+func (p *featureParquet) abort() { p.f.Abort() }
+
 // WriteFeaturesParquet writes the rows, sorted by customer id, atomically.
 func WriteFeaturesParquet(path string, res *features.Result) error {
-	return WriteFileAtomic(path, func(f io.Writer) error {
-		w := parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(zstdCodec))
-		buf := make([]FeatureRow, 0, 4096)
-		for i := range res.Customers {
-			buf = append(buf, featureRow(&res.Customers[i]))
-			if len(buf) == cap(buf) {
-				if _, err := w.Write(buf); err != nil {
-					return err
-				}
-				buf = buf[:0]
-			}
-		}
-		if _, err := w.Write(buf); err != nil {
-			return err
-		}
-		return w.Close()
-	})
+	return writeFeatureFile(path, res)
+}
+
+// WriteFeaturesCSV writes the rows as CSV: timestamps RFC 3339 UTC, money
+// with the currency's decimals, text cells spreadsheet-safe.
+func WriteFeaturesCSV(path string, res *features.Result) error {
+	return writeFeatureFile(path, res)
+}
+
+func writeFeatureFile(path string, res *features.Result) error {
+	f, err := newFeatureFile(path, res)
+	if err != nil {
+		return err
+	}
+	if err := f.write(res.Customers); err != nil {
+		f.abort()
+		return err
+	}
+	return f.commit()
 }
 
 // featureCSVHeader is the header of the features CSV (--out FILE.csv).
@@ -217,39 +339,57 @@ var featureCSVHeader = []string{"customer_id", "first_purchase", "last_purchase"
 	"rfm_segment", "orders_30d", "orders_90d", "orders_365d", "spend_30d", "spend_90d", "spend_365d", "spend_trend_90d",
 	"days_since_last", "gap_mean_days", "gap_std_days", "tenure_days", "stores", "categories", "holdout_orders", "holdout_days", "holdout_spend"}
 
-// WriteFeaturesCSV writes the rows as CSV: timestamps RFC 3339 UTC, money
-// with the currency's decimals, text cells spreadsheet-safe.
-func WriteFeaturesCSV(path string, res *features.Result) error {
-	dec := 2
+type featureCSV struct {
+	f   *AtomicFile
+	bw  *bufio.Writer
+	w   *SafeCSVWriter
+	dec int
+}
+
+func newFeatureCSV(f *AtomicFile, res *features.Result) (*featureCSV, error) {
+	c := &featureCSV{f: f, bw: bufio.NewWriter(f), dec: 2}
 	if len(res.Currencies) == 1 {
-		dec = CurrencyDecimals(res.Currencies[0])
+		c.dec = CurrencyDecimals(res.Currencies[0])
 	}
-	money := func(v int64) string { return FormatAmount(v, dec) }
+	c.w = NewSafeCSVWriter(c.bw)
+	if err := c.w.Write(featureCSVHeader); err != nil {
+		f.Abort()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *featureCSV) write(rows []features.Customer) error {
+	money := func(v int64) string { return FormatAmount(v, c.dec) }
 	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-	return WriteFileAtomic(path, func(f io.Writer) error {
-		bw := bufio.NewWriter(f)
-		w := NewSafeCSVWriter(bw)
-		if err := w.Write(featureCSVHeader); err != nil {
-			return err
+	for i := range rows {
+		r := &rows[i]
+		rec := []string{r.CustomerID, ts(r.FirstPurchase), ts(r.LastPurchase), i64(r.Orders), i64(r.Frequency),
+			num(r.Recency), num(r.T), num(r.MonetaryValue), num(r.MonetaryAvg), money(r.TotalSpendMicros),
+			money(r.NetSpendMicros), i64(r.Refunds), money(r.RefundAmountMicros), strconv.Itoa(r.RScore),
+			strconv.Itoa(r.FScore), strconv.Itoa(r.MScore), r.Segment, i64(r.Orders30), i64(r.Orders90),
+			i64(r.Orders365), money(r.Spend30Micros), money(r.Spend90Micros), money(r.Spend365Micros),
+			money(r.SpendTrendMicros), i64(r.DaysSinceLast), num(r.GapMeanDays), num(r.GapStdDays),
+			i64(r.TenureDays), i64(r.Stores), i64(r.Categories), i64(r.HoldoutOrders), i64(r.HoldoutDays), money(r.HoldoutSpendMicros)}
+		if err := c.w.Write(rec); err != nil {
+			return fmt.Errorf("write %s: %w", c.f.path, err)
 		}
-		for i := range res.Customers {
-			c := &res.Customers[i]
-			rec := []string{c.CustomerID, ts(c.FirstPurchase), ts(c.LastPurchase), i64(c.Orders), i64(c.Frequency),
-				num(c.Recency), num(c.T), num(c.MonetaryValue), num(c.MonetaryAvg), money(c.TotalSpendMicros),
-				money(c.NetSpendMicros), i64(c.Refunds), money(c.RefundAmountMicros), strconv.Itoa(c.RScore),
-				strconv.Itoa(c.FScore), strconv.Itoa(c.MScore), c.Segment, i64(c.Orders30), i64(c.Orders90),
-				i64(c.Orders365), money(c.Spend30Micros), money(c.Spend90Micros), money(c.Spend365Micros),
-				money(c.SpendTrendMicros), i64(c.DaysSinceLast), num(c.GapMeanDays), num(c.GapStdDays),
-				i64(c.TenureDays), i64(c.Stores), i64(c.Categories), i64(c.HoldoutOrders), i64(c.HoldoutDays), money(c.HoldoutSpendMicros)}
-			if err := w.Write(rec); err != nil {
-				return err
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
+	}
+	return nil
 }
+
+func (c *featureCSV) commit() error {
+	if err := c.w.Flush(); err != nil {
+		c.f.Abort()
+		return fmt.Errorf("write %s: %w", c.f.path, err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.f.Abort()
+		return fmt.Errorf("write %s: %w", c.f.path, err)
+	}
+	return c.f.Commit()
+}
+
+func (c *featureCSV) abort() { c.f.Abort() }

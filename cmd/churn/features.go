@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/churnhq/churn/features"
@@ -40,26 +39,15 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	}
 	defer release()
 	start := time.Now()
-	res, err := pipeline.ComputeFeatures(ctx, w, opt)
+	res, rows, err := pipeline.StreamFeatures(ctx, w, opt)
 	if err != nil {
 		return err
 	}
 	dir := w.RunDir(opt.AsOf.Format("2006-01-02"))
-	if err := pipeline.WriteFeatures(dir, res, opt.Timezone); err != nil {
+	if err := pipeline.WriteFeaturesStream(dir, res, rows.Each, opt.Timezone, *out); err != nil {
 		return err
 	}
-	if *out != "" {
-		switch strings.ToLower(filepath.Ext(*out)) {
-		case ".csv":
-			err = pipeline.WriteFeaturesCSV(*out, res)
-		default:
-			err = pipeline.WriteFeaturesParquet(*out, res)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", len(res.Customers),
+	e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", res.Count,
 		"without_purchases", res.ExcludedNoOrders, "path", filepath.Join(dir, "features.parquet"), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
