@@ -2,15 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"runtime"
 	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet"
-	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/parquet-go/parquet-go"
 )
 
 // TransactionSchema is the Arrow schema of the record batches Scan yields.
@@ -182,110 +184,70 @@ feed:
 	return nil
 }
 
-// partReader reads row groups of part files straight into Arrow arrays
-// with Arrow's own Parquet column readers. It keeps its current file and
-// column readers open, so consecutive row groups of one part reuse them.
+// partReader reads row groups of part files column by column, page by
+// page, straight into Arrow arrays (parquet-go's page API: no row
+// reassembly). It keeps its current file open, so consecutive row groups of
+// one part share it.
 type partReader struct {
 	w     *Warehouse
 	mem   memory.Allocator
 	opt   ScanOptions
 	path  string
-	file  *file.Reader
-	cols  [ColQuantity + 1]file.RecordReader // nil: column not read
-	index [ColQuantity + 1]int               // column index in the file
-	pool  sync.Pool
+	f     *os.File
+	file  *parquet.File
+	index [ColQuantity + 1]int // column index in the file; −1: not read
 }
 
 // open makes p the current part (if it is not already) and returns its
 // number of row groups.
 func (r *partReader) open(p Part) (int, error) {
 	if r.file != nil && r.path == p.Path {
-		return r.file.NumRowGroups(), nil
+		return len(r.file.RowGroups()), nil
 	}
 	r.close()
-	f, err := file.OpenParquetFile(r.w.path(p.Path), false)
+	f, err := os.Open(r.w.path(p.Path))
 	if err != nil {
+		return 0, fmt.Errorf("committed part missing: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil {
+		r.file, err = parquet.OpenFile(f, st.Size(), parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
+	}
+	if err != nil {
+		f.Close()
 		return 0, fmt.Errorf("committed part %s: %w", p.Path, err)
 	}
-	r.file, r.path = f, p.Path
-	if r.pool.New == nil {
-		r.pool.New = func() any { return memory.NewResizableBuffer(r.mem) }
-	}
-	schema := f.MetaData().Schema
+	r.f, r.path = f, p.Path
 	for c, field := range TransactionSchema.Fields() {
-		r.cols[c] = nil
+		r.index[c] = -1
 		if r.opt.NoOrderID && (c == ColOrder || c == ColChannel || c == ColQuantity) {
 			continue
 		}
-		i := schema.ColumnIndexByName(field.Name)
-		if i < 0 {
-			continue // an older part without this column: left empty
-		}
-		descr := schema.Column(i)
-		info := file.LevelInfo{NullSlotUsage: 1}
-		if descr.SchemaNode().RepetitionType() == parquet.Repetitions.Optional {
-			info.DefLevel = 1
-		}
-		r.cols[c] = file.NewRecordReader(descr, info, field.Type, r.mem, &r.pool)
-		r.index[c] = i
+		if leaf, ok := r.file.Schema().Lookup(field.Name); ok {
+			r.index[c] = leaf.ColumnIndex
+		} // else an older part without this column: left empty
 	}
-	return f.NumRowGroups(), nil
+	return len(r.file.RowGroups()), nil
 }
 
 func (r *partReader) close() {
-	for c, rr := range r.cols {
-		if rr != nil {
-			rr.Release()
-			r.cols[c] = nil
-		}
-	}
-	if r.file != nil {
-		r.file.Close()
-		r.file = nil
+	if r.f != nil {
+		r.f.Close()
+		r.f, r.file = nil, nil
 	}
 }
 
-// readGroup reads one row group in batches of at most BatchRows rows and
-// passes each to fn; it returns the number of rows read.
+// readGroup reads one row group into Arrow arrays, passes it to fn in
+// batches of at most BatchRows rows, and returns the number of rows read.
 func (r *partReader) readGroup(ctx context.Context, u rowGroup, fn func(arrow.Record) error) (int64, error) {
 	if _, err := r.open(u.part); err != nil {
 		return 0, err
 	}
-	rg := r.file.RowGroup(u.group)
-	for c, rr := range r.cols {
-		if rr == nil {
-			continue
-		}
-		pr, err := rg.GetColumnPageReader(r.index[c])
-		if err != nil {
-			return 0, fmt.Errorf("read %s: %w", u.part.Path, err)
-		}
-		rr.Reset()
-		rr.SetPageReader(pr)
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
-	var read int64
-	for left := rg.NumRows(); left > 0; {
-		if err := ctx.Err(); err != nil {
-			return read, err
-		}
-		n := min(left, int64(r.opt.BatchRows))
-		rec, err := r.batch(n)
-		if err != nil {
-			return read, fmt.Errorf("read %s: %w", u.part.Path, err)
-		}
-		err = fn(rec)
-		rec.Release()
-		if err != nil {
-			return read, err
-		}
-		read += n
-		left -= n
-	}
-	return read, nil
-}
-
-// batch reads the next n rows of every column of the current row group.
-func (r *partReader) batch(n int64) (arrow.Record, error) {
+	rg := r.file.RowGroups()[u.group]
+	n := rg.NumRows()
 	fields := TransactionSchema.Fields()
 	arrs := make([]arrow.Array, len(fields))
 	defer func() {
@@ -295,72 +257,142 @@ func (r *partReader) batch(n int64) (arrow.Record, error) {
 			}
 		}
 	}()
-	for c, rr := range r.cols {
-		if rr == nil {
+	for c := range fields {
+		var err error
+		if r.index[c] < 0 {
 			arrs[c] = emptyColumn(r.mem, fields[c].Type, int(n))
-			continue
+		} else if arrs[c], err = r.column(rg.ColumnChunks()[r.index[c]], fields[c], n); err != nil {
+			return 0, fmt.Errorf("read %s column %s: %w", u.part.Path, fields[c].Name, err)
 		}
-		rr.Reset()
-		if err := rr.Reserve(n); err != nil {
-			return nil, err
+	}
+	rec := array.NewRecord(TransactionSchema, arrs, n)
+	defer rec.Release()
+	for at := int64(0); at < n; at += int64(r.opt.BatchRows) {
+		batch := rec.NewSlice(at, min(n, at+int64(r.opt.BatchRows)))
+		err := fn(batch)
+		batch.Release()
+		if err != nil {
+			return at, err
 		}
-		got, err := rr.ReadRecords(n)
+	}
+	return n, nil
+}
+
+// column reads one column chunk of n rows into an Arrow array.
+func (r *partReader) column(chunk parquet.ColumnChunk, field arrow.Field, n int64) (arrow.Array, error) {
+	pages := chunk.Pages()
+	defer pages.Close()
+	var b array.Builder
+	switch field.Type.ID() {
+	case arrow.STRING:
+		b = array.NewStringBuilder(r.mem)
+	default:
+		b = array.NewInt64Builder(r.mem)
+	}
+	defer b.Release()
+	b.Reserve(int(n))
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
-		if got != n {
-			return nil, fmt.Errorf("column %s: %d rows, want %d", fields[c].Name, got, n)
+		err = appendPage(b, p, field.Nullable)
+		parquet.Release(p)
+		if err != nil {
+			return nil, err
 		}
-		if br, ok := rr.(file.BinaryRecordReader); ok {
-			chunks := br.GetBuilderChunks()
-			bin := chunks[0]
-			if len(chunks) > 1 {
-				joined, err := array.Concatenate(chunks, r.mem)
-				if err != nil {
-					return nil, err
-				}
-				bin = joined
-			}
-			// The reader builds Binary arrays; the schema says String (the same buffers).
-			d := bin.Data()
-			data := array.NewData(fields[c].Type, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
-			arrs[c] = array.MakeFromData(data)
-			data.Release()
-			for _, ch := range chunks {
-				ch.Release()
-			}
-			if len(chunks) > 1 {
-				bin.Release()
-			}
-			continue
-		}
-		values := rr.ReleaseValues()
-		valid := rr.ReleaseValidBits()
-		nulls := int(rr.NullCount())
-		if !fields[c].Nullable && nulls > 0 {
-			// quantity: a null (unknown) quantity reads as 0, as the schema says.
-			v := arrow.Int64Traits.CastFromBytes(values.Bytes())[:n]
-			bits := valid.Bytes()
-			for i := range v {
-				if bits[i/8]&(1<<(i%8)) == 0 {
-					v[i] = 0
-				}
-			}
-			nulls = 0
-		}
-		if nulls == 0 && valid != nil {
-			valid.Release()
-			valid = nil
-		}
-		data := array.NewData(fields[c].Type, int(n), []*memory.Buffer{valid, values}, nil, nulls, 0)
-		arrs[c] = array.MakeFromData(data)
-		data.Release()
-		if valid != nil {
-			valid.Release()
-		}
-		values.Release()
 	}
-	return array.NewRecord(TransactionSchema, arrs, n), nil
+	if b.Len() != int(n) {
+		return nil, fmt.Errorf("%d values, want %d", b.Len(), n)
+	}
+	a := b.NewArray()
+	if arrow.TypeEqual(a.DataType(), field.Type) {
+		return a, nil
+	}
+	defer a.Release()
+	// ts: the int64 values as timestamps, the same buffers.
+	d := a.Data()
+	data := array.NewData(field.Type, d.Len(), d.Buffers(), nil, d.NullN(), d.Offset())
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// appendPage appends a page's values to b: byte arrays (plain or dictionary
+// indexes) to a string builder, int64s to an int64 builder. A null of a
+// nullable column is a null; of quantity, 0 ("unknown", as the schema says).
+func appendPage(b array.Builder, p parquet.Page, nullable bool) error {
+	defs := p.DefinitionLevels()
+	present := func(row int) bool { return defs == nil || defs[row] != 0 }
+	rows := int(p.NumRows())
+	switch b := b.(type) {
+	case *array.StringBuilder:
+		var values []byte
+		var offsets []uint32
+		var indexes []int32
+		if dict := p.Dictionary(); dict != nil {
+			d, ix := dict.Page().Data(), p.Data()
+			values, offsets = d.ByteArray()
+			indexes = ix.Int32()
+		} else {
+			d := p.Data()
+			values, offsets = d.ByteArray()
+		}
+		value := func(k int) ([]byte, bool) {
+			if indexes != nil {
+				if k >= len(indexes) || int(indexes[k])+1 >= len(offsets) {
+					return nil, false
+				}
+				k = int(indexes[k])
+			} else if k+1 >= len(offsets) {
+				return nil, false
+			}
+			return values[offsets[k]:offsets[k+1]], true
+		}
+		if indexes == nil {
+			b.ReserveData(len(values))
+		}
+		k := 0
+		for row := 0; row < rows; row++ {
+			if !present(row) {
+				b.AppendNull()
+				continue
+			}
+			v, ok := value(k)
+			if !ok {
+				return fmt.Errorf("page of %d rows holds %d values", rows, k)
+			}
+			b.BinaryBuilder.Append(v)
+			k++
+		}
+	case *array.Int64Builder:
+		d := p.Data()
+		values := d.Int64()
+		if defs == nil {
+			if len(values) < rows {
+				return fmt.Errorf("page of %d rows holds %d values", rows, len(values))
+			}
+			b.AppendValues(values[:rows], nil)
+			return nil
+		}
+		k := 0
+		for row := 0; row < rows; row++ {
+			switch {
+			case present(row) && k < len(values):
+				b.Append(values[k])
+				k++
+			case present(row):
+				return fmt.Errorf("page of %d rows holds %d values", rows, k)
+			case nullable:
+				b.AppendNull()
+			default:
+				b.Append(0)
+			}
+		}
+	}
+	return nil
 }
 
 // emptyColumn is a column that was not read: empty strings, or zeros.
