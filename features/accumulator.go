@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -176,6 +177,7 @@ type Accumulator struct {
 	asOfDay    int32
 	holdoutDay int32 // last holdout day, or asOfDay when there is none
 	shards     [numShards]shard
+	calls      atomic.Int64 // AddRecord calls, to spread their starting shards
 }
 
 // NewAccumulator starts an empty aggregate.

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/churnhq/churn/features"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/snappy"
 )
 
 // FeatureRow is one row of features.parquet. Column names are a contract
@@ -272,7 +273,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		return newFeatureCSV(f, res)
 	}
-	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(zstdCodec),
+	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(&snappy.Codec{}),
 		parquet.MaxRowsPerRowGroup(featureRowGroup))}, nil
 }
 
