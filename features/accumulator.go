@@ -256,19 +256,10 @@ func monthStart(month int32) int32 {
 }
 
 // hashID is 64-bit FNV-1a of a customer id: its top bits pick the shard.
-func hashID(id string) uint64 {
+func hashID[ID string | []byte](id ID) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-func hashBytes(id []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, b := range id {
-		h ^= uint64(b)
 		h *= 1099511628211
 	}
 	return h
@@ -1024,6 +1015,6 @@ func (sh *shard) grow() {
 	var buf []byte
 	for i := 0; i < t.n; i++ {
 		buf = sh.appendID(buf[:0], sh.accs.at(i))
-		t.place(hashBytes(buf), int32(i))
+		t.place(hashID(buf), int32(i))
 	}
 }

@@ -101,7 +101,8 @@ func (a *Accumulator) AddRecord(rec arrow.Record) error {
 // warm loads the hash slots, then the aggregates, of a shard's rows of a
 // batch before they are added. The loads of one pass do not depend on each
 // other, so the processor overlaps their cache misses, where the adding
-// itself would wait for them one row at a time: it made adding 2× faster.
+// itself would wait for them one row at a time (scanning and adding ten
+// million rows went from 3.5 s to 2.5 s).
 func (sh *shard) warm(rows []int32, hashes []uint64) {
 	slots := sh.ids.slots
 	if len(slots) == 0 {

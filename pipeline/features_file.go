@@ -311,29 +311,6 @@ func (p *featureParquet) commit() error {
 
 func (p *featureParquet) abort() { p.f.Abort() }
 
-// WriteFeaturesParquet writes the rows, sorted by customer id, atomically.
-func WriteFeaturesParquet(path string, res *features.Result) error {
-	return writeFeatureFile(path, res)
-}
-
-// WriteFeaturesCSV writes the rows as CSV: timestamps RFC 3339 UTC, money
-// with the currency's decimals, text cells spreadsheet-safe.
-func WriteFeaturesCSV(path string, res *features.Result) error {
-	return writeFeatureFile(path, res)
-}
-
-func writeFeatureFile(path string, res *features.Result) error {
-	f, err := newFeatureFile(path, res)
-	if err != nil {
-		return err
-	}
-	if err := f.write(res.Customers); err != nil {
-		f.abort()
-		return err
-	}
-	return f.commit()
-}
-
 // featureCSVHeader is the header of the features CSV (--out FILE.csv).
 var featureCSVHeader = []string{"customer_id", "first_purchase", "last_purchase", "orders", "frequency", "recency", "T",
 	"monetary_value", "monetary_avg", "total_spend", "net_spend", "refunds", "refund_amount", "r_score", "f_score", "m_score",
