@@ -24,7 +24,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -177,8 +176,10 @@ type Accumulator struct {
 	asOfDay    int32
 	holdoutDay int32 // last holdout day, or asOfDay when there is none
 	shards     [numShards]shard
-	calls      atomic.Int64 // AddRecord calls, to spread their starting shards
+	finished   bool // Stream (or Finish) ran: no more transactions
 }
+
+var errFinished = errors.New("features: transaction added to a finished accumulator")
 
 // NewAccumulator starts an empty aggregate.
 func NewAccumulator(opt Options) *Accumulator {
@@ -228,11 +229,11 @@ func floorDiv(a, b int64) int64 {
 }
 
 // monthCache maps UTC days to UTC months (year·12 + month − 1) for a run of
-// days in one month, the common case of a batch.
+// days in one month, the common case of a batch; lo is the month's first day.
 type monthCache struct{ lo, hi, month int32 }
 
 func (m *monthCache) of(utcDay int32) int32 {
-	if utcDay < m.lo || utcDay >= m.hi || m.hi == 0 {
+	if utcDay < m.lo || utcDay >= m.hi {
 		y, mo, _ := time.Unix(int64(utcDay)*86400, 0).UTC().Date()
 		m.month = int32(y)*12 + int32(mo) - 1
 		m.lo, m.hi = monthStart(m.month), monthStart(m.month+1)
@@ -271,6 +272,9 @@ func shardOf(h uint64) int { return int(h >> 58) }
 // come month by month (see the package comment); one of an earlier UTC
 // month than a purchase already added is refused with ErrOrder.
 func (a *Accumulator) Add(t Transaction) error {
+	if a.finished {
+		return errFinished
+	}
 	h := hashID(t.CustomerID)
 	var mc monthCache
 	return a.add(&a.shards[shardOf(h)], &t, h, &mc)
@@ -325,7 +329,7 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 		a.fold(sh, c)
 		c.maskMonth = month
 	}
-	c.mask |= 1 << uint(day-monthStart(month)+1) // a local day is within a day of its UTC day
+	c.mask |= 1 << uint(day-mc.lo+1) // a local day is within a day of its UTC day
 	if day > a.asOfDay {
 		c.holdoutOrders++
 		c.holdoutSpend += amount
@@ -467,6 +471,9 @@ func absU(v int64) uint64 {
 // customer in both is refused with ErrOrder: its purchase days were folded
 // apart and cannot be joined exactly. Both must have the same Options.
 func (a *Accumulator) Merge(b *Accumulator) error {
+	if a.finished || b.finished {
+		return errFinished
+	}
 	for s := range b.shards {
 		src, dst := &b.shards[s], &a.shards[s]
 		for j := 0; j < src.accs.len(); j++ {
@@ -558,7 +565,11 @@ type idKey struct {
 
 // Stream finishes the aggregate without materialising its rows: it returns
 // the result (with Count, not Customers) and the rows to iterate in id order.
+// The accumulator takes no more transactions afterwards.
 func (a *Accumulator) Stream() (*Result, *Rows, error) {
+	if a.finished {
+		return nil, nil, errors.New("features: accumulator finished twice")
+	}
 	currencies := a.Currencies()
 	for s := range a.shards {
 		sh := &a.shards[s]
@@ -582,6 +593,12 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 	table := a.opt.Segments
 	if table == nil {
 		table = DefaultSegments()
+	}
+	// No more lookups: free the id tables' slots (64 MB for 3 million
+	// customers) before the rows' keys and R, F, M values are allocated.
+	a.finished = true
+	for s := range a.shards {
+		a.shards[s].ids.slots = nil
 	}
 	// Each shard, on both cores: fold the last months, list the customers
 	// with a purchase in id order, and note their R, F and M values.
@@ -927,7 +944,6 @@ func (p *pages[T]) add(v T) {
 type idTable struct {
 	slots []uint64 // hash bits 26–57 << 32 | (1 + index); 0 = empty
 	arena []byte   // bytes after the 16th of the longer ids
-	n     int
 }
 
 func slotTag(h uint64) uint64 { return (h >> 26) << 32 }
@@ -979,7 +995,7 @@ func (sh *shard) find(id string, h uint64) (int32, bool) {
 // insert adds the aggregate c of an id known to be absent, and returns its index.
 func (sh *shard) insert(id string, h uint64, c customerAcc) int32 {
 	t := &sh.ids
-	if 10*(t.n+1) > 7*len(t.slots) {
+	if 10*(sh.accs.len()+1) > 7*len(t.slots) {
 		sh.grow()
 	}
 	copy(c.idHead[:], id)
@@ -988,9 +1004,8 @@ func (sh *shard) insert(id string, h uint64, c customerAcc) int32 {
 		c.idTail = uint32(len(t.arena))
 		t.arena = append(t.arena, id[16:]...)
 	}
-	i := int32(t.n)
+	i := int32(sh.accs.len())
 	sh.accs.add(c)
-	t.n++
 	t.place(h, i)
 	return i
 }
@@ -1013,7 +1028,7 @@ func (sh *shard) grow() {
 	}
 	t.slots = make([]uint64, size)
 	var buf []byte
-	for i := 0; i < t.n; i++ {
+	for i := 0; i < sh.accs.len(); i++ {
 		buf = sh.appendID(buf[:0], sh.accs.at(i))
 		t.place(hashID(buf), int32(i))
 	}

@@ -12,12 +12,22 @@ import (
 // each call with its worker index (pipeline.Warehouse.Scan has this shape).
 type ScanFunc func(ctx context.Context, fn func(worker int, rec arrow.Record) error) error
 
-// Compute aggregates every batch that scan yields into one Accumulator
-// (sharded by customer, so the workers share it) and finishes. Memory grows
-// with customers only.
-func Compute(ctx context.Context, scan ScanFunc, opt Options) (*Result, error) {
+// Accumulate aggregates every batch that scan yields into one Accumulator
+// (sharded by customer, so the workers share it). The scan must deliver
+// months in order (see the package comment), as pipeline.Warehouse.Scan does.
+func Accumulate(ctx context.Context, scan ScanFunc, opt Options) (*Accumulator, error) {
 	acc := NewAccumulator(opt)
 	if err := scan(ctx, func(_ int, rec arrow.Record) error { return acc.AddRecord(rec) }); err != nil {
+		return nil, err
+	}
+	return acc, nil
+}
+
+// Compute accumulates and finishes: every row in memory. Memory grows with
+// customers only.
+func Compute(ctx context.Context, scan ScanFunc, opt Options) (*Result, error) {
+	acc, err := Accumulate(ctx, scan, opt)
+	if err != nil {
 		return nil, err
 	}
 	return acc.Finish()
@@ -27,6 +37,9 @@ func Compute(ctx context.Context, scan ScanFunc, opt Options) (*Result, error) {
 // (string), ts (timestamp µs), amount (int64 millionths), currency (string)
 // and, if present, store and category (strings).
 func (a *Accumulator) AddRecord(rec arrow.Record) error {
+	if a.finished {
+		return errFinished
+	}
 	col := func(name string) arrow.Array {
 		idx := rec.Schema().FieldIndices(name)
 		if len(idx) == 0 {
@@ -63,11 +76,7 @@ func (a *Accumulator) AddRecord(rec arrow.Record) error {
 		next[s]++
 	}
 	var mc monthCache
-	// Callers at once start at different shards, so they rarely queue for
-	// the same lock.
-	first := int(a.calls.Add(1)*numShards/3) % numShards
-	for k := 0; k < numShards; k++ {
-		s := (first + k) % numShards
+	for s := 0; s < numShards; s++ {
 		if counts[s] == counts[s+1] {
 			continue
 		}

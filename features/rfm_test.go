@@ -165,6 +165,10 @@ func TestMonthOrder(t *testing.T) {
 	if c.Frequency != 2 || c.GapMeanDays != 15 || c.GapStdDays != 3 || c.Orders != 4 || c.Refunds != 1 {
 		t.Fatalf("row = %+v", c)
 	}
+	// Finishing frees the id lookups: the accumulator takes nothing more.
+	if err := a.Add(Transaction{CustomerID: "x", TimeMicros: at("2024-05-01T00:00:00Z"), AmountMicros: 1, Currency: "EUR"}); err == nil {
+		t.Fatal("a transaction was added to a finished accumulator")
+	}
 }
 
 func TestConvertExact(t *testing.T) {

@@ -85,7 +85,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// zstdCodec is the one compression codec of every Parquet file we write.
+// zstdCodec compresses the Parquet files we write (features.parquet, read
+// once by the next step, is snappy: zstd was most of its writing time).
 // Shared, so its pool of encoders (each with a multi-megabyte history) is
 // shared too: one codec per file would hold one encoder per open part.
 var zstdCodec = &zstd.Codec{Level: zstd.SpeedFastest}

@@ -149,11 +149,10 @@ func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, 
 		}
 		fo.FXMicros = rates
 	}
-	acc := features.NewAccumulator(fo)
-	_, err = w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, func(_ int, rec arrow.Record) error {
-		return acc.AddRecord(rec)
-	})
-	return acc, err
+	return features.Accumulate(ctx, func(ctx context.Context, fn func(int, arrow.Record) error) error {
+		_, err := w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, fn)
+		return err
+	}, fo)
 }
 
 // readFX reads a rate table: currency,rate — how many reporting-currency
@@ -278,7 +277,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 }
 
 // featureRowGroup bounds the rows the Parquet writer buffers.
-const featureRowGroup = 128 * 1024
+const featureRowGroup = 64 * 1024
 
 type featureParquet struct {
 	f   *AtomicFile

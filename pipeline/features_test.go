@@ -239,6 +239,7 @@ func TestFeaturesMatchNaive(t *testing.T) {
 		}
 		// RFM scores: 1 + 5·(customers with a strictly smaller value)/n, counted one by one.
 		n := len(res.Customers)
+		segments := features.DefaultSegments()
 		naiveScore := func(v func(features.Customer) int64, c features.Customer) int {
 			below := 0
 			for _, o := range res.Customers {
@@ -252,7 +253,7 @@ func TestFeaturesMatchNaive(t *testing.T) {
 			r := naiveScore(func(o features.Customer) int64 { return -o.DaysSinceLast }, c)
 			f := naiveScore(func(o features.Customer) int64 { return o.Orders }, c)
 			m := naiveScore(func(o features.Customer) int64 { return o.TotalSpendMicros }, c)
-			if c.RScore != r || c.FScore != f || c.MScore != m || c.Segment != features.DefaultSegments().Segment(r, f, m) {
+			if c.RScore != r || c.FScore != f || c.MScore != m || c.Segment != segments.Segment(r, f, m) {
 				t.Fatalf("%s: customer %s: scores %d%d%d %s, naive %d%d%d", zone, c.CustomerID, c.RScore, c.FScore, c.MScore, c.Segment, r, f, m)
 			}
 		}

@@ -65,7 +65,8 @@ type ScanStats struct {
 // index in [0, Workers) so that it can keep per-worker state; the record is
 // released when fn returns and its buffers are reused, so a string taken
 // from it must be copied (strings.Clone) to be kept. Memory is bounded by
-// Workers × BatchRows rows.
+// Workers row groups (each is read whole, then passed on in batches of at
+// most BatchRows rows).
 //
 // Months come in order: every batch of a month has been passed to fn, and fn
 // has returned, before the first batch of a later month is read. Within a
@@ -113,10 +114,9 @@ func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker in
 	return stats, nil
 }
 
-// rowGroup is one unit of a month's work.
+// rowGroup is one unit of a month's work: row group group of parts[part].
 type rowGroup struct {
-	part  Part
-	group int
+	part, group int
 }
 
 // scanMonth reads the row groups of one month's parts on all workers and
@@ -130,7 +130,7 @@ func scanMonth(ctx context.Context, parts []Part, readers []*partReader, fn func
 			return err
 		}
 		for g := 0; g < n; g++ {
-			units = append(units, rowGroup{p, g})
+			units = append(units, rowGroup{len(read), g})
 		}
 		read = append(read, 0)
 	}
@@ -145,17 +145,14 @@ func scanMonth(ctx context.Context, parts []Part, readers []*partReader, fn func
 		go func(worker int, r *partReader) {
 			defer wg.Done()
 			for u := range next {
-				n, err := r.readGroup(ctx, units[u], func(rec arrow.Record) error { return fn(worker, rec) })
+				k := units[u].part
+				n, err := r.readGroup(ctx, parts[k], units[u].group, func(rec arrow.Record) error { return fn(worker, rec) })
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
 					cancel()
 				}
-				for k := range parts {
-					if parts[k] == units[u].part {
-						read[k] += n
-					}
-				}
+				read[k] += n
 				mu.Unlock()
 			}
 		}(i, r)
@@ -239,14 +236,14 @@ func (r *partReader) close() {
 
 // readGroup reads one row group into Arrow arrays, passes it to fn in
 // batches of at most BatchRows rows, and returns the number of rows read.
-func (r *partReader) readGroup(ctx context.Context, u rowGroup, fn func(arrow.Record) error) (int64, error) {
-	if _, err := r.open(u.part); err != nil {
+func (r *partReader) readGroup(ctx context.Context, part Part, group int, fn func(arrow.Record) error) (int64, error) {
+	if _, err := r.open(part); err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	rg := r.file.RowGroups()[u.group]
+	rg := r.file.RowGroups()[group]
 	n := rg.NumRows()
 	fields := TransactionSchema.Fields()
 	arrs := make([]arrow.Array, len(fields))
@@ -262,7 +259,7 @@ func (r *partReader) readGroup(ctx context.Context, u rowGroup, fn func(arrow.Re
 		if r.index[c] < 0 {
 			arrs[c] = emptyColumn(r.mem, fields[c].Type, int(n))
 		} else if arrs[c], err = r.column(rg.ColumnChunks()[r.index[c]], fields[c], n); err != nil {
-			return 0, fmt.Errorf("read %s column %s: %w", u.part.Path, fields[c].Name, err)
+			return 0, fmt.Errorf("read %s column %s: %w", part.Path, fields[c].Name, err)
 		}
 	}
 	rec := array.NewRecord(TransactionSchema, arrs, n)
