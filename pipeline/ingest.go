@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -125,7 +124,7 @@ func ingestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 		log:      log,
 		id:       newIngestID(),
 		existing: existing,
-		newKeys:  newKeySet(1 << 16),
+		orders:   newOrderSet(expectedRows(files)),
 	}
 	in.started = time.Now().UTC()
 	sum := &IngestSummary{IngestID: in.id}
@@ -189,8 +188,8 @@ type ingest struct {
 	log      *slog.Logger
 	id       string
 	started  time.Time
-	existing []uint64 // order keys committed before, sorted
-	newKeys  *keySet  // order keys written by this ingest
+	existing []uint64  // order keys committed before, sorted
+	orders   *orderSet // order keys written by this ingest
 	// quarantine streams rejected rows to disk as they come, so memory does
 	// not grow with them; it is opened at the first rejection.
 	quarantine *quarantineWriter
@@ -227,7 +226,7 @@ func (in *ingest) commit(entries []ManifestEntry) error {
 			return err
 		}
 	}
-	if err := in.w.writeOrderKeys(in.id, in.newKeys.keys()); err != nil {
+	if err := in.w.writeOrderKeys(in.id, in.orders.keys()); err != nil {
 		return err
 	}
 	if err := in.w.commit(entries); err != nil {
@@ -337,6 +336,10 @@ type acceptedRow struct {
 	t    Transaction
 	line int64
 	raw  string
+	key  uint64 // orderKey(t.OrderID)
+	// dup: the order was committed before, or an earlier row of this ingest
+	// has it (the worker's claim; see orderSet for rows it later loses).
+	dup bool
 }
 
 // read runs the source through the parse workers and the part writers.
@@ -514,7 +517,10 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
 				continue
 			}
-			res.rows = append(res.rows, acceptedRow{t: t, line: rec.line, raw: rec.raw})
+			res.rows = append(res.rows, acceptedRow{t: t, line: rec.line, raw: rec.raw, key: orderKey(t.OrderID)})
+		}
+		if !agg.lineItems {
+			in.claimOrders(uint32(j.seq), res.rows)
 		}
 		return res
 	}, func(res result) error {
@@ -526,7 +532,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				in.reject(fs, res.rejects[ri])
 				ri++
 			}
-			if err := in.accept(fs, agg, pw, src.path, row); err != nil {
+			if err := in.accept(fs, agg, pw, src.path, uint32(res.seq), row); err != nil {
 				return err
 			}
 		}
@@ -539,8 +545,9 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		return err
 	}
 	for _, r := range agg.rows {
-		in.newKeys.add(orderKey(r.t.OrderID))
+		in.orders.add(r.key)
 	}
+	in.orders.endFile()
 	if err := agg.flush(func(row acceptedRow) error { return pw.write(row.t, fs) }); err != nil {
 		return err
 	}
@@ -555,19 +562,33 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	return nil
 }
 
-// accept deduplicates a converted row and hands it to the writers (or, for
-// line items, to the per-order aggregator). The key set is probed once per
-// row: it is large and every probe is a cache miss.
-func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters, source string, row acceptedRow) error {
-	key := orderKey(row.t.OrderID)
-	_, dup := slices.BinarySearch(in.existing, key)
-	if !dup {
-		if agg.lineItems {
-			// Lines of one order are summed; the key joins the set at the end of the file.
-			dup = in.newKeys.has(key)
-		} else {
-			dup = !in.newKeys.add(key)
+// claimOrders marks, on a parse worker, the rows of one chunk whose order
+// was committed before or came earlier in this ingest.
+func (in *ingest) claimOrders(seq uint32, rows []acceptedRow) {
+	keys := make([]uint64, 0, len(rows))
+	idx := make([]int32, 0, len(rows))
+	for i := range rows {
+		if containsSorted(in.existing, rows[i].key) {
+			rows[i].dup = true
+			continue
 		}
+		keys = append(keys, rows[i].key)
+		idx = append(idx, int32(i))
+	}
+	for i, dup := range in.orders.claimChunk(seq, keys) {
+		rows[idx[i]].dup = dup
+	}
+}
+
+// accept hands a converted row to the writers (or, for line items, to the
+// per-order aggregator) unless it is a duplicate order. For line items the
+// check is made here, in order: the lines of one order are summed, and the
+// order's key joins the set at the end of the file.
+func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters, source string, seq uint32, row acceptedRow) error {
+	key := row.key
+	dup := row.dup || in.orders.isDemoted(key, seq)
+	if agg.lineItems {
+		dup = containsSorted(in.existing, key) || in.orders.has(key)
 	}
 	if dup {
 		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
@@ -1069,6 +1090,25 @@ func expandInputs(args []string) ([]string, error) {
 		return nil, errors.New("no input files")
 	}
 	return out, nil
+}
+
+// expectedRows guesses how many rows the files hold, to size the order set
+// once instead of growing it: 64 bytes a row of text, four times that for
+// gzip. A low guess only costs a few rehashes of the shards that fill up.
+func expectedRows(files []string) int {
+	var n int64
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		size := st.Size()
+		if strings.HasSuffix(strings.ToLower(f), ".gz") {
+			size *= 4
+		}
+		n += size / 64
+	}
+	return int(min(n, 1<<26))
 }
 
 func newIngestID() string {

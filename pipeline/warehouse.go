@@ -225,13 +225,15 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 			keys = append(keys, binary.LittleEndian.Uint64(b[i:]))
 		}
 	}
-	slices.Sort(keys)
+	sortKeys(keys)
 	return keys, nil
 }
 
 // writeOrderKeys stores the order-key hashes of one ingest, sorted.
 func (w *Warehouse) writeOrderKeys(id string, keys []uint64) error {
-	slices.Sort(keys)
+	if !slices.IsSorted(keys) {
+		sortKeys(keys)
+	}
 	return WriteFileAtomic(w.keysPath(id), func(f io.Writer) error {
 		bw := bufio.NewWriter(f)
 		var b [8]byte

@@ -1,0 +1,325 @@
+package pipeline
+
+import (
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// orderSet holds the order keys of one ingest. The parse workers check their
+// rows against it at once, so it is split into shards with a lock each, and
+// every key remembers the chunk that holds its first row: when a worker on
+// an earlier chunk finds a key a later chunk got in first, the earlier row
+// takes the key and the later one is marked demoted. Chunks are consumed in
+// order, so the consumer learns of every demotion before it reaches the
+// demoted row, and "the first row of an order is kept" holds however the
+// workers interleave.
+type orderSet struct {
+	shards  [orderShards]orderShard
+	mu      sync.Mutex
+	demoted map[demotion]bool
+	nDemote atomic.Int64 // len(demoted), read without the lock
+}
+
+// orderShards splits the set by the top bits of the mixed key.
+const orderShards = 256
+
+// demotion names a row that lost its key to an earlier chunk.
+type demotion struct {
+	key uint64
+	seq uint32
+}
+
+// orderShard is an open-addressing table. keys[i] == 0 is an empty slot (the
+// zero key is kept aside); seqs[i] is 1 + the chunk that holds the key's
+// first row, or 0 for a key of an earlier file, which no row can take.
+type orderShard struct {
+	mu      sync.Mutex
+	keys    []uint64
+	seqs    []uint32
+	n       int
+	hasZero bool
+	zeroSeq uint32
+}
+
+func newOrderSet(capacity int) *orderSet {
+	s := &orderSet{demoted: map[demotion]bool{}}
+	for i := range s.shards {
+		s.shards[i].init(capacity / orderShards)
+	}
+	return s
+}
+
+func (sh *orderShard) init(capacity int) {
+	size := 64
+	for 10*capacity > 7*size {
+		size <<= 1
+	}
+	sh.keys = make([]uint64, size)
+	sh.seqs = make([]uint32, size)
+}
+
+func shardOf(k uint64) int { return int(mix(k) >> 56) }
+
+// probe returns the slot holding k (nonzero), or the empty slot where it goes.
+func (sh *orderShard) probe(k uint64) int {
+	mask := uint64(len(sh.keys) - 1)
+	i := mix(k) & mask
+	for sh.keys[i] != k && sh.keys[i] != 0 {
+		i = (i + 1) & mask
+	}
+	return int(i)
+}
+
+// claim records that chunk seq has a row with key k and reports whether that
+// row is the first of its order so far. A key held by a later chunk is taken
+// from it; the later chunk's row is demoted and returned as loser.
+func (sh *orderShard) claim(k uint64, seq uint32) (first bool, loser uint32) {
+	seq++ // 0 is "an earlier file"
+	if k == 0 {
+		switch {
+		case !sh.hasZero:
+			sh.hasZero, sh.zeroSeq = true, seq
+			return true, 0
+		case sh.zeroSeq > seq:
+			loser, sh.zeroSeq = sh.zeroSeq, seq
+			return true, loser
+		}
+		return false, 0
+	}
+	if 10*(sh.n+1) > 7*len(sh.keys) { // load factor 0.7
+		sh.grow()
+	}
+	i := sh.probe(k)
+	switch {
+	case sh.keys[i] == 0:
+		sh.keys[i], sh.seqs[i] = k, seq
+		sh.n++
+		return true, 0
+	case sh.seqs[i] > seq:
+		loser, sh.seqs[i] = sh.seqs[i], seq
+		return true, loser
+	}
+	return false, 0
+}
+
+func (sh *orderShard) has(k uint64) bool {
+	if k == 0 {
+		return sh.hasZero
+	}
+	return sh.keys[sh.probe(k)] == k
+}
+
+func (sh *orderShard) grow() {
+	oldKeys, oldSeqs := sh.keys, sh.seqs
+	sh.keys = make([]uint64, 2*len(oldKeys))
+	sh.seqs = make([]uint32, 2*len(oldKeys))
+	for j, k := range oldKeys {
+		if k != 0 {
+			i := sh.probe(k)
+			sh.keys[i], sh.seqs[i] = k, oldSeqs[j]
+		}
+	}
+}
+
+// claimChunk claims the keys of one chunk's rows, in row order, and returns
+// for each whether it is a duplicate of an earlier row. Keys are grouped by
+// shard so that each shard is locked once per chunk.
+func (s *orderSet) claimChunk(seq uint32, keys []uint64) []bool {
+	dup := make([]bool, len(keys))
+	var counts [orderShards + 1]int32
+	shard := make([]uint8, len(keys))
+	for i, k := range keys {
+		shard[i] = uint8(shardOf(k))
+		counts[int(shard[i])+1]++
+	}
+	for i := 1; i <= orderShards; i++ {
+		counts[i] += counts[i-1]
+	}
+	order := make([]int32, len(keys)) // row indexes grouped by shard, in row order within one
+	next := counts
+	for i := range keys {
+		order[next[shard[i]]] = int32(i)
+		next[shard[i]]++
+	}
+	var losers []demotion
+	for si := range s.shards {
+		rows := order[counts[si]:counts[si+1]]
+		if len(rows) == 0 {
+			continue
+		}
+		sh := &s.shards[si]
+		sh.mu.Lock()
+		warmSlots(sh, keys, rows)
+		for _, r := range rows {
+			first, loser := sh.claim(keys[r], seq)
+			dup[r] = !first
+			if loser != 0 {
+				losers = append(losers, demotion{keys[r], loser - 1})
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if len(losers) > 0 {
+		s.mu.Lock()
+		for _, d := range losers {
+			s.demoted[d] = true
+		}
+		s.nDemote.Store(int64(len(s.demoted)))
+		s.mu.Unlock()
+	}
+	return dup
+}
+
+// warmSink keeps warmSlots' loads from being optimised away.
+var warmSink atomic.Uint64
+
+// warmSlots touches the home slot of every key before the claims walk them:
+// the loads are independent, so the processor overlaps their cache misses,
+// where the claims, one after another, would wait for each in turn.
+func warmSlots(sh *orderShard, keys []uint64, rows []int32) {
+	mask := uint64(len(sh.keys) - 1)
+	var x uint64
+	for _, r := range rows {
+		x += sh.keys[mix(keys[r])&mask]
+	}
+	warmSink.Add(x & 1)
+}
+
+// isDemoted reports whether the row of chunk seq with key k lost its key to
+// an earlier chunk.
+func (s *orderSet) isDemoted(k uint64, seq uint32) bool {
+	if s.nDemote.Load() == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.demoted[demotion{k, seq}]
+}
+
+// has reports whether k is in the set (for the consumer of line-item files).
+func (s *orderSet) has(k uint64) bool {
+	sh := &s.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.has(k)
+}
+
+// add puts k in the set as a key of an earlier file.
+func (s *orderSet) add(k uint64) {
+	sh := &s.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.claim(k, 0)
+	if k == 0 {
+		sh.zeroSeq = 0
+	} else {
+		sh.seqs[sh.probe(k)] = 0
+	}
+}
+
+// endFile makes every key final: rows of the next file can only be
+// duplicates of them.
+func (s *orderSet) endFile() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		clear(sh.seqs)
+		sh.zeroSeq = 0
+	}
+	s.demoted = map[demotion]bool{}
+	s.nDemote.Store(0)
+}
+
+// keys returns every key in the set, sorted.
+func (s *orderSet) keys() []uint64 {
+	n := 0
+	for i := range s.shards {
+		n += s.shards[i].n
+		if s.shards[i].hasZero {
+			n++
+		}
+	}
+	out := make([]uint64, 0, n)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		for _, k := range sh.keys {
+			if k != 0 {
+				out = append(out, k)
+			}
+		}
+		if sh.hasZero {
+			out = append(out, 0)
+		}
+	}
+	sortKeys(out)
+	return out
+}
+
+// sortKeys sorts order keys on every core: one counting pass puts them in
+// buckets by their top byte, and the buckets are sorted side by side. Keys
+// are hashes, so the buckets are even.
+func sortKeys(keys []uint64) {
+	if len(keys) < 1<<16 {
+		slices.Sort(keys)
+		return
+	}
+	var counts [257]int
+	for _, k := range keys {
+		counts[k>>56+1]++
+	}
+	for i := 1; i <= 256; i++ {
+		counts[i] += counts[i-1]
+	}
+	tmp := make([]uint64, len(keys))
+	next := counts
+	for _, k := range keys {
+		tmp[next[k>>56]] = k
+		next[k>>56]++
+	}
+	copy(keys, tmp)
+	var wg sync.WaitGroup
+	var bucket atomic.Int32
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := int(bucket.Add(1) - 1); b < 256; b = int(bucket.Add(1) - 1) {
+				slices.Sort(keys[counts[b]:counts[b+1]])
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// containsSorted reports whether sorted holds k. Keys are hashes, spread
+// evenly, so the search starts where k would be if they were exactly even
+// and usually finds it within a cache line or two.
+func containsSorted(sorted []uint64, k uint64) bool {
+	n := len(sorted)
+	if n == 0 {
+		return false
+	}
+	hi, _ := bits.Mul64(k, uint64(n))
+	i := int(hi)
+	// Gallop from the guess to a bracket, then binary search within it.
+	lo, up := i, i+1
+	for step := 1; lo > 0 && sorted[lo] > k; step *= 2 {
+		lo = max(0, lo-step)
+	}
+	for step := 1; up < n && sorted[up-1] < k; step *= 2 {
+		up = min(n, up+step)
+	}
+	_, found := slices.BinarySearch(sorted[lo:up], k)
+	return found
+}
+
+// mix spreads FNV hashes over the table (a 64-bit finaliser, from SplitMix64).
+func mix(k uint64) uint64 {
+	k ^= k >> 30
+	k *= 0xbf58476d1ce4e5b9
+	k ^= k >> 27
+	k *= 0x94d049bb133111eb
+	return k ^ (k >> 31)
+}
