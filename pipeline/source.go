@@ -76,6 +76,15 @@ type delimitedSplitter struct {
 }
 
 func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
+	if bytes.IndexByte(chunk, '"') < 0 {
+		// Without a quote, RFC 4180 is a split at each delimiter.
+		return splitFields(chunk, byte(d.comma), d.fields, false, firstLine, out)
+	}
+	return d.splitCSV(chunk, firstLine, out)
+}
+
+// splitCSV reads the records of a chunk with encoding/csv, quotes and all.
+func (d *delimitedSplitter) splitCSV(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
 	// One copy of the chunk as a string: raw texts are substrings of it.
 	text := string(chunk)
 	if out == nil {
@@ -117,10 +126,19 @@ func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord
 	}
 }
 
+// leadingNewlines measures the blank lines before a record: "\n" and
+// "\r\n" (a lone '\r' is part of the record's text).
 func leadingNewlines(b string) int {
 	n := 0
-	for n < len(b) && (b[n] == '\n' || b[n] == '\r') {
-		n++
+	for n < len(b) {
+		switch {
+		case b[n] == '\n':
+			n++
+		case b[n] == '\r' && n+1 < len(b) && b[n+1] == '\n':
+			n += 2
+		default:
+			return n
+		}
 	}
 	return n
 }
@@ -138,14 +156,11 @@ type plainSplitter struct {
 }
 
 func (w *plainSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
+	if w.sep != 0 {
+		return splitFields(chunk, w.sep, w.fields, true, firstLine, out)
+	}
 	return eachLine(chunk, firstLine, out, func(line int64, s string) rawRecord {
-		var fields []string
-		if w.sep == 0 {
-			fields = strings.Fields(s)
-		} else {
-			fields = strings.Split(s, string(w.sep))
-		}
-		rr := rawRecord{line: line, raw: s, fields: fields}
+		rr := rawRecord{line: line, raw: s, fields: strings.Fields(s)}
 		switch {
 		case !utf8.ValidString(s):
 			rr.err = ErrEncoding
@@ -173,6 +188,59 @@ func (j *jsonSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []r
 		rr.fields = fields
 		return rr
 	})
+}
+
+// splitFields splits each line of chunk at every sep byte. Lines that are
+// empty are skipped, and with skipBlank also lines of only blanks. Field
+// strings are substrings of one copy of the chunk, and the field slices of
+// the records parts of one array: a chunk costs a few allocations, not a few
+// per row.
+func splitFields(chunk []byte, sep byte, want int, skipBlank bool, line int64, out []rawRecord) []rawRecord {
+	text := string(chunk)
+	lines := strings.Count(text, "\n") + 1
+	if out == nil {
+		out = make([]rawRecord, 0, lines)
+	}
+	perLine := max(want, 1)
+	arena := make([]string, 0, lines*perLine)
+	valid := utf8.ValidString(text) // then so is every line: '\n' is ASCII
+	for len(text) > 0 {
+		var l string
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			l, text = text, ""
+		}
+		l = trimLineEnd(l)
+		if l == "" || skipBlank && strings.TrimSpace(l) == "" {
+			line++
+			continue
+		}
+		if cap(arena)-len(arena) < perLine {
+			arena = make([]string, 0, max(1024, perLine))
+		}
+		start := len(arena)
+		rest := l
+		for {
+			i := strings.IndexByte(rest, sep)
+			if i < 0 {
+				arena = append(arena, rest)
+				break
+			}
+			arena = append(arena, rest[:i])
+			rest = rest[i+1:]
+		}
+		rr := rawRecord{line: line, raw: l, fields: arena[start:len(arena):len(arena)]}
+		switch {
+		case !valid && !utf8.ValidString(l):
+			rr.err = ErrEncoding
+		case want > 0 && len(rr.fields) != want:
+			rr.err = fmt.Errorf("%w: %d fields, header has %d", ErrFieldCount, len(rr.fields), want)
+		}
+		out = append(out, rr)
+		line++
+	}
+	return out
 }
 
 func jsonFields(s string, keys []string) ([]string, error) {
@@ -312,7 +380,7 @@ func (c *chunker) next() ([]byte, int64, error) {
 
 // cutPoint returns the index just past the last newline that ends a record, or -1.
 func (c *chunker) cutPoint(b []byte) int {
-	if c.comma == 0 {
+	if c.comma == 0 || bytes.IndexByte(b, '"') < 0 {
 		return bytes.LastIndexByte(b, '\n') + 1
 	}
 	const (
