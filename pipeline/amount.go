@@ -30,6 +30,14 @@ var currencySymbols = []string{"US$", "R$", "$", "€", "£", "¥", "₹", "₩"
 // AmountScale decimals, stray characters, or values beyond ±9.2e12 are
 // ErrBadAmount: nothing is rounded or guessed.
 func ParseAmount(s string, decimalComma bool) (int64, error) {
+	if v, ok := parsePlainAmount(s, decimalComma); ok {
+		return v, nil
+	}
+	return parseAmountGeneral(s, decimalComma)
+}
+
+// parseAmountGeneral is ParseAmount for every form it accepts.
+func parseAmountGeneral(s string, decimalComma bool) (int64, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	neg := false
@@ -96,6 +104,57 @@ func ParseAmount(s string, decimalComma bool) (int64, error) {
 		v = -v
 	}
 	return v, nil
+}
+
+// parsePlainAmount reads the common case, an optional '-' and at most 12
+// digits with an optional decimal separator and at most AmountScale
+// decimals, without the general path's trimming and symbol search. Anything
+// else (ok false) goes the general way, which also words the errors.
+func parsePlainAmount(s string, decimalComma bool) (v int64, ok bool) {
+	decSep := byte('.')
+	if decimalComma {
+		decSep = ','
+	}
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 12+1+AmountScale {
+		return 0, false
+	}
+	i, intDigits := 0, 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		v = v*10 + int64(s[i]-'0')
+		intDigits++
+	}
+	if intDigits > 12 {
+		return 0, false
+	}
+	v *= amountUnit
+	if i < len(s) {
+		if s[i] != decSep {
+			return 0, false
+		}
+		frac := s[i+1:]
+		if len(frac) > AmountScale || (intDigits == 0 && len(frac) == 0) {
+			return 0, false
+		}
+		scale := int64(amountUnit / 10)
+		for j := 0; j < len(frac); j++ {
+			c := frac[j]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v += int64(c-'0') * scale
+			scale /= 10
+		}
+	} else if intDigits == 0 {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // ungroup checks the integer part of an amount and removes its thousands

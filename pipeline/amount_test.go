@@ -78,7 +78,15 @@ func FuzzParseAmount(f *testing.F) {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
+	f.Add("-12", false)
+	f.Add("007.250000", false)
+	f.Add("999999999999.999999", true)
 	f.Fuzz(func(t *testing.T, s string, comma bool) {
+		if fast, ok := parsePlainAmount(s, comma); ok {
+			if slow, err := parseAmountGeneral(s, comma); err != nil || slow != fast {
+				t.Fatalf("fast path reads %q as %d, the general path as %d, %v", s, fast, slow, err)
+			}
+		}
 		v, err := ParseAmount(s, comma)
 		if err != nil {
 			if !errors.Is(err, ErrBadAmount) {

@@ -809,13 +809,14 @@ func runOrdered(ctx context.Context, workers int, produce func(func(job) error) 
 }
 
 // partWriters keeps one open Parquet part per UTC month of the current
-// file. Encoding and compression run on a goroutine of their own, so parsing
-// and deduplication go on meanwhile.
+// file. Encoding and compression run on encoder goroutines, one per core,
+// each owning the parts given to it in turn, so parsing goes on meanwhile
+// and a file that spans several months encodes them side by side.
 type partWriters struct {
 	in       *ingest
 	buffered int // rows in open row groups, all parts
-	open     map[string]*partWriter
-	queue    chan writeJob
+	open     map[int]*partWriter // by UTC month: year*12 + month-1
+	queues   []chan writeJob
 	done     chan error
 }
 
@@ -826,48 +827,95 @@ type writeJob struct {
 }
 
 func newPartWriters(in *ingest) *partWriters {
-	pw := &partWriters{in: in, open: map[string]*partWriter{}, queue: make(chan writeJob, 8), done: make(chan error, 1)}
-	// The goroutine gets the channel itself, not the field: wait() sets the
-	// field to nil, and a goroutine scheduled after that would range over a
-	// nil channel for ever.
-	queue := pw.queue
-	go func() {
-		var err error
-		for j := range queue {
-			if err == nil {
-				_, err = j.w.w.Write(j.rows)
+	n := in.workers()
+	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n)}
+	for range n {
+		// The goroutine gets the channel itself, not the field: wait() sets
+		// the field to nil, and a goroutine scheduled after that would range
+		// over a nil channel for ever.
+		queue := make(chan writeJob, 8)
+		pw.queues = append(pw.queues, queue)
+		go func() {
+			var err error
+			for j := range queue {
+				if err == nil {
+					_, err = j.w.w.Write(j.rows)
+				}
+				if err == nil && j.flush {
+					err = j.w.w.Flush()
+				}
 			}
-			if err == nil && j.flush {
-				err = j.w.w.Flush()
-			}
-		}
-		pw.done <- err
-	}()
+			pw.done <- err
+		}()
+	}
 	return pw
 }
 
-// wait stops the encoding goroutine and returns its first error.
+// wait stops the encoding goroutines and returns their first error.
 func (pw *partWriters) wait() error {
-	if pw.queue == nil {
+	if pw.queues == nil {
 		return nil
 	}
-	close(pw.queue)
-	pw.queue = nil
-	return <-pw.done
+	for _, q := range pw.queues {
+		close(q)
+	}
+	var first error
+	for range pw.queues {
+		if err := <-pw.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	pw.queues = nil
+	return first
+}
+
+// send hands rows of a part to the encoder that owns the part.
+func (pw *partWriters) send(w *partWriter, rows []Transaction, flush bool) {
+	pw.queues[w.encoder] <- writeJob{w: w, rows: rows, flush: flush}
 }
 
 type partWriter struct {
 	inGroup int // rows in the open row group
+	encoder int // index of the encoder goroutine that owns the part
 	file    *os.File
 	w       *parquet.GenericWriter[Transaction]
 	buf     []Transaction
 	p       pendingPart
 }
 
+// utcMonth is the UTC month of an instant as year*12 + month-1, by integer
+// arithmetic (days-from-civil inverted, proleptic Gregorian).
+func utcMonth(micros int64) int {
+	const microsPerDay = 86_400_000_000
+	days := micros / microsPerDay
+	if micros%microsPerDay < 0 {
+		days--
+	}
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	m := mp + 3
+	if mp >= 10 {
+		m = mp - 9
+	}
+	y := yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	return int(y*12 + m - 1)
+}
+
 func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
-	month := time.UnixMicro(t.TimeMicros).UTC().Format("2006-01")
-	w := pw.open[month]
+	key := utcMonth(t.TimeMicros)
+	w := pw.open[key]
 	if w == nil {
+		month := fmt.Sprintf("%04d-%02d", key/12, key%12+1)
 		dir := pw.in.w.partitionDir(month)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -881,14 +929,15 @@ func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
 		}
 		rel, _ := filepath.Rel(pw.in.w.Dir, filepath.Join(dir, name))
 		w = &partWriter{
-			file: f,
+			encoder: pw.in.nextPart % len(pw.queues),
+			file:    f,
 			w: parquet.NewGenericWriter[Transaction](f,
 				parquet.Compression(zstdCodec),
 				parquet.MaxRowsPerRowGroup(rowsPerRowGroup)),
 			p: pendingPart{tmp: tmp, final: filepath.Join(dir, name), part: Part{Path: filepath.ToSlash(rel), Month: month}},
 		}
 		pw.in.parts = append(pw.in.parts, w.p)
-		pw.open[month] = w
+		pw.open[key] = w
 	}
 	w.buf = append(w.buf, t)
 	w.p.part.Rows++
@@ -899,7 +948,7 @@ func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
 	w.inGroup++
 	pw.buffered++
 	if len(w.buf) >= 4096 {
-		pw.queue <- writeJob{w: w, rows: w.buf}
+		pw.send(w, w.buf, false)
 		w.buf = make([]Transaction, 0, 4096)
 	}
 	if pw.buffered > bufferedRowsBudget {
@@ -916,7 +965,7 @@ func (pw *partWriters) flushLargest() {
 			big = w
 		}
 	}
-	pw.queue <- writeJob{w: big, rows: big.buf, flush: true}
+	pw.send(big, big.buf, true)
 	big.buf = make([]Transaction, 0, 4096)
 	pw.buffered -= big.inGroup
 	big.inGroup = 0
@@ -926,18 +975,18 @@ func (pw *partWriters) flushLargest() {
 func (pw *partWriters) close() ([]Part, error) {
 	for _, w := range pw.open {
 		if len(w.buf) > 0 {
-			pw.queue <- writeJob{w: w, rows: w.buf}
+			pw.send(w, w.buf, false)
 			w.buf = nil
 		}
 	}
 	if err := pw.wait(); err != nil {
 		return nil, err
 	}
-	months := make([]string, 0, len(pw.open))
+	months := make([]int, 0, len(pw.open))
 	for m := range pw.open {
 		months = append(months, m)
 	}
-	sort.Strings(months)
+	sort.Ints(months)
 	var parts []Part
 	for _, m := range months {
 		w := pw.open[m]

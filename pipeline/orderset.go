@@ -278,7 +278,6 @@ func sortKeys(keys []uint64) {
 		tmp[next[k>>56]] = k
 		next[k>>56]++
 	}
-	copy(keys, tmp)
 	var wg sync.WaitGroup
 	var bucket atomic.Int32
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -286,11 +285,32 @@ func sortKeys(keys []uint64) {
 		go func() {
 			defer wg.Done()
 			for b := int(bucket.Add(1) - 1); b < 256; b = int(bucket.Add(1) - 1) {
-				slices.Sort(keys[counts[b]:counts[b+1]])
+				sortByByte6(tmp[counts[b]:counts[b+1]], keys[counts[b]:counts[b+1]])
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// sortByByte6 sorts src, keys that share their top byte, into dst: one
+// counting pass on the next byte, then a comparison sort of each small run.
+func sortByByte6(src, dst []uint64) {
+	var counts [257]int
+	for _, k := range src {
+		counts[(k>>48)&0xff+1]++
+	}
+	for i := 1; i <= 256; i++ {
+		counts[i] += counts[i-1]
+	}
+	next := counts
+	for _, k := range src {
+		b := (k >> 48) & 0xff
+		dst[next[b]] = k
+		next[b]++
+	}
+	for b := 0; b < 256; b++ {
+		slices.Sort(dst[counts[b]:counts[b+1]])
+	}
 }
 
 // containsSorted reports whether sorted holds k. Keys are hashes, spread

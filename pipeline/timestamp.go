@@ -110,6 +110,11 @@ func strftimeToGo(f string) (string, error) {
 
 // ParseMicros returns the instant of s as microseconds since the Unix epoch, UTC.
 func (p *TimeParser) ParseMicros(s string) (int64, error) {
+	if p.Layout == "" {
+		if us, ok := parseRFC3339Micros(s); ok {
+			return us, nil
+		}
+	}
 	t, err := p.Parse(s)
 	if err != nil {
 		return 0, err
@@ -147,6 +152,97 @@ func (p *TimeParser) Parse(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: %q does not match %q", ErrBadTime, s, p.Layout)
 	}
 	return LocalToUTC(t, loc), nil
+}
+
+// parseRFC3339Micros reads the most common timestamp of exports,
+// "2006-01-02T15:04:05[.frac](Z|±07:00)", by arithmetic. It accepts nothing
+// that time.Parse with RFC 3339 rejects, and leaves every other form (and
+// every error message) to Parse.
+func parseRFC3339Micros(s string) (int64, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	num := func(i, n int) (int64, bool) {
+		var v int64
+		for j := i; j < i+n; j++ {
+			c := s[j]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+		return v, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	h, ok4 := num(11, 2)
+	mi, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > int64(daysIn(time.Month(mo), int(y))) || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	rest := s[19:]
+	var frac int64
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			if n <= 6 {
+				frac = frac*10 + int64(rest[n]-'0')
+			}
+			n++
+		}
+		if n == 1 || n > 10 { // 1 to 9 digits
+			return 0, false
+		}
+		for k := n; k <= 6; k++ {
+			frac *= 10
+		}
+		rest = rest[n:]
+	}
+	var offset int64
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := num(len(s)-5, 2)
+		om, ok2 := num(len(s)-2, 2)
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, false
+		}
+		offset = (oh*60 + om) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, false
+	}
+	// Days from the civil date (proleptic Gregorian), then seconds.
+	yy := y
+	if mo <= 2 {
+		yy--
+	}
+	if yy < 0 {
+		return 0, false // year 0: leave it to Parse
+	}
+	era := yy / 400
+	yoe := yy - era*400
+	mp := (mo + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	days := era*146097 + doe - 719468
+	unix := days*86400 + h*3600 + mi*60 + sec - offset
+	return unix*1_000_000 + frac, true
+}
+
+// daysIn is the number of days of a month.
+func daysIn(m time.Month, year int) int {
+	if m == time.February {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + int((0b1010_1101_0101>>uint(m-1))&1)
 }
 
 func hasZone(layout string) bool {

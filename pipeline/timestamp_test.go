@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -75,7 +76,16 @@ func FuzzParseTime(f *testing.F) {
 		f.Add(s)
 	}
 	zones := []*time.Location{time.UTC, mustZone("Europe/Berlin"), mustZone("America/New_York")}
+	for _, s := range []string{"2024-02-29T23:59:59.123456789+05:30", "1969-12-31T23:59:59.5Z", "2023-02-29T00:00:00Z", "0001-01-01T00:00:00-01:00", "2024-06-30T12:00:00.1234567890Z"} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if fast, ok := parseRFC3339Micros(s); ok {
+			slow, err := (&TimeParser{}).Parse(s)
+			if err != nil || slow.UnixMicro() != fast {
+				t.Fatalf("fast path reads %q as %d, Parse as %v (%d), %v", s, fast, slow, slow.UnixMicro(), err)
+			}
+		}
 		for _, loc := range zones {
 			for _, order := range []DateOrder{OrderUnknown, DayFirst, MonthFirst} {
 				p := &TimeParser{Location: loc, Order: order}
@@ -100,4 +110,27 @@ func mustZone(name string) *time.Location {
 		panic(err)
 	}
 	return l
+}
+
+// TestRFC3339FastPath compares the arithmetic reading of RFC 3339 with
+// time.Parse over random instants, offsets and fractions.
+func TestRFC3339FastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := 0; i < 100_000; i++ {
+		us := rng.Int64N(400*365*86_400_000_000) - 200*365*86_400_000_000
+		zone := time.FixedZone("", (rng.IntN(49)-24)*30*60)
+		tm := time.UnixMicro(us).In(zone)
+		layout := []string{time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05.000Z07:00", "2006-01-02T15:04:05.000000Z07:00"}[rng.IntN(4)]
+		s := tm.Format(layout)
+		fast, ok := parseRFC3339Micros(s)
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || !ok || fast != want.UnixMicro() {
+			t.Fatalf("%q: fast %d %v, time.Parse %d %v", s, fast, ok, want.UnixMicro(), err)
+		}
+	}
+	for _, s := range []string{"2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00", "2024-01-01T00:00:00.Z", "2024-01-01 00:00:00Z"} {
+		if _, ok := parseRFC3339Micros(s); ok {
+			t.Errorf("fast path accepts %q", s)
+		}
+	}
 }

@@ -33,12 +33,12 @@ type Warehouse struct {
 // Transaction is the canonical warehouse row.
 type Transaction struct {
 	CustomerID string `parquet:"customer_id"`
-	OrderID    string `parquet:"order_id"`
+	OrderID    string `parquet:"order_id,delta"`
 	// TimeMicros is the UTC instant of the order, microseconds since the Unix epoch.
-	TimeMicros int64 `parquet:"ts,timestamp(microsecond)"`
+	TimeMicros int64 `parquet:"ts,timestamp(microsecond),delta"`
 	// AmountMicros is the order total in millionths of the currency unit;
 	// negative for refunds.
-	AmountMicros int64  `parquet:"amount,decimal(6:18)"`
+	AmountMicros int64  `parquet:"amount,decimal(6:18),delta"`
 	Currency     string `parquet:"currency,dict"`
 	Category     string `parquet:"category,optional,dict"`
 	Channel      string `parquet:"channel,optional,dict"`
