@@ -814,7 +814,7 @@ func runOrdered(ctx context.Context, workers int, produce func(func(job) error) 
 // and a file that spans several months encodes them side by side.
 type partWriters struct {
 	in       *ingest
-	buffered int // rows in open row groups, all parts
+	buffered int                 // rows in open row groups, all parts
 	open     map[int]*partWriter // by UTC month: year*12 + month-1
 	queues   []chan writeJob
 	done     chan error
