@@ -16,45 +16,44 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/churnhq/churn/features"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/snappy"
 )
 
 // FeatureRow is one row of features.parquet. Column names are a contract
 // (README, "Features"); money columns are DECIMAL(18,6) millionths.
 type FeatureRow struct {
-	CustomerID    string  `parquet:"customer_id"`
-	FirstPurchase int64   `parquet:"first_purchase,timestamp(microsecond)"`
-	LastPurchase  int64   `parquet:"last_purchase,timestamp(microsecond)"`
-	Orders        int64   `parquet:"orders"`
-	Frequency     int64   `parquet:"frequency"`
+	CustomerID    string  `parquet:"customer_id,delta"`
+	FirstPurchase int64   `parquet:"first_purchase,timestamp(microsecond),delta"`
+	LastPurchase  int64   `parquet:"last_purchase,timestamp(microsecond),delta"`
+	Orders        int64   `parquet:"orders,delta"`
+	Frequency     int64   `parquet:"frequency,delta"`
 	Recency       float64 `parquet:"recency"`
 	T             float64 `parquet:"T"`
 	MonetaryValue float64 `parquet:"monetary_value"`
 	MonetaryAvg   float64 `parquet:"monetary_avg"`
-	TotalSpend    int64   `parquet:"total_spend,decimal(6:18)"`
-	NetSpend      int64   `parquet:"net_spend,decimal(6:18)"`
-	Refunds       int64   `parquet:"refunds"`
-	RefundAmount  int64   `parquet:"refund_amount,decimal(6:18)"`
-	RScore        int32   `parquet:"r_score"`
-	FScore        int32   `parquet:"f_score"`
-	MScore        int32   `parquet:"m_score"`
+	TotalSpend    int64   `parquet:"total_spend,decimal(6:18),delta"`
+	NetSpend      int64   `parquet:"net_spend,decimal(6:18),delta"`
+	Refunds       int64   `parquet:"refunds,delta"`
+	RefundAmount  int64   `parquet:"refund_amount,decimal(6:18),delta"`
+	RScore        int32   `parquet:"r_score,delta"`
+	FScore        int32   `parquet:"f_score,delta"`
+	MScore        int32   `parquet:"m_score,delta"`
 	Segment       string  `parquet:"rfm_segment,dict"`
-	Orders30      int64   `parquet:"orders_30d"`
-	Orders90      int64   `parquet:"orders_90d"`
-	Orders365     int64   `parquet:"orders_365d"`
-	Spend30       int64   `parquet:"spend_30d,decimal(6:18)"`
-	Spend90       int64   `parquet:"spend_90d,decimal(6:18)"`
-	Spend365      int64   `parquet:"spend_365d,decimal(6:18)"`
-	SpendTrend    int64   `parquet:"spend_trend_90d,decimal(6:18)"`
-	DaysSinceLast int64   `parquet:"days_since_last"`
+	Orders30      int64   `parquet:"orders_30d,delta"`
+	Orders90      int64   `parquet:"orders_90d,delta"`
+	Orders365     int64   `parquet:"orders_365d,delta"`
+	Spend30       int64   `parquet:"spend_30d,decimal(6:18),delta"`
+	Spend90       int64   `parquet:"spend_90d,decimal(6:18),delta"`
+	Spend365      int64   `parquet:"spend_365d,decimal(6:18),delta"`
+	SpendTrend    int64   `parquet:"spend_trend_90d,decimal(6:18),delta"`
+	DaysSinceLast int64   `parquet:"days_since_last,delta"`
 	GapMeanDays   float64 `parquet:"gap_mean_days"`
 	GapStdDays    float64 `parquet:"gap_std_days"`
-	TenureDays    int64   `parquet:"tenure_days"`
-	Stores        int64   `parquet:"stores"`
-	Categories    int64   `parquet:"categories"`
-	HoldoutOrders int64   `parquet:"holdout_orders"`
-	HoldoutDays   int64   `parquet:"holdout_days"`
-	HoldoutSpend  int64   `parquet:"holdout_spend,decimal(6:18)"`
+	TenureDays    int64   `parquet:"tenure_days,delta"`
+	Stores        int64   `parquet:"stores,delta"`
+	Categories    int64   `parquet:"categories,delta"`
+	HoldoutOrders int64   `parquet:"holdout_orders,delta"`
+	HoldoutDays   int64   `parquet:"holdout_days,delta"`
+	HoldoutSpend  int64   `parquet:"holdout_spend,decimal(6:18),delta"`
 }
 
 func featureRow(c *features.Customer) FeatureRow {
@@ -272,7 +271,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		return newFeatureCSV(f, res)
 	}
-	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(&snappy.Codec{}),
+	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(fastSnappy{}),
 		parquet.MaxRowsPerRowGroup(featureRowGroup))}, nil
 }
 
