@@ -263,6 +263,12 @@ func hashID[ID string | []byte](id ID) uint64 {
 		h ^= uint64(id[i])
 		h *= 1099511628211
 	}
+	// FNV's multiply carries a last byte's change only upwards, and weakly
+	// into the middle bits the table's homes are taken from: consecutive ids
+	// would crowd the same slots. A finaliser (SplitMix64's) spreads it.
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
 	return h
 }
 
@@ -948,6 +954,11 @@ type idTable struct {
 
 func slotTag(h uint64) uint64 { return (h >> 26) << 32 }
 
+// home is the first slot an id's probe looks at. It is taken from the
+// tag's bits, so that growing the table can place every slot again from
+// the slot alone, without reading or hashing the id.
+func home(h uint64, mask uint64) uint64 { return (h >> 26) & mask }
+
 // idIs reports whether c's id is id.
 func (sh *shard) idIs(c *customerAcc, id string) bool {
 	if int(c.idLen) != len(id) {
@@ -978,7 +989,7 @@ func (sh *shard) find(id string, h uint64) (int32, bool) {
 	}
 	mask := uint64(len(t.slots) - 1)
 	tag := slotTag(h)
-	for k := h & mask; ; k = (k + 1) & mask {
+	for k := home(h, mask); ; k = (k + 1) & mask {
 		v := t.slots[k]
 		if v == 0 {
 			return 0, false
@@ -1011,25 +1022,33 @@ func (sh *shard) insert(id string, h uint64, c customerAcc) int32 {
 }
 
 func (t *idTable) place(h uint64, i int32) {
+	t.put(slotTag(h) | uint64(i+1))
+}
+
+// put stores a slot value at the first free slot from its home.
+func (t *idTable) put(v uint64) {
 	mask := uint64(len(t.slots) - 1)
-	k := h & mask
+	k := (v >> 32) & mask // home(h, mask): the tag is h >> 26
 	for t.slots[k] != 0 {
 		k = (k + 1) & mask
 	}
-	t.slots[k] = slotTag(h) | uint64(i+1)
+	t.slots[k] = v
 }
 
-// grow doubles the slots and places every id again, hashing it anew.
+// grow doubles the slots and puts every slot value again. The values hold
+// the bits their home is made of, so no id is read: one shard's table fits
+// in the cache, and growing costs next to nothing.
 func (sh *shard) grow() {
 	t := &sh.ids
-	size := 2 * len(t.slots)
+	old := t.slots
+	size := 2 * len(old)
 	if size == 0 {
 		size = 1024
 	}
 	t.slots = make([]uint64, size)
-	var buf []byte
-	for i := 0; i < sh.accs.len(); i++ {
-		buf = sh.appendID(buf[:0], sh.accs.at(i))
-		t.place(hashID(buf), int32(i))
+	for _, v := range old {
+		if v != 0 {
+			t.put(v)
+		}
 	}
 }

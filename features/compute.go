@@ -120,10 +120,10 @@ func (sh *shard) warm(rows []int32, hashes []uint64) {
 	mask := uint64(len(slots) - 1)
 	var sink uint64
 	for _, i := range rows {
-		sink += slots[hashes[i]&mask]
+		sink += slots[home(hashes[i], mask)]
 	}
 	for _, i := range rows {
-		if v := slots[hashes[i]&mask]; v != 0 {
+		if v := slots[home(hashes[i], mask)]; v != 0 {
 			c := sh.accs.at(int(uint32(v)) - 1)
 			sink += uint64(c.idLen) + uint64(c.holdoutDays)
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -271,16 +272,22 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		return newFeatureCSV(f, res)
 	}
-	return &featureParquet{f: f, w: parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(fastSnappy{}),
-		parquet.MaxRowsPerRowGroup(featureRowGroup))}, nil
+	w, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(fastSnappy{}),
+		parquet.MaxRowsPerRowGroup(featureRowGroup)), featureRowGroup, runtime.GOMAXPROCS(0))
+	if err != nil {
+		f.Abort()
+		return nil, err
+	}
+	return &featureParquet{f: f, w: w}, nil
 }
 
-// featureRowGroup bounds the rows the Parquet writer buffers.
+// featureRowGroup is the rows of one row group of features.parquet; a few
+// are in memory at once, being encoded side by side.
 const featureRowGroup = 64 * 1024
 
 type featureParquet struct {
 	f   *AtomicFile
-	w   *parquet.GenericWriter[FeatureRow]
+	w   *parallelParquet[FeatureRow]
 	buf []FeatureRow
 }
 
@@ -291,7 +298,7 @@ func (p *featureParquet) write(rows []features.Customer) error {
 		for i := range rows[:n] {
 			p.buf = append(p.buf, featureRow(&rows[i]))
 		}
-		if _, err := p.w.Write(p.buf); err != nil {
+		if err := p.w.Write(p.buf); err != nil {
 			return fmt.Errorf("write %s: %w", p.f.path, err)
 		}
 		rows = rows[n:]
@@ -307,7 +314,10 @@ func (p *featureParquet) commit() error {
 	return p.f.Commit()
 }
 
-func (p *featureParquet) abort() { p.f.Abort() }
+func (p *featureParquet) abort() {
+	p.w.stop()
+	p.f.Abort()
+}
 
 // featureCSVHeader is the header of the features CSV (--out FILE.csv).
 var featureCSVHeader = []string{"customer_id", "first_purchase", "last_purchase", "orders", "frequency", "recency", "T",
