@@ -78,6 +78,10 @@ type Options struct {
 	FXMicros map[string]int64
 	// Segments is the RFM segment table; nil = DefaultSegments.
 	Segments *SegmentTable
+	// ExpectedCustomers, if known, sizes the id tables once instead of
+	// doubling them as customers arrive (a guess: too low costs a doubling,
+	// too high some idle slots).
+	ExpectedCustomers int
 	// Tracking asks for the cohort's daily repeat purchases and first
 	// purchases (Result.Tracking), for a backtest's tracking plot.
 	Tracking bool
@@ -197,6 +201,9 @@ func NewAccumulator(opt Options) *Accumulator {
 		a.shards[i].currencies = map[string]*int64{}
 		if opt.Tracking {
 			a.shards[i].track = map[int32][2]int64{}
+		}
+		if opt.ExpectedCustomers > 0 {
+			a.shards[i].ids.slots = make([]uint64, slotsFor(opt.ExpectedCustomers/numShards))
 		}
 	}
 	return a
@@ -1019,6 +1026,15 @@ func (sh *shard) insert(id string, h uint64, c customerAcc) int32 {
 	sh.accs.add(c)
 	t.place(h, i)
 	return i
+}
+
+// slotsFor is the table size for n ids at a load of at most 0.7.
+func slotsFor(n int) int {
+	size := 1024
+	for 10*n > 7*size {
+		size <<= 1
+	}
+	return size
 }
 
 func (t *idTable) place(h uint64, i int32) {

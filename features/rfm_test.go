@@ -253,3 +253,29 @@ func TestRowsInIDOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestExpectedCustomersIsOnlyAHint: tables sized for far too few or far too
+// many customers give the same rows as tables grown from nothing.
+func TestExpectedCustomersIsOnlyAHint(t *testing.T) {
+	txs := randomTransactions(20000, 5000)
+	var want []Customer
+	for _, hint := range []int{0, 1, 64 * 200, 1 << 20} {
+		acc := NewAccumulator(Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), ExpectedCustomers: hint})
+		for _, tx := range txs {
+			if err := acc.Add(tx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := acc.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = res.Customers
+			continue
+		}
+		if !reflect.DeepEqual(res.Customers, want) {
+			t.Fatalf("ExpectedCustomers %d changes the rows", hint)
+		}
+	}
+}

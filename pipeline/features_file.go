@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -142,6 +143,13 @@ func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, 
 		return nil, err
 	}
 	fo := features.Options{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Location: loc, Unit: opt.Unit, Segments: opt.Segments, Tracking: tracking}
+	// Sized from the ingests' customer sketches; a few per cent over the
+	// estimate, since a table one short of it would double.
+	if n, err := w.EstimateCustomers(); err != nil {
+		slog.Debug("no customer estimate: tables grow as customers come", "err", err)
+	} else {
+		fo.ExpectedCustomers = n + n/16
+	}
 	if opt.FXFile != "" {
 		rates, err := readFX(opt.FXFile)
 		if err != nil {
@@ -283,7 +291,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 
 // featureRowGroup is the rows of one row group of features.parquet; a few
 // are in memory at once, being encoded side by side.
-const featureRowGroup = 64 * 1024
+const featureRowGroup = 32 * 1024
 
 type featureParquet struct {
 	f   *AtomicFile

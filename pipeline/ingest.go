@@ -190,6 +190,10 @@ type ingest struct {
 	started  time.Time
 	existing []uint64  // order keys committed before, sorted
 	orders   *orderSet // order keys written by this ingest
+	// customers sketches the distinct customers of the accepted rows (a
+	// sizing hint for features); workers merge into it under sketchMu.
+	customers customerSketch
+	sketchMu  sync.Mutex
 	// quarantine streams rejected rows to disk as they come, so memory does
 	// not grow with them; it is opened at the first rejection.
 	quarantine *quarantineWriter
@@ -227,6 +231,9 @@ func (in *ingest) commit(entries []ManifestEntry) error {
 		}
 	}
 	if err := in.w.writeOrderKeys(in.id, in.orders.keys()); err != nil {
+		return err
+	}
+	if err := in.w.writeCustomerSketch(in.id, &in.customers); err != nil {
 		return err
 	}
 	if err := in.w.commit(entries); err != nil {
@@ -522,6 +529,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if !agg.lineItems {
 			in.claimOrders(uint32(j.seq), res.rows)
 		}
+		in.sketchCustomers(res.rows)
 		return res
 	}, func(res result) error {
 		fs.RowsRead += res.read
@@ -560,6 +568,17 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	}
 	entry.Parts = parts
 	return nil
+}
+
+// sketchCustomers adds the customers of one chunk's rows to the ingest's sketch.
+func (in *ingest) sketchCustomers(rows []acceptedRow) {
+	local := new(customerSketch)
+	for i := range rows {
+		local.add(rows[i].t.CustomerID)
+	}
+	in.sketchMu.Lock()
+	in.customers.merge(local)
+	in.sketchMu.Unlock()
 }
 
 // claimOrders marks, on a parse worker, the rows of one chunk whose order

@@ -157,7 +157,7 @@ func (w *Warehouse) commit(entries []ManifestEntry) error {
 }
 
 // recover removes what a crashed writer left: temporary files anywhere in
-// the warehouse and part or key files that no manifest line lists. Only a
+// the warehouse and part, key or sketch files that no manifest line lists. Only a
 // lock holder may call it.
 func (w *Warehouse) recover() error {
 	entries, err := w.Manifest()
@@ -193,6 +193,8 @@ func (w *Warehouse) recover() error {
 			case sub == "transactions" && strings.HasSuffix(name, ".parquet") && !committed[rel]:
 				return os.Remove(path)
 			case sub == "_ingest" && strings.HasSuffix(name, ".bin") && !ingests[strings.TrimSuffix(name, ".bin")]:
+				return os.Remove(path)
+			case sub == "_ingest" && strings.HasSuffix(name, ".hll") && !ingests[strings.TrimSuffix(name, ".hll")]:
 				return os.Remove(path)
 			}
 			return nil
