@@ -231,11 +231,9 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 	return keys, nil
 }
 
-// writeOrderKeys stores the order-key hashes of one ingest, sorted.
+// writeOrderKeys stores the order-key hashes of one ingest (orderSet.keys
+// gives them sorted; loadOrderKeys sorts all of them again in any case).
 func (w *Warehouse) writeOrderKeys(id string, keys []uint64) error {
-	if !slices.IsSorted(keys) {
-		sortKeys(keys)
-	}
 	return WriteFileAtomic(w.keysPath(id), func(f io.Writer) error {
 		bw := bufio.NewWriter(f)
 		var b [8]byte
