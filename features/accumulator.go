@@ -241,16 +241,32 @@ type monthCache struct{ lo, hi, month int32 }
 
 func (m *monthCache) of(utcDay int32) int32 {
 	if utcDay < m.lo || utcDay >= m.hi {
-		y, mo, _ := time.Unix(int64(utcDay)*86400, 0).UTC().Date()
-		m.month = int32(y)*12 + int32(mo) - 1
-		m.lo, m.hi = monthStart(m.month), monthStart(m.month+1)
+		m.month = MonthOfDay(utcDay)
+		m.lo, m.hi = MonthStart(m.month), MonthStart(m.month+1)
 	}
 	return m.month
 }
 
-// monthStart is the UTC day number of the first day of a month index
-// (days-from-civil, proleptic Gregorian).
-func monthStart(month int32) int32 {
+// MonthOfDay is the month index (year·12 + month − 1) of a day number (days
+// since 1970-01-01), by integer arithmetic: civil-from-days, proleptic
+// Gregorian, the inverse of MonthStart.
+func MonthOfDay(day int32) int32 {
+	z := int64(day) + 719468
+	era := floorDiv(z, 146097)
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153 // month from March = 0
+	y, m := yoe+era*400, mp+3
+	if mp >= 10 {
+		y, m = y+1, mp-9
+	}
+	return int32(y*12 + m - 1)
+}
+
+// MonthStart is the day number (days since 1970-01-01) of the first day of
+// a month index (year·12 + month − 1): days-from-civil, proleptic Gregorian.
+func MonthStart(month int32) int32 {
 	y := floorDiv(int64(month), 12)
 	m := int64(month) - 12*y + 1
 	if m <= 2 {
@@ -399,7 +415,7 @@ func (a *Accumulator) fold(sh *shard, c *customerAcc) {
 	if c.mask == 0 {
 		return
 	}
-	base := monthStart(c.maskMonth) - 1
+	base := MonthStart(c.maskMonth) - 1
 	for m := c.mask; m != 0; m &= m - 1 {
 		day := base + int32(bits.TrailingZeros64(m))
 		if day == c.lastFolded {

@@ -279,3 +279,20 @@ func TestExpectedCustomersIsOnlyAHint(t *testing.T) {
 		}
 	}
 }
+
+// TestMonthOfDayAndMonthStart checks the calendar arithmetic against the time
+// package over ±100,000 years, month boundaries and leap days included.
+func TestMonthOfDayAndMonthStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 200_000; i++ {
+		day := int32(rng.Int64N(2*36_500_000) - 36_500_000)
+		y, m, _ := time.Unix(int64(day)*86400, 0).UTC().Date()
+		want := int32(y)*12 + int32(m) - 1
+		if got := MonthOfDay(day); got != want {
+			t.Fatalf("MonthOfDay(%d) = %d, want %d", day, got, want)
+		}
+		if start := MonthStart(want); start > day || MonthStart(want+1) <= day || MonthOfDay(start) != want || MonthOfDay(start-1) != want-1 {
+			t.Fatalf("MonthStart(%d) = %d does not bound day %d", want, start, day)
+		}
+	}
+}

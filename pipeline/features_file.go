@@ -280,7 +280,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		return newFeatureCSV(f, res)
 	}
-	w, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(fastSnappy{}),
+	w, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(&fastSnappy{}),
 		parquet.MaxRowsPerRowGroup(featureRowGroup)), featureRowGroup, runtime.GOMAXPROCS(0))
 	if err != nil {
 		f.Abort()
@@ -294,22 +294,15 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 const featureRowGroup = 32 * 1024
 
 type featureParquet struct {
-	f   *AtomicFile
-	w   *parallelParquet[FeatureRow]
-	buf []FeatureRow
+	f *AtomicFile
+	w *parallelParquet[FeatureRow]
 }
 
 func (p *featureParquet) write(rows []features.Customer) error {
-	for len(rows) > 0 {
-		n := min(len(rows), 4096)
-		p.buf = p.buf[:0]
-		for i := range rows[:n] {
-			p.buf = append(p.buf, featureRow(&rows[i]))
-		}
-		if err := p.w.Write(p.buf); err != nil {
+	for i := range rows {
+		if err := p.w.Add(featureRow(&rows[i])); err != nil {
 			return fmt.Errorf("write %s: %w", p.f.path, err)
 		}
-		rows = rows[n:]
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/churnhq/churn/features"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -902,36 +903,8 @@ type partWriter struct {
 	p       pendingPart
 }
 
-// utcMonth is the UTC month of an instant as year*12 + month-1, by integer
-// arithmetic (days-from-civil inverted, proleptic Gregorian).
-func utcMonth(micros int64) int {
-	const microsPerDay = 86_400_000_000
-	days := micros / microsPerDay
-	if micros%microsPerDay < 0 {
-		days--
-	}
-	z := days + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	m := mp + 3
-	if mp >= 10 {
-		m = mp - 9
-	}
-	y := yoe + era*400
-	if m <= 2 {
-		y++
-	}
-	return int(y*12 + m - 1)
-}
-
 func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
-	key := utcMonth(t.TimeMicros)
+	key := int(features.MonthOfDay(features.DayOf(t.TimeMicros, time.UTC)))
 	w := pw.open[key]
 	if w == nil {
 		month := fmt.Sprintf("%04d-%02d", key/12, key%12+1)

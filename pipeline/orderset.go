@@ -73,11 +73,11 @@ func (sh *orderShard) probe(k uint64) int {
 	return int(i)
 }
 
-// claim records that chunk seq has a row with key k and reports whether that
-// row is the first of its order so far. A key held by a later chunk is taken
-// from it; the later chunk's row is demoted and returned as loser.
+// claim records a row with key k, of the chunk with tag seq (1 + the chunk,
+// or 0 for an earlier file), and reports whether it is the first row of its
+// order so far. A key held by a later chunk is taken from it; that chunk's
+// tag is returned as loser.
 func (sh *orderShard) claim(k uint64, seq uint32) (first bool, loser uint32) {
-	seq++ // 0 is "an earlier file"
 	if k == 0 {
 		switch {
 		case !sh.hasZero:
@@ -154,7 +154,7 @@ func (s *orderSet) claimChunk(seq uint32, keys []uint64) []bool {
 		sh.mu.Lock()
 		warmSlots(sh, keys, rows)
 		for _, r := range rows {
-			first, loser := sh.claim(keys[r], seq)
+			first, loser := sh.claim(keys[r], seq+1)
 			dup[r] = !first
 			if loser != 0 {
 				losers = append(losers, demotion{keys[r], loser - 1})
@@ -213,11 +213,6 @@ func (s *orderSet) add(k uint64) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.claim(k, 0)
-	if k == 0 {
-		sh.zeroSeq = 0
-	} else {
-		sh.seqs[sh.probe(k)] = 0
-	}
 }
 
 // endFile makes every key final: rows of the next file can only be

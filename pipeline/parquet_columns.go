@@ -130,20 +130,14 @@ func (p *parallelParquet[T]) encode(j *groupJob[T]) error {
 	return j.rg.Flush()
 }
 
-// Write adds rows; every full row group goes to an encoder.
-func (p *parallelParquet[T]) Write(rows []T) error {
-	for len(rows) > 0 {
-		if p.buf == nil {
-			p.buf = p.newBuf()
-		}
-		n := min(len(rows), p.groupN-len(p.buf))
-		p.buf = append(p.buf, rows[:n]...)
-		rows = rows[n:]
-		if len(p.buf) == p.groupN {
-			if err := p.send(); err != nil {
-				return err
-			}
-		}
+// Add appends a row; every full row group goes to an encoder.
+func (p *parallelParquet[T]) Add(row T) error {
+	if p.buf == nil {
+		p.buf = p.newBuf()
+	}
+	p.buf = append(p.buf, row)
+	if len(p.buf) == p.groupN {
+		return p.send()
 	}
 	return nil
 }

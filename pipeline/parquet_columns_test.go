@@ -26,13 +26,13 @@ func TestParallelParquetRoundTrip(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	p, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](&buf, parquet.Compression(fastSnappy{}),
+	p, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](&buf, parquet.Compression(&fastSnappy{}),
 		parquet.MaxRowsPerRowGroup(4096)), 4096, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for start := 0; start < len(rows); start += 1000 {
-		if err := p.Write(rows[start:min(start+1000, len(rows))]); err != nil {
+	for _, r := range rows {
+		if err := p.Add(r); err != nil {
 			t.Fatal(err)
 		}
 	}

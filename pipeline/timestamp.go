@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/churnhq/churn/features"
 )
 
 // ErrBadTime is the reason for a timestamp that cannot be read.
@@ -179,7 +181,12 @@ func parseRFC3339Micros(s string) (int64, bool) {
 	h, ok4 := num(11, 2)
 	mi, ok5 := num(14, 2)
 	sec, ok6 := num(17, 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > int64(daysIn(time.Month(mo), int(y))) || h > 23 || mi > 59 || sec > 59 {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	month := int32(y*12 + mo - 1)
+	first := int64(features.MonthStart(month))
+	if d < 1 || first+d > int64(features.MonthStart(month+1)) {
 		return 0, false
 	}
 	rest := s[19:]
@@ -216,33 +223,9 @@ func parseRFC3339Micros(s string) (int64, bool) {
 	default:
 		return 0, false
 	}
-	// Days from the civil date (proleptic Gregorian), then seconds.
-	yy := y
-	if mo <= 2 {
-		yy--
-	}
-	if yy < 0 {
-		return 0, false // year 0: leave it to Parse
-	}
-	era := yy / 400
-	yoe := yy - era*400
-	mp := (mo + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	days := era*146097 + doe - 719468
+	days := first + d - 1
 	unix := days*86400 + h*3600 + mi*60 + sec - offset
 	return unix*1_000_000 + frac, true
-}
-
-// daysIn is the number of days of a month.
-func daysIn(m time.Month, year int) int {
-	if m == time.February {
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	}
-	return 30 + int((0b1010_1101_0101>>uint(m-1))&1)
 }
 
 func hasZone(layout string) bool {
