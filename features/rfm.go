@@ -2,6 +2,7 @@ package features
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ type quintiles struct {
 
 // quintilesOf sorts vals and finds their cuts and the span of each score.
 func quintilesOf(vals []int64) quintiles {
-	slices.Sort(vals)
+	sortInt64s(vals)
 	var q quintiles
 	n := len(vals)
 	below := 0
@@ -60,6 +61,55 @@ func quintilesOf(vals []int64) quintiles {
 		b.n++
 	}
 	return q
+}
+
+// sortInt64s sorts vals in ascending order: by counting when they span
+// fewer values than there are (days, orders), else by an LSD radix sort on
+// 11-bit digits of v − min, with no pass for digits all values share.
+func sortInt64s(vals []int64) {
+	if len(vals) < 1<<12 {
+		slices.Sort(vals)
+		return
+	}
+	lo := slices.Min(vals)
+	span := uint64(slices.Max(vals)) - uint64(lo)
+	if span < uint64(len(vals)) {
+		counts := make([]int, span+1)
+		for _, v := range vals {
+			counts[uint64(v)-uint64(lo)]++
+		}
+		i := 0
+		for d, c := range counts {
+			for ; c > 0; c-- {
+				vals[i] = lo + int64(d)
+				i++
+			}
+		}
+		return
+	}
+	const digit = 11
+	src, dst := vals, make([]int64, len(vals))
+	for shift := 0; shift < bits.Len64(span); shift += digit {
+		var next [1 << digit]int
+		for _, v := range src {
+			next[(uint64(v)-uint64(lo))>>shift&(1<<digit-1)]++
+		}
+		if next[(uint64(src[0])-uint64(lo))>>shift&(1<<digit-1)] == len(src) {
+			continue
+		}
+		sum := 0
+		for d, c := range next {
+			next[d] = sum
+			sum += c
+		}
+		for _, v := range src {
+			d := (uint64(v) - uint64(lo)) >> shift & (1<<digit - 1)
+			dst[next[d]] = v
+			next[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(vals, src)
 }
 
 func (q *quintiles) score(v int64) int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -220,12 +221,15 @@ func TestDaySpanningTwoMonths(t *testing.T) {
 // merged from the shards, including ids that share their first 16 bytes,
 // differ only in length, hold bytes above 0x7f or a zero byte.
 func TestRowsInIDOrder(t *testing.T) {
+	// Small parts go to goroutines too, so that path is taken here.
+	defer func(n int) { parallelSort = n }(parallelSort)
+	parallelSort = 64
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []byte{0, 'A', 'B', 'z', 0xc3, 0xff}
 	a := NewAccumulator(Options{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)})
 	seen := map[string]bool{}
 	var want []string
-	for i := 0; i < 20_001; i++ {
+	for i := 0; i < 60_001; i++ {
 		id := []byte("customer-0000000")[:rng.IntN(17)]
 		for k := rng.IntN(6); k > 0; k-- {
 			id = append(id, alphabet[rng.IntN(len(alphabet))])
@@ -250,6 +254,34 @@ func TestRowsInIDOrder(t *testing.T) {
 	for i, r := range res.Customers {
 		if r.CustomerID != want[i] {
 			t.Fatalf("row %d: id %q, want %q", i, r.CustomerID, want[i])
+		}
+	}
+}
+
+// TestSortInt64s: the counting and radix sorts behind the quintiles give
+// slices.Sort's order, for narrow and wide spans, negatives and extremes.
+func TestSortInt64s(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cases := map[string]func() int64{
+		"days":    func() int64 { return -rng.Int64N(700) },
+		"orders":  func() int64 { return 1 + rng.Int64N(40) },
+		"spend":   func() int64 { return rng.Int64N(5_000_000_000) / 10_000 * 10_000 },
+		"signed":  func() int64 { return rng.Int64N(1<<40) - 1<<39 },
+		"extreme": func() int64 { return []int64{math.MinInt64, math.MaxInt64, 0, -1, 1}[rng.IntN(5)] },
+		"any":     func() int64 { return int64(rng.Uint64()) },
+	}
+	for name, gen := range cases {
+		for _, n := range []int{0, 1, 100, 5000, 100_000} {
+			vals := make([]int64, n)
+			for i := range vals {
+				vals[i] = gen()
+			}
+			want := slices.Clone(vals)
+			slices.Sort(want)
+			sortInt64s(vals)
+			if !slices.Equal(vals, want) {
+				t.Fatalf("%s, %d values: not sorted", name, n)
+			}
 		}
 	}
 }
