@@ -201,6 +201,7 @@ func NewAccumulator(opt Options) *Accumulator {
 		}
 		if opt.ExpectedCustomers > 0 {
 			a.shards[i].ids.slots = make([]uint64, slotsFor(opt.ExpectedCustomers/numShards))
+			populate(a.shards[i].ids.slots)
 		}
 	}
 	return a
@@ -595,7 +596,9 @@ func (p *pages[T]) at(i int) *T { return &p.pages[i/pageSize][i%pageSize] }
 
 func (p *pages[T]) add(v T) {
 	if p.n%pageSize == 0 {
-		p.pages = append(p.pages, make([]T, 0, pageSize))
+		page := make([]T, 0, pageSize)
+		populate(page)
+		p.pages = append(p.pages, page)
 	}
 	last := &p.pages[len(p.pages)-1]
 	*last = append(*last, v)
@@ -716,6 +719,7 @@ func (sh *shard) grow() {
 		size = 1024
 	}
 	t.slots = make([]uint64, size)
+	populate(t.slots)
 	for _, v := range old {
 		if v != 0 {
 			t.put(v)
