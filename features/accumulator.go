@@ -201,7 +201,6 @@ func NewAccumulator(opt Options) *Accumulator {
 		}
 		if opt.ExpectedCustomers > 0 {
 			a.shards[i].ids.slots = make([]uint64, slotsFor(opt.ExpectedCustomers/numShards))
-			populate(a.shards[i].ids.slots)
 		}
 	}
 	return a
@@ -596,9 +595,7 @@ func (p *pages[T]) at(i int) *T { return &p.pages[i/pageSize][i%pageSize] }
 
 func (p *pages[T]) add(v T) {
 	if p.n%pageSize == 0 {
-		page := make([]T, 0, pageSize)
-		populate(page)
-		p.pages = append(p.pages, page)
+		p.pages = append(p.pages, make([]T, 0, pageSize))
 	}
 	last := &p.pages[len(p.pages)-1]
 	*last = append(*last, v)
@@ -719,7 +716,6 @@ func (sh *shard) grow() {
 		size = 1024
 	}
 	t.slots = make([]uint64, size)
-	populate(t.slots)
 	for _, v := range old {
 		if v != 0 {
 			t.put(v)

@@ -82,11 +82,9 @@ func (a *Accumulator) Stream() (*Result, *Rows, error) {
 		offsets[s+1] = total
 	}
 	keys := make([]idKey, total)
-	populate(keys)
 	var rfm [3][]int64
 	for k := range rfm {
 		rfm[k] = make([]int64, total)
-		populate(rfm[k])
 	}
 	counts := make([]int, numShards)
 	var next atomic.Int32
