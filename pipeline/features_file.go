@@ -280,12 +280,7 @@ func newFeatureFile(path string, res *features.Result) (featureFile, error) {
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		return newFeatureCSV(f, res)
 	}
-	w, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](f, parquet.Compression(&fastSnappy{}),
-		parquet.MaxRowsPerRowGroup(featureRowGroup)), featureRowGroup, runtime.GOMAXPROCS(0))
-	if err != nil {
-		f.Abort()
-		return nil, err
-	}
+	w := newParallelParquet[FeatureRow](f, featureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(&fastSnappy{}))
 	return &featureParquet{f: f, w: w}, nil
 }
 

@@ -26,11 +26,7 @@ func TestParallelParquetRoundTrip(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	p, err := newParallelParquet(parquet.NewGenericWriter[FeatureRow](&buf, parquet.Compression(&fastSnappy{}),
-		parquet.MaxRowsPerRowGroup(4096)), 4096, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newParallelParquet[FeatureRow](&buf, 4096, 2, parquet.Compression(&fastSnappy{}))
 	for _, r := range rows {
 		if err := p.Add(r); err != nil {
 			t.Fatal(err)
