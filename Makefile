@@ -61,7 +61,10 @@ demo: build
 
 # Speed and memory budgets (figures go to BENCHMARKS.md), lifetimes side by
 # side when the venv is there.
+# Benchmarks; DuckDB, the reference of BenchmarkFeatures10M, goes into the
+# venv here only (the tests do not need it).
 bench: venv
+	@if [ -x $(VENV)/bin/pip ]; then $(VENV)/bin/pip install -q --disable-pip-version-check -r pipeline/testdata/duckdb/requirements.txt; fi
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 # Short runs of every fuzz target.
