@@ -156,17 +156,19 @@ const numShards = 64
 
 // shard is the aggregate of the customers whose id hashes to it.
 type shard struct {
-	mu         sync.Mutex
-	ids        idTable // id → index in accs
-	accs       pages[customerAcc]
-	tagSets    pages[tagSets] // one per customer, once a store or category is seen
-	tags       []listNode
-	currencies map[string]*int64 // currency → rows
-	ignored    int64             // rows after the holdout end (or D)
-	fxOverflow int64             // rows whose converted amount does not fit
-	overflow   int64             // rows beyond a customer's 2³¹−1 purchases
-	track      map[int32][2]int64
-	sink       uint64 // keeps warm's loads
+	mu           sync.Mutex
+	ids          idTable // id → index in accs
+	accs         pages[customerAcc]
+	tagSets      pages[tagSets] // one per customer, once a store or category is seen
+	tags         []listNode
+	currencies   map[string]*int64 // currency → rows
+	lastCurrency string            // the currency of the shard's last row
+	lastCount    *int64            // its count in currencies
+	ignored      int64             // rows after the holdout end (or D)
+	fxOverflow   int64             // rows whose converted amount does not fit
+	overflow     int64             // rows beyond a customer's 2³¹−1 purchases
+	track        map[int32][2]int64
+	sink         uint64 // keeps warm's loads
 }
 
 // Accumulator aggregates transactions per customer. Add is for one
@@ -314,13 +316,17 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 		return nil
 	}
 	// Assigning to an existing string key replaces the stored key, and the
-	// batch's strings are recycled after the batch: count through a pointer.
-	if n := sh.currencies[t.Currency]; n != nil {
-		*n++
-	} else {
-		one := int64(1)
-		sh.currencies[strings.Clone(t.Currency)] = &one
+	// batch's strings are recycled after the batch: count through a pointer,
+	// the last currency's kept at hand (rows rarely change currency).
+	if sh.lastCount == nil || t.Currency != sh.lastCurrency {
+		n := sh.currencies[t.Currency]
+		if n == nil {
+			n = new(int64)
+			sh.currencies[strings.Clone(t.Currency)] = n
+		}
+		sh.lastCurrency, sh.lastCount = strings.Clone(t.Currency), n
 	}
+	*sh.lastCount++
 	i, found := sh.find(t.CustomerID, h)
 	if !found {
 		i = sh.insert(t.CustomerID, h, newCustomerAcc())
