@@ -98,8 +98,11 @@ type Transaction struct {
 // UTC month, or when merged aggregates share a customer.
 var ErrOrder = errors.New("transactions out of month order")
 
-// customerAcc is the running aggregate of one customer: fixed size, no Go
-// pointers (so millions of them cost the garbage collector nothing).
+// customerAcc is the running aggregate of one customer: fixed size (136
+// bytes), no Go pointers (so millions of them cost the garbage collector
+// nothing). What most customers never need — refunds, the holdout window,
+// stores and categories — is kept beside it, once used (extras, tagSets).
+// The last purchase day is not kept: it is the day of lastMicros.
 type customerAcc struct {
 	idHead        [16]byte // the id's first 16 bytes, zero padded
 	idLen         uint32
@@ -109,26 +112,30 @@ type customerAcc struct {
 	mask          uint64 // purchase days (to the holdout end) of month maskMonth: bit k = day monthStart−1+k
 	spend         int64
 	firstDaySpend int64
-	refundAmount  int64 // sum of refunds, as a positive amount
 	spend30       int64
 	spend90       int64
 	spend365      int64
 	spendPrev90   int64 // days (D-180, D-90]
-	holdoutSpend  int64
 	gapSq         int64 // Σ over consecutive distinct purchase days up to D of (gap in days)²
 	maskMonth     int32 // UTC month (year·12 + month − 1) of mask; monthNone before the first purchase
 	firstDay      int32 // first purchase day up to D
-	lastDay       int32 // last purchase day up to D
 	lastFolded    int32 // the latest purchase day folded out of a mask (to the holdout end)
-	holdoutFirst  int32 // first purchase day in the holdout
 	orders        int32
-	refunds       int32
 	orders30      int32
 	orders90      int32
 	orders365     int32
-	holdoutOrders int32
 	days          int32 // distinct purchase days up to D, folded so far
+}
+
+// extras are the parts of a customer's aggregate that most customers never
+// need: refunds, and purchases in the holdout window.
+type extras struct {
+	refundAmount  int64 // sum of refunds up to D, as a positive amount
+	holdoutSpend  int64
+	refunds       int32
+	holdoutOrders int32
 	holdoutDays   int32 // distinct purchase days in the holdout, folded so far
+	holdoutFirst  int32 // first purchase day in the holdout
 }
 
 const monthNone = math.MinInt32
@@ -160,6 +167,7 @@ type shard struct {
 	ids          idTable // id → index in accs
 	accs         pages[customerAcc]
 	tagSets      pages[tagSets] // one per customer, once a store or category is seen
+	extras       pages[extras]  // one per customer, once a refund or holdout purchase is seen
 	tags         []listNode
 	currencies   map[string]*int64 // currency → rows
 	lastCurrency string            // the currency of the shard's last row
@@ -342,12 +350,17 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 	}
 	if amount < 0 {
 		if day <= a.asOfDay {
-			c.refunds++
-			c.refundAmount -= amount
+			e := sh.extra(i)
+			e.refunds++
+			e.refundAmount -= amount
 		}
 		return nil
 	}
-	if c.orders == math.MaxInt32 || c.holdoutOrders == math.MaxInt32 {
+	var hold *extras // the extras of a holdout purchase
+	if day > a.asOfDay {
+		hold = sh.extra(i)
+	}
+	if (hold == nil && c.orders == math.MaxInt32) || (hold != nil && hold.holdoutOrders == math.MaxInt32) {
 		sh.overflow++
 		return nil
 	}
@@ -358,13 +371,13 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 			return fmt.Errorf("%w: customer %q has a purchase on %s after one in a later month (the accumulator takes transactions month by month)",
 				ErrOrder, t.CustomerID, time.UnixMicro(t.TimeMicros).UTC().Format(time.RFC3339))
 		}
-		a.fold(sh, c)
+		a.fold(sh, c, i)
 		c.maskMonth = month
 	}
 	c.mask |= 1 << uint(day-mc.lo+1) // a local day is within a day of its UTC day
-	if day > a.asOfDay {
-		c.holdoutOrders++
-		c.holdoutSpend += amount
+	if hold != nil {
+		hold.holdoutOrders++
+		hold.holdoutSpend += amount
 		return nil
 	}
 	c.orders++
@@ -373,7 +386,7 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 		c.firstMicros = t.TimeMicros
 	}
 	if t.TimeMicros > c.lastMicros {
-		c.lastMicros, c.lastDay = t.TimeMicros, day
+		c.lastMicros = t.TimeMicros
 	}
 	switch {
 	case day < c.firstDay:
@@ -414,7 +427,7 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 // fold moves the days of c's mask into its counts, in day order: distinct
 // days, the squares of the gaps between them, the holdout days. A day equal
 // to the last one folded (a local day that spans two UTC months) counts once.
-func (a *Accumulator) fold(sh *shard, c *customerAcc) {
+func (a *Accumulator) fold(sh *shard, c *customerAcc, i int32) {
 	if c.mask == 0 {
 		return
 	}
@@ -425,10 +438,11 @@ func (a *Accumulator) fold(sh *shard, c *customerAcc) {
 			continue
 		}
 		if day > a.asOfDay {
-			if c.holdoutDays == 0 {
-				c.holdoutFirst = day
+			e := sh.extra(i)
+			if e.holdoutDays == 0 {
+				e.holdoutFirst = day
 			}
-			c.holdoutDays++
+			e.holdoutDays++
 			if sh.track != nil && c.days > 0 {
 				sh.trackDay(day, 1)
 			}
@@ -445,6 +459,22 @@ func (a *Accumulator) fold(sh *shard, c *customerAcc) {
 		c.lastFolded = day
 	}
 	c.mask = 0
+}
+
+// extra returns the extras of customer i, making room for them.
+func (sh *shard) extra(i int32) *extras {
+	for sh.extras.len() <= int(i) {
+		sh.extras.add(extras{})
+	}
+	return sh.extras.at(int(i))
+}
+
+// extrasOf returns the extras of customer i (zero when there are none).
+func (sh *shard) extrasOf(i int) extras {
+	if i < sh.extras.len() {
+		return *sh.extras.at(i)
+	}
+	return extras{}
 }
 
 // trackDay counts a first purchase day (k = 0) or a repeat one (k = 1).
@@ -534,6 +564,9 @@ func (a *Accumulator) Merge(b *Accumulator) error {
 		for j := 0; j < src.accs.len(); j++ {
 			id := src.id(int32(j))
 			i := dst.insert(id, hashID(id), *src.accs.at(j))
+			if j < src.extras.len() {
+				*dst.extra(i) = *src.extras.at(j)
+			}
 			if j < src.tagSets.len() {
 				ts := *src.tagSets.at(j)
 				for dst.tagSets.len() <= int(i) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -326,5 +327,14 @@ func TestMonthOfDayAndMonthStart(t *testing.T) {
 		if start := MonthStart(want); start > day || MonthStart(want+1) <= day || MonthOfDay(start) != want || MonthOfDay(start-1) != want-1 {
 			t.Fatalf("MonthStart(%d) = %d does not bound day %d", want, start, day)
 		}
+	}
+}
+
+// TestAggregateSize: the per-customer aggregate stays at 136 bytes (the
+// features' memory is 136 bytes a customer plus the id table); the rarer
+// parts live beside it.
+func TestAggregateSize(t *testing.T) {
+	if n := unsafe.Sizeof(customerAcc{}); n != 136 {
+		t.Errorf("customerAcc is %d bytes, want 136", n)
 	}
 }

@@ -159,11 +159,11 @@ func (a *Accumulator) finishShard(s int, keys []idKey, r, f, m []int64) int {
 	k := 0
 	for i := 0; i < sh.accs.len(); i++ {
 		c := sh.accs.at(i)
-		a.fold(sh, c)
+		a.fold(sh, c, int32(i))
 		if c.orders == 0 {
 			continue
 		}
-		r[k], f[k], m[k] = int64(c.lastDay-a.asOfDay), int64(c.orders), c.spend
+		r[k], f[k], m[k] = int64(DayOf(c.lastMicros, a.loc)-a.asOfDay), int64(c.orders), c.spend
 		keys[k] = idKey{binary.BigEndian.Uint64(c.idHead[:8]), binary.BigEndian.Uint64(c.idHead[8:]), uint32(s)<<refBits | uint32(i), c.idLen}
 		k++
 	}
@@ -361,7 +361,7 @@ func (r *Rows) build(dst []Customer, keys []idKey, sink *int64) []Customer {
 		hi := min(lo+run, len(keys))
 		for _, k := range keys[lo:hi] {
 			c := a.shards[k.shard()].accs.at(k.index())
-			*sink += c.firstMicros + int64(c.holdoutDays)
+			*sink += c.firstMicros + int64(c.days)
 		}
 		for _, k := range keys[lo:hi] {
 			sh := &a.shards[k.shard()]
@@ -372,27 +372,28 @@ func (r *Rows) build(dst []Customer, keys []idKey, sink *int64) []Customer {
 			}
 			start := end
 			end += int(k.len)
-			dst = append(dst, a.row(ids[start:end], sh.accs.at(idx), tags, &r.q, r.table))
+			dst = append(dst, a.row(ids[start:end], sh.accs.at(idx), sh.extrasOf(idx), tags, &r.q, r.table))
 		}
 	}
 	return dst
 }
 
 // row finishes one customer whose months are all folded.
-func (a *Accumulator) row(id string, c *customerAcc, tags tagSets, q *[3]quintiles, table *SegmentTable) Customer {
+func (a *Accumulator) row(id string, c *customerAcc, e extras, tags tagSets, q *[3]quintiles, table *SegmentTable) Customer {
 	unit := a.opt.Unit.Days()
+	lastDay := DayOf(c.lastMicros, a.loc)
 	r := Customer{
 		CustomerID:         id,
 		FirstPurchase:      time.UnixMicro(c.firstMicros).UTC(),
 		LastPurchase:       time.UnixMicro(c.lastMicros).UTC(),
 		Orders:             int64(c.orders),
 		Frequency:          int64(c.days - 1),
-		Recency:            float64(c.lastDay-c.firstDay) / unit,
+		Recency:            float64(lastDay-c.firstDay) / unit,
 		T:                  float64(a.asOfDay-c.firstDay) / unit,
 		TotalSpendMicros:   c.spend,
-		NetSpendMicros:     c.spend - c.refundAmount,
-		Refunds:            int64(c.refunds),
-		RefundAmountMicros: c.refundAmount,
+		NetSpendMicros:     c.spend - e.refundAmount,
+		Refunds:            int64(e.refunds),
+		RefundAmountMicros: e.refundAmount,
 		Orders30:           int64(c.orders30),
 		Orders90:           int64(c.orders90),
 		Orders365:          int64(c.orders365),
@@ -400,26 +401,26 @@ func (a *Accumulator) row(id string, c *customerAcc, tags tagSets, q *[3]quintil
 		Spend90Micros:      c.spend90,
 		Spend365Micros:     c.spend365,
 		SpendTrendMicros:   c.spend90 - c.spendPrev90,
-		DaysSinceLast:      int64(a.asOfDay - c.lastDay),
+		DaysSinceLast:      int64(a.asOfDay - lastDay),
 		TenureDays:         int64(a.asOfDay - c.firstDay),
 		Stores:             int64(tags.stores),
 		Categories:         int64(tags.categories),
-		HoldoutOrders:      int64(c.holdoutOrders),
-		HoldoutDays:        int64(c.holdoutDays),
-		HoldoutSpendMicros: c.holdoutSpend,
+		HoldoutOrders:      int64(e.holdoutOrders),
+		HoldoutDays:        int64(e.holdoutDays),
+		HoldoutSpendMicros: e.holdoutSpend,
 	}
-	if c.holdoutDays > 0 {
-		r.HoldoutFirst = int64(c.holdoutFirst - a.asOfDay)
+	if e.holdoutDays > 0 {
+		r.HoldoutFirst = int64(e.holdoutFirst - a.asOfDay)
 	}
 	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6
 	if r.Frequency > 0 {
 		n := float64(r.Frequency)
 		r.MonetaryValue = float64(c.spend-c.firstDaySpend) / n / 1e6
 		// The gaps between consecutive purchase days sum to last − first.
-		r.GapMeanDays = float64(c.lastDay-c.firstDay) / n
+		r.GapMeanDays = float64(lastDay-c.firstDay) / n
 		r.GapStdDays = math.Sqrt(math.Max(0, float64(c.gapSq)/n-r.GapMeanDays*r.GapMeanDays))
 	}
-	r.RScore = q[0].score(int64(c.lastDay - a.asOfDay))
+	r.RScore = q[0].score(int64(lastDay - a.asOfDay))
 	r.FScore = q[1].score(int64(c.orders))
 	r.MScore = q[2].score(c.spend)
 	r.Segment = table.Segment(r.RScore, r.FScore, r.MScore)
