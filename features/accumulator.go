@@ -327,12 +327,13 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 	// batch's strings are recycled after the batch: count through a pointer,
 	// the last currency's kept at hand (rows rarely change currency).
 	if sh.lastCount == nil || t.Currency != sh.lastCurrency {
-		n := sh.currencies[t.Currency]
+		key := strings.Clone(t.Currency)
+		n := sh.currencies[key]
 		if n == nil {
 			n = new(int64)
-			sh.currencies[strings.Clone(t.Currency)] = n
+			sh.currencies[key] = n
 		}
-		sh.lastCurrency, sh.lastCount = strings.Clone(t.Currency), n
+		sh.lastCurrency, sh.lastCount = key, n
 	}
 	*sh.lastCount++
 	i, found := sh.find(t.CustomerID, h)
@@ -357,10 +358,12 @@ func (a *Accumulator) add(sh *shard, t *Transaction, h uint64, mc *monthCache) e
 		return nil
 	}
 	var hold *extras // the extras of a holdout purchase
+	count := &c.orders
 	if day > a.asOfDay {
 		hold = sh.extra(i)
+		count = &hold.holdoutOrders
 	}
-	if (hold == nil && c.orders == math.MaxInt32) || (hold != nil && hold.holdoutOrders == math.MaxInt32) {
+	if *count == math.MaxInt32 {
 		sh.overflow++
 		return nil
 	}
