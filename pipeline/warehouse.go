@@ -39,7 +39,7 @@ type Transaction struct {
 	// AmountMicros is the order total in millionths of the currency unit;
 	// negative for refunds.
 	AmountMicros int64  `parquet:"amount,decimal(6:18),delta"`
-	Currency     string `parquet:"currency,dict"`
+	Currency     string `parquet:"currency,delta"`
 	Category     string `parquet:"category,optional,dict"`
 	Channel      string `parquet:"channel,optional,dict"`
 	Store        string `parquet:"store,optional,dict"`
