@@ -508,12 +508,17 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	defer pw.abort()
 	agg := newOrderAggregator(cols.lineItems())
 
+	// A chunk's records and rows are dead once its rows are handed on (they
+	// are copied): their buffers go back for later chunks, not to the GC.
+	recBufs := make(chan []rawRecord, 2*in.workers()+2)
+	rowBufs := make(chan []acceptedRow, 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
 		recs := j.records
 		if j.chunk != nil {
-			recs = split.split(j.chunk, j.firstLine, nil)
+			recs = split.split(j.chunk, j.firstLine, reuse(recBufs))
+			defer recycle(recBufs, recs)
 		}
-		res := result{seq: j.seq, read: int64(len(recs)), rows: make([]acceptedRow, 0, len(recs))}
+		res := result{seq: j.seq, read: int64(len(recs)), rows: reuse(rowBufs)}
 		for i := range recs {
 			rec := &recs[i]
 			if rec.err != nil {
@@ -548,6 +553,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		for ; ri < len(res.rejects); ri++ {
 			in.reject(fs, res.rejects[ri])
 		}
+		recycle(rowBufs, res.rows)
 		return nil
 	})
 	if err != nil {
@@ -569,6 +575,27 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	}
 	entry.Parts = parts
 	return nil
+}
+
+// reuse returns an empty buffer from pool, or nil (append allocates) when
+// there is none.
+func reuse[T any](pool chan []T) []T {
+	select {
+	case b := <-pool:
+		return b
+	default:
+		return nil
+	}
+}
+
+// recycle clears b, so that it keeps no chunk alive, and puts it in pool
+// if there is room.
+func recycle[T any](pool chan []T, b []T) {
+	clear(b)
+	select {
+	case pool <- b[:0]:
+	default:
+	}
 }
 
 // sketchCustomers adds the customers of one chunk's rows to the ingest's sketch.
@@ -838,6 +865,7 @@ type partWriters struct {
 	open     map[int]*partWriter // by UTC month: year*12 + month-1
 	queues   []chan writeJob
 	done     chan error
+	free     chan []Transaction // row buffers the encoders are done with
 }
 
 type writeJob struct {
@@ -848,7 +876,8 @@ type writeJob struct {
 
 func newPartWriters(in *ingest) *partWriters {
 	n := in.workers()
-	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n)}
+	// Room for a buffer per open month and per queued batch.
+	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n), free: make(chan []Transaction, 64)}
 	for range n {
 		// The goroutine gets the channel itself, not the field: wait() sets
 		// the field to nil, and a goroutine scheduled after that would range
@@ -863,6 +892,13 @@ func newPartWriters(in *ingest) *partWriters {
 				}
 				if err == nil && j.flush {
 					err = j.w.w.Flush()
+				}
+				// Write copied the rows: the buffer goes back for reuse,
+				// cleared so it keeps no chunk alive.
+				clear(j.rows)
+				select {
+				case pw.free <- j.rows[:0]:
+				default:
 				}
 			}
 			pw.done <- err
@@ -939,14 +975,27 @@ func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
 	}
 	w.inGroup++
 	pw.buffered++
-	if len(w.buf) >= 4096 {
+	if len(w.buf) >= partBatch {
 		pw.send(w, w.buf, false)
-		w.buf = make([]Transaction, 0, 4096)
+		w.buf = pw.newBuf()
 	}
 	if pw.buffered > bufferedRowsBudget {
 		pw.flushLargest()
 	}
 	return nil
+}
+
+// partBatch is how many rows of a part go to its encoder at a time.
+const partBatch = 4096
+
+// newBuf returns an empty row buffer, one the encoders are done with if any.
+func (pw *partWriters) newBuf() []Transaction {
+	select {
+	case b := <-pw.free:
+		return b
+	default:
+		return make([]Transaction, 0, partBatch)
+	}
 }
 
 // flushLargest ends the row group of the part that buffers the most rows.
@@ -958,7 +1007,7 @@ func (pw *partWriters) flushLargest() {
 		}
 	}
 	pw.send(big, big.buf, true)
-	big.buf = make([]Transaction, 0, 4096)
+	big.buf = pw.newBuf()
 	pw.buffered -= big.inGroup
 	big.inGroup = 0
 }

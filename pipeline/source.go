@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/text/encoding/charmap"
 )
@@ -64,7 +65,9 @@ type rawRecord struct {
 	err    error // a row-level problem found while splitting (quoting, encoding, field count)
 }
 
-// splitter turns a chunk of complete lines into records.
+// splitter turns a chunk of complete lines into records. The records'
+// strings may be views of chunk: it must not change afterwards (the chunker
+// hands out a new buffer for every chunk).
 type splitter interface {
 	split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord
 }
@@ -196,7 +199,9 @@ func (j *jsonSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []r
 // the records parts of one array: a chunk costs a few allocations, not a few
 // per row.
 func splitFields(chunk []byte, sep byte, want int, skipBlank bool, line int64, out []rawRecord) []rawRecord {
-	text := string(chunk)
+	// A view, not a copy (half a GB for a 10M-row file): chunks do not
+	// change once split, and the rows' strings keep theirs alive.
+	text := unsafe.String(unsafe.SliceData(chunk), len(chunk))
 	lines := strings.Count(text, "\n") + 1
 	if out == nil {
 		out = make([]rawRecord, 0, lines)
