@@ -510,13 +510,24 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 
 	// A chunk's records and rows are dead once its rows are handed on (they
 	// are copied): their buffers go back for later chunks, not to the GC.
-	recBufs := make(chan []rawRecord, 2*in.workers()+2)
+	splitBufs := make(chan *splitBuf, 2*in.workers()+2)
 	rowBufs := make(chan []acceptedRow, 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
 		recs := j.records
 		if j.chunk != nil {
-			recs = split.split(j.chunk, j.firstLine, reuse(recBufs))
-			defer recycle(recBufs, recs)
+			buf := &splitBuf{}
+			select {
+			case buf = <-splitBufs:
+			default:
+			}
+			recs = split.split(j.chunk, j.firstLine, buf)
+			defer func() {
+				buf.clear()
+				select {
+				case splitBufs <- buf:
+				default:
+				}
+			}()
 		}
 		res := result{seq: j.seq, read: int64(len(recs)), rows: reuse(rowBufs)}
 		for i := range recs {
@@ -579,7 +590,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 
 // reuse returns an empty buffer from pool, or nil (append allocates) when
 // there is none.
-func reuse[T any](pool chan []T) []T {
+func reuse(pool chan []acceptedRow) []acceptedRow {
 	select {
 	case b := <-pool:
 		return b
@@ -590,7 +601,7 @@ func reuse[T any](pool chan []T) []T {
 
 // recycle clears b, so that it keeps no chunk alive, and puts it in pool
 // if there is room.
-func recycle[T any](pool chan []T, b []T) {
+func recycle(pool chan []acceptedRow, b []acceptedRow) {
 	clear(b)
 	select {
 	case pool <- b[:0]:

@@ -67,10 +67,38 @@ type rawRecord struct {
 
 // splitter turns a chunk of complete lines into records. The records'
 // strings may be views of chunk: it must not change afterwards (the chunker
-// hands out a new buffer for every chunk).
+// hands out a new buffer for every chunk). buf, if not nil, is memory the
+// splitter may reuse and keeps what it used for the next chunk.
 type splitter interface {
-	split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord
+	split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord
 }
+
+// splitBuf is the memory of an earlier chunk's records, dead by now: the
+// records and the array their fields are slices of.
+type splitBuf struct {
+	recs   []rawRecord
+	fields []string
+}
+
+// records returns buf's records, emptied (nil without a buf).
+func (buf *splitBuf) records() []rawRecord {
+	if buf == nil {
+		return nil
+	}
+	return buf.recs[:0]
+}
+
+// clear drops what buf's records point to, so that it keeps no chunk alive.
+func (buf *splitBuf) clear() {
+	clear(buf.recs)
+	clear(buf.fields)
+	buf.recs, buf.fields = buf.recs[:0], buf.fields[:0]
+}
+
+// chunkText is a view of a chunk as a string, not a copy (half a GB for a
+// 10M-row file): chunks do not change once split, and the strings taken
+// from it keep it alive.
+func chunkText(chunk []byte) string { return unsafe.String(unsafe.SliceData(chunk), len(chunk)) }
 
 // delimitedSplitter reads RFC 4180 records with one delimiter byte.
 type delimitedSplitter struct {
@@ -78,18 +106,21 @@ type delimitedSplitter struct {
 	fields int // expected field count; 0 = any
 }
 
-func (d *delimitedSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
+func (d *delimitedSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord {
 	if bytes.IndexByte(chunk, '"') < 0 {
 		// Without a quote, RFC 4180 is a split at each delimiter.
-		return splitFields(chunk, byte(d.comma), d.fields, false, firstLine, out)
+		return splitFields(chunk, byte(d.comma), d.fields, false, firstLine, buf)
 	}
-	return d.splitCSV(chunk, firstLine, out)
+	out := d.splitCSV(chunk, firstLine, buf.records())
+	if buf != nil {
+		buf.recs = out
+	}
+	return out
 }
 
 // splitCSV reads the records of a chunk with encoding/csv, quotes and all.
 func (d *delimitedSplitter) splitCSV(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
-	// One copy of the chunk as a string: raw texts are substrings of it.
-	text := string(chunk)
+	text := chunkText(chunk) // raw texts are substrings of it
 	if out == nil {
 		out = make([]rawRecord, 0, bytes.Count(chunk, []byte{'\n'})+1)
 	}
@@ -158,11 +189,11 @@ type plainSplitter struct {
 	fields int
 }
 
-func (w *plainSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
+func (w *plainSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord {
 	if w.sep != 0 {
-		return splitFields(chunk, w.sep, w.fields, true, firstLine, out)
+		return splitFields(chunk, w.sep, w.fields, true, firstLine, buf)
 	}
-	return eachLine(chunk, firstLine, out, func(line int64, s string) rawRecord {
+	return eachLine(chunk, firstLine, buf, func(line int64, s string) rawRecord {
 		rr := rawRecord{line: line, raw: s, fields: strings.Fields(s)}
 		switch {
 		case !utf8.ValidString(s):
@@ -177,8 +208,8 @@ func (w *plainSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []
 // jsonSplitter reads one JSON object per line; fields follow keys.
 type jsonSplitter struct{ keys []string }
 
-func (j *jsonSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []rawRecord {
-	return eachLine(chunk, firstLine, out, func(line int64, s string) rawRecord {
+func (j *jsonSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord {
+	return eachLine(chunk, firstLine, buf, func(line int64, s string) rawRecord {
 		rr := rawRecord{line: line, raw: s}
 		if !utf8.ValidString(s) {
 			rr.err = ErrEncoding
@@ -195,19 +226,28 @@ func (j *jsonSplitter) split(chunk []byte, firstLine int64, out []rawRecord) []r
 
 // splitFields splits each line of chunk at every sep byte. Lines that are
 // empty are skipped, and with skipBlank also lines of only blanks. Field
-// strings are substrings of one copy of the chunk, and the field slices of
-// the records parts of one array: a chunk costs a few allocations, not a few
-// per row.
-func splitFields(chunk []byte, sep byte, want int, skipBlank bool, line int64, out []rawRecord) []rawRecord {
-	// A view, not a copy (half a GB for a 10M-row file): chunks do not
-	// change once split, and the rows' strings keep theirs alive.
-	text := unsafe.String(unsafe.SliceData(chunk), len(chunk))
+// strings are views of the chunk, and the field slices of the records parts
+// of one array (buf's, when it is large enough): a chunk costs a few
+// allocations, not a few per row.
+func splitFields(chunk []byte, sep byte, want int, skipBlank bool, line int64, buf *splitBuf) []rawRecord {
+	text := chunkText(chunk)
 	lines := strings.Count(text, "\n") + 1
+	out := buf.records()
 	if out == nil {
 		out = make([]rawRecord, 0, lines)
 	}
 	perLine := max(want, 1)
-	arena := make([]string, 0, lines*perLine)
+	var arena []string
+	if buf != nil && cap(buf.fields) >= lines*perLine {
+		arena = buf.fields[:0]
+	} else {
+		arena = make([]string, 0, lines*perLine)
+	}
+	if buf != nil {
+		// The array sized for the chunk is the one to keep (a line with
+		// more fields than the header may start another).
+		defer func(first []string) { buf.recs, buf.fields = out, first[:cap(first)] }(arena)
+	}
 	valid := utf8.ValidString(text) // then so is every line: '\n' is ASCII
 	for len(text) > 0 {
 		var l string
@@ -303,8 +343,9 @@ func jsonKeys(line []byte) ([]string, error) {
 	return keys, nil
 }
 
-func eachLine(chunk []byte, line int64, out []rawRecord, f func(int64, string) rawRecord) []rawRecord {
-	text := string(chunk)
+func eachLine(chunk []byte, line int64, buf *splitBuf, f func(int64, string) rawRecord) []rawRecord {
+	text := chunkText(chunk)
+	out := buf.records()
 	if out == nil {
 		out = make([]rawRecord, 0, bytes.Count(chunk, []byte{'\n'})+1)
 	}
@@ -320,6 +361,9 @@ func eachLine(chunk []byte, line int64, out []rawRecord, f func(int64, string) r
 			out = append(out, f(line, s))
 		}
 		line++
+	}
+	if buf != nil {
+		buf.recs = out
 	}
 	return out
 }

@@ -3,12 +3,14 @@ package pipeline
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // FuzzSplitRecords: the chunker and splitter never panic, never lose a
-// line, and every accepted row's raw text is a line of the input.
+// line, and every accepted row's raw text is a line of the input; a splitter
+// reusing the memory of earlier chunks gives the records a fresh one does.
 func FuzzSplitRecords(f *testing.F) {
 	f.Add([]byte("a,b,c\n1,2,3\n\"x,y\",\"q\"\"\",z\n"), byte(','), 8)
 	f.Add([]byte("a\tb\n1\t\"2\n"), byte('\t'), 3)
@@ -24,6 +26,7 @@ func FuzzSplitRecords(f *testing.F) {
 		for _, layout := range []textLayout{{sep: sep, quoted: true}, {sep: sep}, {}} {
 			ch := newChunker(bytes.NewReader(data), layout.chunkQuote(), size)
 			sp := layout.splitter(0)
+			buf := &splitBuf{}
 			var total []byte
 			var lines int64 = 1
 			for {
@@ -39,12 +42,23 @@ func FuzzSplitRecords(f *testing.F) {
 				}
 				lines += int64(bytes.Count(c, []byte{'\n'}))
 				total = append(total, c...)
-				for _, rec := range sp.split(c, first, nil) {
+				fresh := sp.split(c, first, nil)
+				for _, rec := range fresh {
 					if rec.line < first || !strings.Contains(string(c), rec.raw) {
 						t.Fatalf("record %+v is not in its chunk", rec)
 					}
 					if rec.err == nil && rec.fields == nil {
 						t.Fatalf("record %+v accepted without fields", rec)
+					}
+				}
+				buf.clear()
+				reused := sp.split(c, first, buf)
+				if len(reused) != len(fresh) {
+					t.Fatalf("%d records with reused memory, %d without", len(reused), len(fresh))
+				}
+				for i := range fresh {
+					if !sameRecord(reused[i], fresh[i]) {
+						t.Fatalf("record %d: %+v with reused memory, %+v without", i, reused[i], fresh[i])
 					}
 				}
 			}
@@ -107,4 +121,8 @@ func TestSniffDelimiter(t *testing.T) {
 			t.Errorf("sniffDelimiter(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func sameRecord(a, b rawRecord) bool {
+	return a.line == b.line && a.raw == b.raw && slices.Equal(a.fields, b.fields) && (a.err == nil) == (b.err == nil)
 }
