@@ -529,7 +529,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				}
 			}()
 		}
-		res := result{seq: j.seq, read: int64(len(recs)), rows: reuse(rowBufs)}
+		res := result{seq: j.seq, read: int64(len(recs)), rows: reuse(rowBufs, len(recs))}
 		for i := range recs {
 			rec := &recs[i]
 			if rec.err != nil {
@@ -588,15 +588,16 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	return nil
 }
 
-// reuse returns an empty buffer from pool, or nil (append allocates) when
-// there is none.
-func reuse(pool chan []acceptedRow) []acceptedRow {
+// reuse returns an empty buffer for n rows, from pool if it has one.
+func reuse(pool chan []acceptedRow, n int) []acceptedRow {
 	select {
 	case b := <-pool:
-		return b
+		if cap(b) >= n {
+			return b
+		}
 	default:
-		return nil
 	}
+	return make([]acceptedRow, 0, n)
 }
 
 // recycle clears b, so that it keeps no chunk alive, and puts it in pool
