@@ -12,22 +12,38 @@ import (
 // time T uniform in [tMin, tMax]; times are rounded to days (in weeks), as
 // real summaries are.
 func simulateBGNBD(m BGNBD, n int, tMin, tMax float64, seed uint64) []Pattern {
-	rng := rand.New(rand.NewPCG(seed, 7))
-	lam := distuv.Gamma{Alpha: m.R, Beta: m.Alpha, Src: rng}
-	pd := distuv.Beta{Alpha: m.A, Beta: m.B, Src: rng}
+	return simulateBetaGeometric(m.R, m.Alpha, m.A, m.B, false, n, tMin, tMax, rand.New(rand.NewPCG(seed, 7)))
+}
+
+// simulateMBGNBD draws n customers from the MBG/NBD process (Batislam,
+// Denizel & Filiztekin 2007): like BG/NBD, but a customer may also drop out
+// right after the first purchase. Times rounded to days, in weeks.
+func simulateMBGNBD(m MBGNBD, n int, tMin, tMax float64, seed uint64) []Pattern {
+	return simulateBetaGeometric(m.R, m.Alpha, m.A, m.B, true, n, tMin, tMax, rand.New(rand.NewPCG(seed, 11)))
+}
+
+// simulateBetaGeometric draws customers who buy at rate λ ~ Gamma(r, α)
+// and drop out with probability p ~ Beta(a, b) after each purchase — and,
+// with atFirst (MBG/NBD), also after the first one, at time 0.
+func simulateBetaGeometric(r, alpha, a, b float64, atFirst bool, n int, tMin, tMax float64, rng *rand.Rand) []Pattern {
+	lam := distuv.Gamma{Alpha: r, Beta: alpha, Src: rng}
+	pd := distuv.Beta{Alpha: a, Beta: b, Src: rng}
 	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
 		l, p := lam.Rand(), pd.Rand()
 		T[i] = math.Round((tMin+rng.Float64()*(tMax-tMin))*7) / 7
 		t := 0.0
 		for {
+			if atFirst && rng.Float64() < p { // gone after the purchase at t
+				break
+			}
 			t += rng.ExpFloat64() / l
 			if t > T[i] {
 				break
 			}
 			x[i]++
 			tx[i] = t
-			if rng.Float64() < p {
+			if !atFirst && rng.Float64() < p {
 				break
 			}
 		}
@@ -54,31 +70,6 @@ func TestBGNBDRecoversParameters(t *testing.T) {
 	}
 	t.Logf("patterns %d; r=%.4f±%.4f α=%.3f±%.3f a=%.3f±%.3f b=%.3f±%.3f", fit.Patterns,
 		fit.R, fit.StdErr[0], fit.Alpha, fit.StdErr[1], fit.A, fit.StdErr[2], fit.B, fit.StdErr[3])
-}
-
-// simulateMBGNBD draws n customers from the MBG/NBD process (Batislam,
-// Denizel & Filiztekin 2007): like BG/NBD, but a customer may also drop out
-// right after the first purchase. Times rounded to days, in weeks.
-func simulateMBGNBD(m MBGNBD, n int, tMin, tMax float64, seed uint64) []Pattern {
-	rng := rand.New(rand.NewPCG(seed, 11))
-	lam := distuv.Gamma{Alpha: m.R, Beta: m.Alpha, Src: rng}
-	pd := distuv.Beta{Alpha: m.A, Beta: m.B, Src: rng}
-	x, tx, T := make([]float64, n), make([]float64, n), make([]float64, n)
-	for i := 0; i < n; i++ {
-		l, p := lam.Rand(), pd.Rand()
-		T[i] = math.Round((tMin+rng.Float64()*(tMax-tMin))*7) / 7
-		t := 0.0
-		for rng.Float64() >= p { // alive after the purchase at t
-			t += rng.ExpFloat64() / l
-			if t > T[i] {
-				break
-			}
-			x[i]++
-			tx[i] = t
-		}
-		tx[i] = math.Min(math.Round(tx[i]*7)/7, T[i])
-	}
-	return Compress(x, tx, T)
 }
 
 // simulateParetoNBD draws n customers from the Pareto/NBD process

@@ -510,26 +510,26 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 
 	// A chunk's records and rows are dead once its rows are handed on (they
 	// are copied): their buffers go back for later chunks, not to the GC.
-	splitBufs := make(chan *splitBuf, 2*in.workers()+2)
-	rowBufs := make(chan []acceptedRow, 2*in.workers()+2)
+	splitBufs := make(freeList[*splitBuf], 2*in.workers()+2)
+	rowBufs := make(freeList[[]acceptedRow], 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
 		recs := j.records
 		if j.chunk != nil {
-			buf := &splitBuf{}
-			select {
-			case buf = <-splitBufs:
-			default:
+			buf, ok := splitBufs.get()
+			if !ok {
+				buf = &splitBuf{}
 			}
 			recs = split.split(j.chunk, j.firstLine, buf)
 			defer func() {
 				buf.clear()
-				select {
-				case splitBufs <- buf:
-				default:
-				}
+				splitBufs.put(buf)
 			}()
 		}
-		res := result{seq: j.seq, read: int64(len(recs)), rows: reuse(rowBufs, len(recs))}
+		rows, ok := rowBufs.get()
+		if !ok || cap(rows) < len(recs) {
+			rows = make([]acceptedRow, 0, len(recs))
+		}
+		res := result{seq: j.seq, read: int64(len(recs)), rows: rows}
 		for i := range recs {
 			rec := &recs[i]
 			if rec.err != nil {
@@ -564,7 +564,8 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		for ; ri < len(res.rejects); ri++ {
 			in.reject(fs, res.rejects[ri])
 		}
-		recycle(rowBufs, res.rows)
+		clear(res.rows) // so that it keeps no chunk alive
+		rowBufs.put(res.rows[:0])
 		return nil
 	})
 	if err != nil {
@@ -588,24 +589,23 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	return nil
 }
 
-// reuse returns an empty buffer for n rows, from pool if it has one.
-func reuse(pool chan []acceptedRow, n int) []acceptedRow {
+// freeList keeps up to its capacity of buffers for reuse.
+type freeList[T any] chan T
+
+// get returns a kept buffer; ok is false when there is none.
+func (l freeList[T]) get() (v T, ok bool) {
 	select {
-	case b := <-pool:
-		if cap(b) >= n {
-			return b
-		}
+	case v = <-l:
+		return v, true
 	default:
+		return v, false
 	}
-	return make([]acceptedRow, 0, n)
 }
 
-// recycle clears b, so that it keeps no chunk alive, and puts it in pool
-// if there is room.
-func recycle(pool chan []acceptedRow, b []acceptedRow) {
-	clear(b)
+// put keeps v, or drops it when the list is full.
+func (l freeList[T]) put(v T) {
 	select {
-	case pool <- b[:0]:
+	case l <- v:
 	default:
 	}
 }
@@ -877,7 +877,7 @@ type partWriters struct {
 	open     map[int]*partWriter // by UTC month: year*12 + month-1
 	queues   []chan writeJob
 	done     chan error
-	free     chan []Transaction // row buffers the encoders are done with
+	free     freeList[[]Transaction] // row buffers the encoders are done with
 }
 
 type writeJob struct {
@@ -889,7 +889,7 @@ type writeJob struct {
 func newPartWriters(in *ingest) *partWriters {
 	n := in.workers()
 	// Room for a buffer per open month and per queued batch.
-	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n), free: make(chan []Transaction, 64)}
+	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n), free: make(freeList[[]Transaction], 64)}
 	for range n {
 		// The goroutine gets the channel itself, not the field: wait() sets
 		// the field to nil, and a goroutine scheduled after that would range
@@ -908,10 +908,7 @@ func newPartWriters(in *ingest) *partWriters {
 				// Write copied the rows: the buffer goes back for reuse,
 				// cleared so it keeps no chunk alive.
 				clear(j.rows)
-				select {
-				case pw.free <- j.rows[:0]:
-				default:
-				}
+				pw.free.put(j.rows[:0])
 			}
 			pw.done <- err
 		}()
@@ -1002,12 +999,10 @@ const partBatch = 4096
 
 // newBuf returns an empty row buffer, one the encoders are done with if any.
 func (pw *partWriters) newBuf() []Transaction {
-	select {
-	case b := <-pw.free:
+	if b, ok := pw.free.get(); ok {
 		return b
-	default:
-		return make([]Transaction, 0, partBatch)
 	}
+	return make([]Transaction, 0, partBatch)
 }
 
 // flushLargest ends the row group of the part that buffers the most rows.

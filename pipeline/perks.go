@@ -3,10 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"io"
-	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -47,43 +44,13 @@ var catalogColumns = []string{"perk_id", "name", "kind", "cost", "capacity", "se
 // ReadCatalog reads and checks perks.csv against the segment names in use.
 // Any bad cell is an error naming its line and column; nothing is half-read.
 func ReadCatalog(path string, segments []string) ([]Perk, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, col, err := newCSVWithHeader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrCatalog, path, err)
-	}
-	for _, h := range slices.Sorted(maps.Keys(col)) {
-		if !slices.Contains(catalogColumns, h) {
-			return nil, fmt.Errorf("%w %s line 1: unknown column %q (known: %s)", ErrCatalog, path, h, strings.Join(catalogColumns, ", "))
-		}
-	}
-	for _, req := range []string{"perk_id", "name", "kind", "cost", "uplift"} {
-		if _, ok := col[req]; !ok {
-			return nil, fmt.Errorf("%w %s line 1: missing column %s", ErrCatalog, path, req)
-		}
-	}
 	var perks []Perk
 	seen := map[string]bool{}
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w %s: %v", ErrCatalog, path, err)
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
+	err := eachCSVRow(path, ErrCatalog, []string{"perk_id", "name", "kind", "cost", "uplift"}, catalogColumns, func(row csvRow) error {
+		var err error
+		get := row.get
 		bad := func(name, why string) error {
-			return fmt.Errorf("%w %s line %d, column %s: %q %s", ErrCatalog, path, line, name, get(name), why)
+			return fmt.Errorf("%w %s line %d, column %s: %q %s", ErrCatalog, path, row.Line, name, get(name), why)
 		}
 		num := func(name string, def, lo, hi float64) (float64, error) {
 			s := get(name)
@@ -96,34 +63,31 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 			}
 			return v, nil
 		}
-		if strings.Join(rec, "") == "" {
-			continue
-		}
 		p := Perk{ID: get("perk_id"), Name: get("name"), Kind: strings.ToLower(get("kind")), Capacity: -1, Redemption: -1}
 		if p.ID == "" {
-			return nil, bad("perk_id", "is empty")
+			return bad("perk_id", "is empty")
 		}
 		if seen[p.ID] {
-			return nil, bad("perk_id", "appears twice")
+			return bad("perk_id", "appears twice")
 		}
 		seen[p.ID] = true
 		if p.Name == "" {
 			p.Name = p.ID
 		}
 		if !slices.Contains(PerkKinds, p.Kind) {
-			return nil, bad("kind", "is not one of "+strings.Join(PerkKinds, ", "))
+			return bad("kind", "is not one of "+strings.Join(PerkKinds, ", "))
 		}
 		if p.Cost, err = num("cost", math.NaN(), 0, 1e12); err != nil {
-			return nil, err
+			return err
 		}
 		if math.IsNaN(p.Cost) {
-			return nil, bad("cost", "is empty")
+			return bad("cost", "is empty")
 		}
 		if s := get("capacity"); s != "" {
 			// Spreadsheets and pandas write whole numbers as "2000.0".
 			n, err := strconv.ParseFloat(s, 64)
 			if err != nil || n < 0 || n != math.Trunc(n) || n > 1e9 {
-				return nil, bad("capacity", "is not a whole number ≥ 0 (leave empty for unlimited)")
+				return bad("capacity", "is not a whole number ≥ 0 (leave empty for unlimited)")
 			}
 			p.Capacity = int(n)
 		}
@@ -132,23 +96,23 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 				continue
 			}
 			if !slices.Contains(segments, s) {
-				return nil, bad("segments", fmt.Sprintf("names %q, not a segment (%s)", s, strings.Join(segments, "; ")))
+				return bad("segments", fmt.Sprintf("names %q, not a segment (%s)", s, strings.Join(segments, "; ")))
 			}
 			p.Segments = append(p.Segments, s)
 		}
 		mo, err := num("min_orders", 0, 0, 1e9)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.MinOrders = int64(mo)
 		if p.MinCLV, err = num("min_clv", math.Inf(-1), -1e12, 1e12); err != nil {
-			return nil, err
+			return err
 		}
 		if p.Uplift, err = num("uplift", math.NaN(), 0, 1); err != nil {
-			return nil, err
+			return err
 		}
 		if math.IsNaN(p.Uplift) {
-			return nil, bad("uplift", "is empty (the expected reduction of churn probability, 0–1)")
+			return bad("uplift", "is empty (the expected reduction of churn probability, 0–1)")
 		}
 		if s := get("segment_uplift"); s != "" {
 			p.SegmentUplift = map[string]float64{}
@@ -157,32 +121,32 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 				name = strings.TrimSpace(name)
 				v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 				if !ok || err != nil || v < 0 || v > 1 || !slices.Contains(segments, name) {
-					return nil, bad("segment_uplift", "is not a list of Segment=uplift; pairs with known segments and uplifts in [0, 1]")
+					return bad("segment_uplift", "is not a list of Segment=uplift; pairs with known segments and uplifts in [0, 1]")
 				}
 				p.SegmentUplift[name] = v
 			}
 		}
 		if p.PointsValue, err = num("points_value", 0, 0, 1e6); err != nil {
-			return nil, err
+			return err
 		}
 		pu, err := num("punches", 0, 0, 1000)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.Punches = int(pu)
 		if p.Kind == "punch_card" && p.Punches < 1 {
-			return nil, bad("punches", "must be a whole number ≥ 1 for a punch card")
+			return bad("punches", "must be a whole number ≥ 1 for a punch card")
 		}
 		if p.DiscountPct, err = num("discount_pct", 0, 0, 100); err != nil {
-			return nil, err
+			return err
 		}
 		if p.Redemption, err = num("redemption_rate", -1, 0, 1); err != nil {
-			return nil, err
+			return err
 		}
 		if p.Redemption < 0 {
 			br, err := num("breakage", -1, 0, 1)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if br >= 0 {
 				p.Redemption = 1 - br
@@ -190,10 +154,14 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 		}
 		vd, err := num("valid_days", 90, 1, 3660)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.ValidDays = int(vd)
 		perks = append(perks, p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(perks) == 0 {
 		return nil, fmt.Errorf("%w %s: no perks", ErrCatalog, path)

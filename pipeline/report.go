@@ -1,9 +1,7 @@
 package pipeline
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -185,63 +183,6 @@ func sortedCounts(m map[string]int, order []string) []NameCount {
 		return rest[i].Name < rest[j].Name
 	})
 	return append(out, rest...)
-}
-
-// newCSVReader reads a CSV a person may have saved from a spreadsheet: a
-// UTF-8 byte-order mark is skipped, and rows may differ in length.
-func newCSVReader(f io.Reader) *csv.Reader {
-	br := bufio.NewReader(f)
-	if b, _ := br.Peek(3); string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	r := csv.NewReader(br)
-	r.FieldsPerRecord = -1
-	return r
-}
-
-// newCSVWithHeader is newCSVReader with the header row read: each column's
-// index by its lower-cased, trimmed name.
-func newCSVWithHeader(f io.Reader) (*csv.Reader, map[string]int, error) {
-	r := newCSVReader(f)
-	col, err := readHeader(r)
-	return r, col, err
-}
-
-// readHeader reads a CSV's header row and returns each column's index by
-// its lower-cased, trimmed name.
-func readHeader(r *csv.Reader) (map[string]int, error) {
-	head, err := r.Read()
-	if err != nil {
-		return nil, err
-	}
-	col := make(map[string]int, len(head))
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
-	}
-	return col, nil
-}
-
-// readCSV calls fn for each record of a CSV with a header.
-func readCSV(path string, fn func(col map[string]int, rec []string)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, col, err := newCSVWithHeader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		fn(col, rec)
-	}
 }
 
 func countColumn(path, name string, into map[string]int) error {

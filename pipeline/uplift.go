@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -33,54 +31,28 @@ type Campaign struct {
 // perk_id and sent_at (YYYY-MM-DD, or an RFC 3339 instant taken as a day in
 // loc). "control" (any case) marks the control group.
 func ReadCampaigns(path string, loc *time.Location) ([]Campaign, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, col, err := newCSVWithHeader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrCampaigns, path, err)
-	}
-	for _, req := range []string{"customer_id", "perk_id", "sent_at"} {
-		if _, ok := col[req]; !ok {
-			return nil, fmt.Errorf("%w %s line 1: missing column %s (want customer_id, perk_id, sent_at)", ErrCampaigns, path, req)
-		}
-	}
 	var out []Campaign
-	for line := 2; ; line++ {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w %s: %v", ErrCampaigns, path, err)
-		}
-		get := func(name string) string {
-			if i := col[name]; i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		if strings.Join(rec, "") == "" {
-			continue
-		}
-		c := Campaign{CustomerID: get("customer_id"), PerkID: get("perk_id"), Line: line}
+	err := eachCSVRow(path, ErrCampaigns, []string{"customer_id", "perk_id", "sent_at"}, nil, func(row csvRow) error {
+		c := Campaign{CustomerID: row.get("customer_id"), PerkID: row.get("perk_id"), Line: row.Line}
 		if strings.EqualFold(c.PerkID, "control") {
 			c.PerkID = "control"
 		}
 		if c.CustomerID == "" || c.PerkID == "" {
-			return nil, fmt.Errorf("%w %s line %d: customer_id and perk_id must not be empty", ErrCampaigns, path, line)
+			return fmt.Errorf("%w %s line %d: customer_id and perk_id must not be empty", ErrCampaigns, path, row.Line)
 		}
-		s := get("sent_at")
-		var t time.Time
-		if t, err = time.ParseInLocation(time.DateOnly, s, loc); err != nil {
+		s := row.get("sent_at")
+		t, err := time.ParseInLocation(time.DateOnly, s, loc)
+		if err != nil {
 			if t, err = time.Parse(time.RFC3339, s); err != nil {
-				return nil, fmt.Errorf("%w %s line %d, column sent_at: %q is not a date (YYYY-MM-DD) or an RFC 3339 time", ErrCampaigns, path, line, s)
+				return fmt.Errorf("%w %s line %d, column sent_at: %q is not a date (YYYY-MM-DD) or an RFC 3339 time", ErrCampaigns, path, row.Line, s)
 			}
 		}
 		c.SentDay = features.DayOf(t.UnixMicro(), loc)
 		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w %s: no rows", ErrCampaigns, path)
