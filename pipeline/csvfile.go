@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -45,28 +46,9 @@ func readHeader(r *csv.Reader) (map[string]int, error) {
 	return col, nil
 }
 
-// readCSV calls fn for each record of a CSV with a header.
-func readCSV(path string, fn func(col map[string]int, rec []string)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, col, err := newCSVWithHeader(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		fn(col, rec)
-	}
-}
+// errRunFile is a file of an earlier step of a run (plan.csv, the CRM feed)
+// that cannot be read back.
+var errRunFile = errors.New("run file")
 
 // csvRow is one record of a CSV with a header.
 type csvRow struct {

@@ -111,22 +111,25 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 	var tops []top
 	reasons := map[string]string{}
 	if d.Plan != nil {
-		if err := readCSV(filepath.Join(runDir, "plan.csv"), func(col map[string]int, rec []string) {
-			reasons[rec[col["customer_id"]]] = rec[col["reason"]]
+		if err := eachCSVRow(filepath.Join(runDir, "plan.csv"), errRunFile, []string{"customer_id", "reason"}, nil, func(row csvRow) error {
+			reasons[row.get("customer_id")] = row.get("reason")
+			return nil
 		}); err != nil {
 			return nil, err
 		}
 	}
-	err = readCSV(filepath.Join(runDir, "exports", "crm_scores.csv"), func(col map[string]int, rec []string) {
-		segs[rec[col["rfm_segment"]]]++
-		tiers[rec[col["risk_tier"]]]++
-		r, _ := strconv.ParseFloat(rec[col["churn_risk"]], 64)
+	crm := []string{"customer_id", "rfm_segment", "risk_tier", "churn_risk", "clv", "recommended_perk"}
+	err = eachCSVRow(filepath.Join(runDir, "exports", "crm_scores.csv"), errRunFile, crm, nil, func(row csvRow) error {
+		segs[row.get("rfm_segment")]++
+		tiers[row.get("risk_tier")]++
+		r, _ := strconv.ParseFloat(row.get("churn_risk"), 64)
 		risk = append(risk, r)
-		if rec[col["risk_tier"]] == "high" {
-			clv, _ := strconv.ParseFloat(rec[col["clv"]], 64)
-			id := rec[col["customer_id"]]
-			tops = append(tops, top{clv, []string{id, rec[col["rfm_segment"]], rec[col["churn_risk"]], rec[col["clv"]], rec[col["recommended_perk"]], reasons[id]}})
+		if row.get("risk_tier") == "high" {
+			clv, _ := strconv.ParseFloat(row.get("clv"), 64)
+			id := row.get("customer_id")
+			tops = append(tops, top{clv, []string{id, row.get("rfm_segment"), row.get("churn_risk"), row.get("clv"), row.get("recommended_perk"), reasons[id]}})
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -186,10 +189,11 @@ func sortedCounts(m map[string]int, order []string) []NameCount {
 }
 
 func countColumn(path, name string, into map[string]int) error {
-	return readCSV(path, func(col map[string]int, rec []string) {
-		if i, ok := col[name]; ok && i < len(rec) {
-			into[rec[i]]++
+	return eachCSVRow(path, errRunFile, nil, nil, func(row csvRow) error {
+		if _, ok := row.col[name]; ok {
+			into[row.get(name)]++
 		}
+		return nil
 	})
 }
 
