@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -337,35 +336,15 @@ func readCRMKeys(runDir string) (map[string][3]string, error) {
 	if runDir == "" {
 		return out, nil
 	}
-	f, err := os.Open(filepath.Join(runDir, "exports", "crm_scores.csv"))
+	crm := []string{"customer_id", "risk_tier", "rfm_segment", "recommended_perk"}
+	err := eachCSVRow(filepath.Join(runDir, "exports", "crm_scores.csv"), errRunFile, crm, nil, func(row csvRow) error {
+		out[row.get("customer_id")] = [3]string{row.get("risk_tier"), row.get("rfm_segment"), row.get("recommended_perk")}
+		return nil
+	})
 	if errors.Is(err, os.ErrNotExist) {
 		return out, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, col, err := newCSVWithHeader(f)
-	r.ReuseRecord = true
-	if err != nil {
-		return nil, fmt.Errorf("previous CRM feed %s: %w", f.Name(), err)
-	}
-	for _, k := range []string{"customer_id", "risk_tier", "rfm_segment", "recommended_perk"} {
-		if _, ok := col[k]; !ok {
-			return nil, fmt.Errorf("previous CRM feed %s has no %s column", f.Name(), k)
-		}
-	}
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("previous CRM feed %s: %w", f.Name(), err)
-		}
-		out[strings.Clone(rec[col["customer_id"]])] = [3]string{strings.Clone(rec[col["risk_tier"]]),
-			strings.Clone(rec[col["rfm_segment"]]), strings.Clone(rec[col["recommended_perk"]])}
-	}
+	return out, err
 }
 
 // PreviousRun returns the directory of the latest run before asOf that has a
