@@ -231,7 +231,7 @@ func (in *ingest) commit(entries []ManifestEntry) error {
 			return err
 		}
 	}
-	if err := in.w.writeOrderKeys(in.id, in.orders.keys()); err != nil {
+	if err := in.w.writeOrderKeys(in.id, in.orders); err != nil {
 		return err
 	}
 	if err := in.w.writeCustomerSketch(in.id, &in.customers); err != nil {

@@ -227,29 +227,24 @@ func (s *orderSet) endFile() {
 	s.nDemote.Store(0)
 }
 
-// keys returns every key in the set, sorted.
-func (s *orderSet) keys() []uint64 {
-	n := 0
-	for i := range s.shards {
-		n += s.shards[i].n
-		if s.shards[i].hasZero {
-			n++
-		}
-	}
-	out := make([]uint64, 0, n)
+// each calls fn with every key in the set, in no particular order.
+func (s *orderSet) each(fn func(uint64) error) error {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		for _, k := range sh.keys {
 			if k != 0 {
-				out = append(out, k)
+				if err := fn(k); err != nil {
+					return err
+				}
 			}
 		}
 		if sh.hasZero {
-			out = append(out, 0)
+			if err := fn(0); err != nil {
+				return err
+			}
 		}
 	}
-	sortKeys(out)
-	return out
+	return nil
 }
 
 // sortKeys sorts order keys on every core: one counting pass puts them in

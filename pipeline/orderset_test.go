@@ -49,9 +49,16 @@ func TestOrderSetFirstRowWins(t *testing.T) {
 			}
 		}
 	}
-	all := s.keys()
-	if len(all) != len(seen) || !slices.IsSorted(all) {
-		t.Fatalf("keys: %d sorted=%v, want %d sorted", len(all), slices.IsSorted(all), len(seen))
+	var all []uint64
+	s.each(func(k uint64) error { all = append(all, k); return nil })
+	slices.Sort(all)
+	if len(all) != len(seen) || len(slices.Compact(all)) != len(seen) {
+		t.Fatalf("each: %d keys, %d distinct, want %d", len(all), len(slices.Compact(all)), len(seen))
+	}
+	for _, k := range all {
+		if !seen[k] {
+			t.Fatalf("each: key %d was never claimed", k)
+		}
 	}
 	// After the file, every key is final: a row of the next file is a duplicate.
 	s.endFile()

@@ -231,15 +231,18 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 	return keys, nil
 }
 
-// writeOrderKeys stores the order-key hashes of one ingest (orderSet.keys
-// gives them sorted; loadOrderKeys sorts all of them again in any case).
-func (w *Warehouse) writeOrderKeys(id string, keys []uint64) error {
+// writeOrderKeys stores the order-key hashes of one ingest, in no
+// particular order (loadOrderKeys sorts the keys of all ingests together).
+func (w *Warehouse) writeOrderKeys(id string, keys *orderSet) error {
 	return WriteFileAtomic(w.keysPath(id), func(f io.Writer) error {
-		bw := bufio.NewWriter(f)
+		bw := bufio.NewWriterSize(f, 1<<20)
 		var b [8]byte
-		for _, k := range keys {
+		if err := keys.each(func(k uint64) error {
 			binary.LittleEndian.PutUint64(b[:], k)
-			bw.Write(b[:])
+			_, err := bw.Write(b[:])
+			return err
+		}); err != nil {
+			return err
 		}
 		return bw.Flush()
 	})
