@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,12 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/churnhq/churn/features"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -68,6 +69,10 @@ type IngestSummary struct {
 	Rejected   int64         `json:"rows_rejected"`
 	Duplicates int64         `json:"rows_duplicate"`
 }
+
+// chunkBytes is the size of the chunks of text the parse workers take
+// (a variable so that tests can make many small chunks).
+var chunkBytes = 4 << 20
 
 // rowsPerRowGroup is the largest row group a part gets.
 const rowsPerRowGroup = 1 << 20
@@ -329,25 +334,19 @@ type sourceFile struct {
 type job struct {
 	seq       int
 	chunk     []byte
+	ref       *chunkRef // the holders of chunk; nil for records
 	firstLine int64
 	records   []rawRecord
 }
 
+// result is what a worker made of a job: the rows it rejected, in line
+// order, and the rows it accepted, in batches by month.
 type result struct {
 	seq     int
-	rows    []acceptedRow
-	rejects []Rejected
 	read    int64
-}
-
-type acceptedRow struct {
-	t    Transaction
-	line int64
-	raw  string
-	key  uint64 // orderKey(t.OrderID)
-	// dup: the order was committed before, or an earlier row of this ingest
-	// has it (the worker's claim; see orderSet for rows it later loses).
-	dup bool
+	rejects []Rejected
+	batches []*rowBatch
+	ref     *chunkRef
 }
 
 // read runs the source through the parse workers and the part writers.
@@ -379,6 +378,9 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	}
 
 	var produce func(emit func(job) error) error
+	// recycle takes chunk buffers back once their rows are written, for
+	// later chunks; it stays nil (every chunk pinned) for line items.
+	var recycle freeList[[]byte]
 	var split splitter
 	var header []string
 	var body []byte // the first chunk of a text source, header cut off
@@ -413,7 +415,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			quote = 0
 		}
 		src.quote = quote
-		ch := newChunker(r, quote, 4<<20)
+		ch := newChunker(r, quote, chunkBytes)
 		first, firstLine, err := ch.next()
 		if err == io.EOF {
 			first = nil
@@ -453,11 +455,13 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		produce = func(emit func(job) error) error {
 			seq := 0
 			if len(body) > 0 {
-				if err := emit(job{seq: seq, chunk: body, firstLine: firstLine}); err != nil {
+				// The first chunk is never reused: the header's strings are views of it.
+				if err := emit(job{seq: seq, chunk: body, ref: newChunkRef(body, nil), firstLine: firstLine}); err != nil {
 					return err
 				}
 				seq++
 			}
+			ch.free = recycle
 			for {
 				c, line, err := ch.next()
 				if err == io.EOF {
@@ -466,7 +470,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				if err != nil {
 					return err
 				}
-				if err := emit(job{seq: seq, chunk: c, firstLine: line}); err != nil {
+				if err := emit(job{seq: seq, chunk: c, ref: newChunkRef(c, recycle), firstLine: line}); err != nil {
 					return err
 				}
 				seq++
@@ -504,14 +508,19 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		conv.derivedPrefix = "~" + src.sha[:16] + ":"
 	}
 
-	pw := newPartWriters(in)
+	lineItems := cols.lineItems()
+	if !lineItems {
+		recycle = make(freeList[[]byte], 2*in.workers()+4)
+	}
+	pool := make(batches, 64)
+	pw := newPartWriters(in, pool)
 	defer pw.abort()
-	agg := newOrderAggregator(cols.lineItems())
+	agg := newOrderAggregator(lineItems)
 
-	// A chunk's records and rows are dead once its rows are handed on (they
-	// are copied): their buffers go back for later chunks, not to the GC.
+	// A chunk's records are dead once its rows are in batches: their memory
+	// goes back for later chunks, not to the GC.
 	splitBufs := make(freeList[*splitBuf], 2*in.workers()+2)
-	rowBufs := make(freeList[[]acceptedRow], 2*in.workers()+2)
+	scratches := make(freeList[*claimScratch], 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
 		recs := j.records
 		if j.chunk != nil {
@@ -525,11 +534,14 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				splitBufs.put(buf)
 			}()
 		}
-		rows, ok := rowBufs.get()
-		if !ok || cap(rows) < len(recs) {
-			rows = make([]acceptedRow, 0, len(recs))
+		res := result{seq: j.seq, read: int64(len(recs)), ref: j.ref}
+		scratch, ok := scratches.get()
+		if !ok {
+			scratch = &claimScratch{}
 		}
-		res := result{seq: j.seq, read: int64(len(recs)), rows: rows}
+		defer scratches.put(scratch)
+		bt := batcher{pool: pool, ref: j.ref, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
+		sketch := new(customerSketch)
 		for i := range recs {
 			rec := &recs[i]
 			if rec.err != nil {
@@ -541,31 +553,36 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
 				continue
 			}
-			res.rows = append(res.rows, acceptedRow{t: t, line: rec.line, raw: rec.raw, key: orderKey(t.OrderID)})
+			sketch.add(t.CustomerID)
+			bt.add(t, orderKey(t.OrderID), rec.line, rec.raw)
 		}
-		if !agg.lineItems {
-			in.claimOrders(uint32(j.seq), res.rows)
+		if !lineItems {
+			res.rejects = in.claimOrders(uint32(j.seq), src.path, &bt, res.rejects, scratch)
 		}
-		in.sketchCustomers(res.rows)
+		scratch.keys, scratch.at = bt.keys, bt.at
+		res.batches = bt.take()
+		in.sketchMu.Lock()
+		in.customers.merge(sketch)
+		in.sketchMu.Unlock()
 		return res
 	}, func(res result) error {
 		fs.RowsRead += res.read
-		// Rejections and rows interleave by line so that "the first is kept" holds.
-		ri := 0
-		for _, row := range res.rows {
-			for ri < len(res.rejects) && res.rejects[ri].Line < row.line {
-				in.reject(fs, res.rejects[ri])
-				ri++
+		if lost := in.orders.takeDemoted(uint32(res.seq)); len(lost) > 0 {
+			res.rejects = rejectLost(src.path, lost, res.batches, res.rejects)
+		}
+		if lineItems {
+			in.addLineItems(fs, agg, src.path, res)
+		} else {
+			for _, r := range res.rejects {
+				in.reject(fs, r)
 			}
-			if err := in.accept(fs, agg, pw, src.path, uint32(res.seq), row); err != nil {
-				return err
+			for _, b := range res.batches {
+				if err := pw.write(b, fs); err != nil {
+					return err
+				}
 			}
 		}
-		for ; ri < len(res.rejects); ri++ {
-			in.reject(fs, res.rejects[ri])
-		}
-		clear(res.rows) // so that it keeps no chunk alive
-		rowBufs.put(res.rows[:0])
+		res.ref.release()
 		return nil
 	})
 	if err != nil {
@@ -575,7 +592,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		in.orders.add(r.key)
 	}
 	in.orders.endFile()
-	if err := agg.flush(func(row acceptedRow) error { return pw.write(row.t, fs) }); err != nil {
+	if err := agg.flush(pw, fs); err != nil {
 		return err
 	}
 	if err := drainHash(); err != nil {
@@ -610,56 +627,121 @@ func (l freeList[T]) put(v T) {
 	}
 }
 
-// sketchCustomers adds the customers of one chunk's rows to the ingest's sketch.
-func (in *ingest) sketchCustomers(rows []acceptedRow) {
-	local := new(customerSketch)
-	for i := range rows {
-		local.add(rows[i].t.CustomerID)
+// claimOrders finds, on a parse worker, the rows of one chunk whose order
+// was committed before or came earlier in this ingest, and moves them from
+// the chunk's batches to its rejections, which it returns in line order.
+// Claims go in row order, so that of two rows of one order in the chunk
+// the first is kept.
+func (in *ingest) claimOrders(seq uint32, source string, bt *batcher, rejects []Rejected, scratch *claimScratch) []Rejected {
+	keys := bt.keys
+	var old []bool // committed before: not claimed, so not this ingest's
+	if len(in.existing) > 0 {
+		old = make([]bool, len(keys))
+		keys = nil
+		for i, k := range bt.keys {
+			if old[i] = containsSorted(in.existing, k); !old[i] {
+				keys = append(keys, k)
+			}
+		}
 	}
-	in.sketchMu.Lock()
-	in.customers.merge(local)
-	in.sketchMu.Unlock()
+	dup := in.orders.claimChunk(seq, keys, scratch)
+	if old != nil {
+		claimed := dup
+		dup = old
+		j := 0
+		for i := range dup {
+			if !old[i] {
+				dup[i] = claimed[j]
+				j++
+			}
+		}
+	}
+	if !slices.Contains(dup, true) {
+		return rejects
+	}
+	// The duplicates of each batch, by their index in it.
+	dups := make([][]bool, len(bt.out))
+	pos := make([]int, len(bt.out))
+	for r, b := range bt.at {
+		if dup[r] {
+			if dups[b] == nil {
+				dups[b] = make([]bool, len(bt.out[b].rows))
+			}
+			dups[b][pos[b]] = true
+		}
+		pos[b]++
+	}
+	n := len(rejects)
+	for b, d := range dups {
+		if d != nil {
+			rejects = moveDuplicates(source, bt.out[b], rejects, func(i int) bool { return d[i] })
+		}
+	}
+	return byLine(rejects, n)
 }
 
-// claimOrders marks, on a parse worker, the rows of one chunk whose order
-// was committed before or came earlier in this ingest.
-func (in *ingest) claimOrders(seq uint32, rows []acceptedRow) {
-	keys := make([]uint64, 0, len(rows))
-	idx := make([]int32, 0, len(rows))
-	for i := range rows {
-		if containsSorted(in.existing, rows[i].key) {
-			rows[i].dup = true
-			continue
-		}
-		keys = append(keys, rows[i].key)
-		idx = append(idx, int32(i))
+// rejectLost moves the rows of a chunk whose order an earlier chunk took
+// (orderSet.takeDemoted) to its rejections, kept in line order.
+func rejectLost(source string, lost []uint64, batches []*rowBatch, rejects []Rejected) []Rejected {
+	set := make(map[uint64]bool, len(lost))
+	for _, k := range lost {
+		set[k] = true
 	}
-	for i, dup := range in.orders.claimChunk(seq, keys) {
-		rows[idx[i]].dup = dup
+	n := len(rejects)
+	for _, b := range batches {
+		rejects = moveDuplicates(source, b, rejects, func(i int) bool { return set[b.keys[i]] })
 	}
+	return byLine(rejects, n)
 }
 
-// accept hands a converted row to the writers (or, for line items, to the
-// per-order aggregator) unless it is a duplicate order. For line items the
-// check is made here, in order: the lines of one order are summed, and the
-// order's key joins the set at the end of the file.
-func (in *ingest) accept(fs *FileSummary, agg *orderAggregator, pw *partWriters, source string, seq uint32, row acceptedRow) error {
-	key := row.key
-	dup := row.dup || in.orders.isDemoted(key, seq)
-	if agg.lineItems {
-		dup = containsSorted(in.existing, key) || in.orders.has(key)
-	}
-	if dup {
-		in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
-		return nil
-	}
-	if agg.lineItems {
-		if err := agg.add(key, row); err != nil {
-			in.reject(fs, Rejected{Source: source, Line: row.line, Err: err, Raw: row.raw})
+// moveDuplicates moves the rows of b for which dup is true to rejects, as
+// duplicate orders.
+func moveDuplicates(source string, b *rowBatch, rejects []Rejected, dup func(i int) bool) []Rejected {
+	b.filter(func(i int) bool {
+		if !dup(i) {
+			return false
 		}
-		return nil
+		rejects = append(rejects, Rejected{Source: source, Line: b.lines[i], Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, b.rows[i].OrderID), Raw: b.raws[i]})
+		return true
+	})
+	return rejects
+}
+
+// byLine puts rejects back in line order after rows past the first n were
+// appended out of it.
+func byLine(rejects []Rejected, n int) []Rejected {
+	if len(rejects) > n {
+		slices.SortStableFunc(rejects, func(a, b Rejected) int { return cmp.Compare(a.Line, b.Line) })
 	}
-	return pw.write(row.t, fs)
+	return rejects
+}
+
+// addLineItems hands the rows of a chunk of a line-item file, in line order,
+// to the per-order aggregator, unless their order was committed before or
+// is in an earlier file of this ingest. The lines of one order are summed;
+// the order's key joins the set at the end of the file.
+func (in *ingest) addLineItems(fs *FileSummary, agg *orderAggregator, source string, res result) {
+	ri := 0
+	for _, b := range res.batches {
+		for i := range b.rows {
+			for ri < len(res.rejects) && res.rejects[ri].Line < b.lines[i] {
+				in.reject(fs, res.rejects[ri])
+				ri++
+			}
+			key := b.keys[i]
+			row := acceptedRow{t: b.rows[i], line: b.lines[i], raw: b.raws[i], key: key}
+			if containsSorted(in.existing, key) || in.orders.has(key) {
+				in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
+				continue
+			}
+			if err := agg.add(key, row); err != nil {
+				in.reject(fs, Rejected{Source: source, Line: row.line, Err: err, Raw: row.raw})
+			}
+		}
+	}
+	for ; ri < len(res.rejects); ri++ {
+		in.reject(fs, res.rejects[ri])
+	}
 }
 
 func (in *ingest) workers() int {
@@ -685,7 +767,7 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 	if r, err = decodeText(r, in.opt.Source.Encoding); err != nil {
 		return OrderUnknown, err
 	}
-	ch := newChunker(r, src.quote, 4<<20)
+	ch := newChunker(r, src.quote, chunkBytes)
 	var dayFirst, monthFirst string
 	slashed := false
 	for {
@@ -877,19 +959,18 @@ type partWriters struct {
 	open     map[int]*partWriter // by UTC month: year*12 + month-1
 	queues   []chan writeJob
 	done     chan error
-	free     freeList[[]Transaction] // row buffers the encoders are done with
+	pool     batches // where written batches go back
 }
 
 type writeJob struct {
 	w     *partWriter
-	rows  []Transaction
-	flush bool // end the row group after these rows
+	batch *rowBatch // nil: only end the row group
+	flush bool      // end the row group after the batch
 }
 
-func newPartWriters(in *ingest) *partWriters {
+func newPartWriters(in *ingest, pool batches) *partWriters {
 	n := in.workers()
-	// Room for a buffer per open month and per queued batch.
-	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n), free: make(freeList[[]Transaction], 64)}
+	pw := &partWriters{in: in, open: map[int]*partWriter{}, done: make(chan error, n), pool: pool}
 	for range n {
 		// The goroutine gets the channel itself, not the field: wait() sets
 		// the field to nil, and a goroutine scheduled after that would range
@@ -899,16 +980,17 @@ func newPartWriters(in *ingest) *partWriters {
 		go func() {
 			var err error
 			for j := range queue {
-				if err == nil {
-					_, err = j.w.w.Write(j.rows)
+				if err == nil && j.batch != nil {
+					_, err = j.w.w.Write(j.batch.rows)
 				}
 				if err == nil && j.flush {
 					err = j.w.w.Flush()
 				}
-				// Write copied the rows: the buffer goes back for reuse,
-				// cleared so it keeps no chunk alive.
-				clear(j.rows)
-				pw.free.put(j.rows[:0])
+				// Write copied the rows: the batch, and with the last batch
+				// of a chunk the chunk, go back for reuse.
+				if j.batch != nil {
+					pw.pool.put(j.batch)
+				}
 			}
 			pw.done <- err
 		}()
@@ -934,75 +1016,66 @@ func (pw *partWriters) wait() error {
 	return first
 }
 
-// send hands rows of a part to the encoder that owns the part.
-func (pw *partWriters) send(w *partWriter, rows []Transaction, flush bool) {
-	pw.queues[w.encoder] <- writeJob{w: w, rows: rows, flush: flush}
-}
-
 type partWriter struct {
 	inGroup int // rows in the open row group
 	encoder int // index of the encoder goroutine that owns the part
 	file    *os.File
 	w       *parquet.GenericWriter[Transaction]
-	buf     []Transaction
 	p       pendingPart
 }
 
-func (pw *partWriters) write(t Transaction, fs *FileSummary) error {
-	key := int(features.MonthOfDay(features.DayOf(t.TimeMicros, time.UTC)))
-	w := pw.open[key]
-	if w == nil {
-		month := fmt.Sprintf("%04d-%02d", key/12, key%12+1)
-		dir := pw.in.w.partitionDir(month)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		name := fmt.Sprintf("part-%s-%04d.parquet", pw.in.id, pw.in.nextPart)
-		pw.in.nextPart++
-		tmp := filepath.Join(dir, "_"+name+".tmp")
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(pw.in.w.Dir, filepath.Join(dir, name))
-		w = &partWriter{
-			encoder: pw.in.nextPart % len(pw.queues),
-			file:    f,
-			w: parquet.NewGenericWriter[Transaction](f,
-				parquet.Compression(zstdCodec),
-				parquet.MaxRowsPerRowGroup(rowsPerRowGroup)),
-			p: pendingPart{tmp: tmp, final: filepath.Join(dir, name), part: Part{Path: filepath.ToSlash(rel), Month: month}},
-		}
-		pw.in.parts = append(pw.in.parts, w.p)
-		pw.open[key] = w
+// write hands a batch of rows of one month to the encoder of the month's part.
+func (pw *partWriters) write(b *rowBatch, fs *FileSummary) error {
+	if len(b.rows) == 0 {
+		pw.pool.put(b)
+		return nil
 	}
-	w.buf = append(w.buf, t)
-	w.p.part.Rows++
-	fs.Accepted++
-	if t.AmountMicros < 0 {
-		fs.Refunds++
+	w, err := pw.part(b.month)
+	if err != nil {
+		return err
 	}
-	w.inGroup++
-	pw.buffered++
-	if len(w.buf) >= partBatch {
-		pw.send(w, w.buf, false)
-		w.buf = pw.newBuf()
-	}
+	n := len(b.rows)
+	w.p.part.Rows += int64(n)
+	w.inGroup += n
+	pw.buffered += n
+	fs.Accepted += int64(n)
+	fs.Refunds += b.refunds
+	pw.queues[w.encoder] <- writeJob{w: w, batch: b}
 	if pw.buffered > bufferedRowsBudget {
 		pw.flushLargest()
 	}
 	return nil
 }
 
-// partBatch is how many rows of a part go to its encoder at a time.
-const partBatch = 4096
-
-// newBuf returns an empty row buffer, one the encoders are done with if any.
-func (pw *partWriters) newBuf() []Transaction {
-	if b, ok := pw.free.get(); ok {
-		return b
+// part returns the open part of a month, opening it if need be.
+func (pw *partWriters) part(month int) (*partWriter, error) {
+	if w := pw.open[month]; w != nil {
+		return w, nil
 	}
-	return make([]Transaction, 0, partBatch)
+	name := fmt.Sprintf("%04d-%02d", month/12, month%12+1)
+	dir := pw.in.w.partitionDir(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	file := fmt.Sprintf("part-%s-%04d.parquet", pw.in.id, pw.in.nextPart)
+	pw.in.nextPart++
+	tmp := filepath.Join(dir, "_"+file+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	rel, _ := filepath.Rel(pw.in.w.Dir, filepath.Join(dir, file))
+	w := &partWriter{
+		encoder: pw.in.nextPart % len(pw.queues),
+		file:    f,
+		w: parquet.NewGenericWriter[Transaction](f,
+			parquet.Compression(zstdCodec),
+			parquet.MaxRowsPerRowGroup(rowsPerRowGroup)),
+		p: pendingPart{tmp: tmp, final: filepath.Join(dir, file), part: Part{Path: filepath.ToSlash(rel), Month: name}},
+	}
+	pw.in.parts = append(pw.in.parts, w.p)
+	pw.open[month] = w
+	return w, nil
 }
 
 // flushLargest ends the row group of the part that buffers the most rows.
@@ -1013,20 +1086,13 @@ func (pw *partWriters) flushLargest() {
 			big = w
 		}
 	}
-	pw.send(big, big.buf, true)
-	big.buf = pw.newBuf()
+	pw.queues[big.encoder] <- writeJob{w: big, flush: true}
 	pw.buffered -= big.inGroup
 	big.inGroup = 0
 }
 
 // close finishes every part of the file durably and returns them by month.
 func (pw *partWriters) close() ([]Part, error) {
-	for _, w := range pw.open {
-		if len(w.buf) > 0 {
-			pw.send(w, w.buf, false)
-			w.buf = nil
-		}
-	}
 	if err := pw.wait(); err != nil {
 		return nil, err
 	}
@@ -1068,6 +1134,15 @@ type orderAggregator struct {
 	rows      []acceptedRow
 }
 
+// acceptedRow is an order of a line-item file: the sum of its lines so far,
+// with the first line's number and text.
+type acceptedRow struct {
+	t    Transaction
+	line int64
+	raw  string
+	key  uint64 // orderKey(t.OrderID)
+}
+
 func newOrderAggregator(lineItems bool) *orderAggregator {
 	a := &orderAggregator{lineItems: lineItems}
 	if lineItems {
@@ -1095,13 +1170,18 @@ func (a *orderAggregator) add(key uint64, row acceptedRow) error {
 	return nil
 }
 
-func (a *orderAggregator) flush(write func(acceptedRow) error) error {
+// flush writes the summed orders, in order of their first line.
+func (a *orderAggregator) flush(pw *partWriters, fs *FileSummary) error {
+	bt := batcher{pool: pw.pool}
 	for _, r := range a.rows {
-		if err := write(r); err != nil {
+		bt.add(r.t, r.key, r.line, r.raw)
+	}
+	a.rows = nil
+	for _, b := range bt.take() {
+		if err := pw.write(b, fs); err != nil {
 			return err
 		}
 	}
-	a.rows = nil
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -413,3 +414,90 @@ func TestLockRefusesSecondWriter(t *testing.T) {
 }
 
 func hostname() string { h, _ := os.Hostname(); return h }
+
+// TestSmallChunks ingests a file in chunks of 2 KiB, so that parse workers
+// race over many chunks and chunk buffers are reused once their rows are
+// written: the warehouse must hold exactly the first row of every order
+// (some orders repeat across chunks, some within one), and the quarantine
+// every later row and every bad row, in line order.
+func TestSmallChunks(t *testing.T) {
+	defer pipeline.SetChunkBytes(2 << 10)()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "orders.csv")
+	rng := rand.New(rand.NewPCG(7, 8))
+	var body strings.Builder
+	body.WriteString("customer_id,order_id,ordered_at,amount,currency\n")
+	var want []pipeline.Transaction
+	var wantBad []int64 // quarantined lines
+	seen := map[string]bool{}
+	start := time.Date(2023, 11, 1, 0, 0, 0, 0, time.UTC)
+	for line := int64(2); line < 40_000; line++ {
+		order := fmt.Sprintf("O%d", line)
+		switch r := rng.IntN(100); {
+		case r < 3: // an order seen before, near or far
+			order = fmt.Sprintf("O%d", max(2, line-1-rng.Int64N(min(line-1, 3000))))
+		case r < 4:
+			fmt.Fprintf(&body, "c%d,%s,not a time,1.00,EUR\n", rng.IntN(500), order)
+			wantBad = append(wantBad, line)
+			continue
+		}
+		at := start.Add(time.Duration(rng.Int64N(90*86400)) * time.Second)
+		cents := rng.Int64N(20000) - 1000
+		tx := pipeline.Transaction{CustomerID: fmt.Sprintf("c%d", rng.IntN(500)), OrderID: order, TimeMicros: at.UnixMicro(), AmountMicros: cents * 10_000, Currency: "EUR"}
+		fmt.Fprintf(&body, "%s,%s,%s,%s,EUR\n", tx.CustomerID, order, at.Format(time.RFC3339), big.NewRat(cents, 100).FloatString(2))
+		if seen[order] {
+			wantBad = append(wantBad, line)
+			continue
+		}
+		seen[order] = true
+		want = append(want, tx)
+	}
+	os.WriteFile(src, []byte(body.String()), 0o644)
+	data := filepath.Join(dir, "data")
+	sum, err := ingest(t, data, pipeline.IngestOptions{MaxBadFraction: 1}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i].OrderID < want[j].OrderID })
+	got := readAll(t, data)
+	if !slices.Equal(got, want) {
+		i := firstDiff(got, want)
+		t.Fatalf("warehouse: %d rows, want %d; first difference at %d: %+v, want %+v", len(got), len(want), i, got[min(i, len(got)-1)], want[min(i, len(want)-1)])
+	}
+	refunds := 0
+	for _, tx := range want {
+		if tx.AmountMicros < 0 {
+			refunds++
+		}
+	}
+	if sum.Files[0].Refunds != int64(refunds) || sum.Accepted != int64(len(want)) {
+		t.Fatalf("summary: %d accepted, %d refunds; want %d and %d", sum.Accepted, sum.Files[0].Refunds, len(want), refunds)
+	}
+	f, err := os.Open(sum.Quarantine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotBad []int64
+	for _, r := range recs[1:] {
+		var line int64
+		fmt.Sscan(r[1], &line)
+		gotBad = append(gotBad, line)
+	}
+	if !slices.Equal(gotBad, wantBad) {
+		t.Fatalf("quarantine: %d lines, want %d (in line order); first difference at %d", len(gotBad), len(wantBad), firstDiff(gotBad, wantBad))
+	}
+}
+
+func firstDiff[T comparable](a, b []T) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

@@ -19,18 +19,12 @@ import (
 type orderSet struct {
 	shards  [orderShards]orderShard
 	mu      sync.Mutex
-	demoted map[demotion]bool
-	nDemote atomic.Int64 // len(demoted), read without the lock
+	demoted map[uint32][]uint64 // chunk → keys its rows lost to earlier chunks
+	nDemote atomic.Int64        // len(demoted), read without the lock
 }
 
 // orderShards splits the set by the top bits of the mixed key.
 const orderShards = 256
-
-// demotion names a row that lost its key to an earlier chunk.
-type demotion struct {
-	key uint64
-	seq uint32
-}
 
 // orderShard is an open-addressing table. keys[i] == 0 is an empty slot (the
 // zero key is kept aside); seqs[i] is 1 + the chunk that holds the key's
@@ -45,7 +39,7 @@ type orderShard struct {
 }
 
 func newOrderSet(capacity int) *orderSet {
-	s := &orderSet{demoted: map[demotion]bool{}}
+	s := &orderSet{demoted: map[uint32][]uint64{}}
 	for i := range s.shards {
 		s.shards[i].init(capacity / orderShards)
 	}
@@ -124,13 +118,25 @@ func (sh *orderShard) grow() {
 	}
 }
 
-// claimChunk claims the keys of one chunk's rows, in row order, and returns
-// for each whether it is a duplicate of an earlier row. Keys are grouped by
-// shard so that each shard is locked once per chunk.
-func (s *orderSet) claimChunk(seq uint32, keys []uint64) []bool {
-	dup := make([]bool, len(keys))
+// claimScratch is the memory of the claims of a chunk, reused by the next.
+type claimScratch struct {
+	dup   []bool
+	shard []uint8
+	order []int32
+	keys  []uint64 // the chunk's keys in row order (batcher.keys)
+	at    []int32  // batcher.at
+}
+
+// claimChunk claims the keys of rows of one chunk, in row order, and
+// returns for each whether it is a duplicate of an earlier row. Keys are
+// grouped by shard so that each shard is locked once per call. The result
+// is memory of scratch, valid until its next use.
+func (s *orderSet) claimChunk(seq uint32, keys []uint64, scratch *claimScratch) []bool {
+	dup := resize(scratch.dup, len(keys))
+	shard := resize(scratch.shard, len(keys))
+	order := resize(scratch.order, len(keys)) // row indexes grouped by shard, in row order within one
+	scratch.dup, scratch.shard, scratch.order = dup, shard, order
 	var counts [orderShards + 1]int32
-	shard := make([]uint8, len(keys))
 	for i, k := range keys {
 		shard[i] = uint8(shardOf(k))
 		counts[int(shard[i])+1]++
@@ -138,11 +144,14 @@ func (s *orderSet) claimChunk(seq uint32, keys []uint64) []bool {
 	for i := 1; i <= orderShards; i++ {
 		counts[i] += counts[i-1]
 	}
-	order := make([]int32, len(keys)) // row indexes grouped by shard, in row order within one
 	next := counts
 	for i := range keys {
 		order[next[shard[i]]] = int32(i)
 		next[shard[i]]++
+	}
+	type demotion struct {
+		key uint64
+		seq uint32
 	}
 	var losers []demotion
 	for si := range s.shards {
@@ -165,12 +174,20 @@ func (s *orderSet) claimChunk(seq uint32, keys []uint64) []bool {
 	if len(losers) > 0 {
 		s.mu.Lock()
 		for _, d := range losers {
-			s.demoted[d] = true
+			s.demoted[d.seq] = append(s.demoted[d.seq], d.key)
 		}
 		s.nDemote.Store(int64(len(s.demoted)))
 		s.mu.Unlock()
 	}
 	return dup
+}
+
+// resize returns b with length n, reusing its memory when it is large enough.
+func resize[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
 }
 
 // warmSink keeps warmSlots' loads from being optimised away.
@@ -188,15 +205,19 @@ func warmSlots(sh *orderShard, keys []uint64, rows []int32) {
 	warmSink.Add(x & 1)
 }
 
-// isDemoted reports whether the row of chunk seq with key k lost its key to
-// an earlier chunk.
-func (s *orderSet) isDemoted(k uint64, seq uint32) bool {
+// takeDemoted returns the keys that rows of chunk seq lost to earlier
+// chunks, once: the consumer calls it when it reaches the chunk, by which
+// time every earlier chunk has made its claims.
+func (s *orderSet) takeDemoted(seq uint32) []uint64 {
 	if s.nDemote.Load() == 0 {
-		return false
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.demoted[demotion{k, seq}]
+	keys := s.demoted[seq]
+	delete(s.demoted, seq)
+	s.nDemote.Store(int64(len(s.demoted)))
+	return keys
 }
 
 // has reports whether k is in the set (for the consumer of line-item files).
@@ -223,7 +244,7 @@ func (s *orderSet) endFile() {
 		clear(sh.seqs)
 		sh.zeroSeq = 0
 	}
-	s.demoted = map[demotion]bool{}
+	clear(s.demoted)
 	s.nDemote.Store(0)
 }
 

@@ -27,8 +27,9 @@ func TestOrderSetFirstRowWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var scratch claimScratch
 			for c := range work {
-				dups[c] = s.claimChunk(uint32(c), keys[c])
+				dups[c] = slices.Clone(s.claimChunk(uint32(c), keys[c], &scratch))
 			}
 		}()
 	}
@@ -40,10 +41,16 @@ func TestOrderSetFirstRowWins(t *testing.T) {
 
 	seen := map[uint64]bool{}
 	for c := range keys {
+		// A demoted key is demoted for every row of the chunk that has it:
+		// after the first, the rows are duplicates within the chunk anyway.
+		demoted := map[uint64]bool{}
+		for _, k := range s.takeDemoted(uint32(c)) {
+			demoted[k] = true
+		}
 		for i, k := range keys[c] {
 			want := seen[k]
 			seen[k] = true
-			got := dups[c][i] || s.isDemoted(k, uint32(c))
+			got := dups[c][i] || demoted[k]
 			if got != want {
 				t.Fatalf("chunk %d row %d key %d: duplicate %v, want %v", c, i, k, got, want)
 			}
@@ -63,23 +70,23 @@ func TestOrderSetFirstRowWins(t *testing.T) {
 	// After the file, every key is final: a row of the next file is a duplicate.
 	s.endFile()
 	for k := range seen {
-		if d := s.claimChunk(0, []uint64{k}); !d[0] {
+		if d := s.claimChunk(0, []uint64{k}, &claimScratch{}); !d[0] {
 			t.Fatalf("key %d of an earlier file claimed again", k)
 		}
 	}
-	if d := s.claimChunk(0, []uint64{1 << 40}); d[0] {
+	if d := s.claimChunk(0, []uint64{1 << 40}, &claimScratch{}); d[0] {
 		t.Fatal("a new key is a duplicate")
 	}
 	// add (the keys of line-item orders, at the end of their file) makes a
 	// key final, whether it was new or held by a chunk.
 	s = newOrderSet(0)
-	s.claimChunk(3, []uint64{5})
+	s.claimChunk(3, []uint64{5}, &claimScratch{})
 	s.add(5)
 	s.add(0)
 	if !s.has(5) || !s.has(0) || s.has(6) {
 		t.Fatal("has after add")
 	}
-	if d := s.claimChunk(0, []uint64{5, 0}); !d[0] || !d[1] {
+	if d := s.claimChunk(0, []uint64{5, 0}, &claimScratch{}); !d[0] || !d[1] {
 		t.Fatalf("keys added are claimed again: %v", d)
 	}
 }

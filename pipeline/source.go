@@ -66,8 +66,8 @@ type rawRecord struct {
 }
 
 // splitter turns a chunk of complete lines into records. The records'
-// strings may be views of chunk: it must not change afterwards (the chunker
-// hands out a new buffer for every chunk). buf, if not nil, is memory the
+// strings may be views of chunk: it must not change while they are in use
+// (the chunker reuses a chunk's buffer only once its chunkRef says so). buf, if not nil, is memory the
 // splitter may reuse and keeps what it used for the next chunk.
 type splitter interface {
 	split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord
@@ -380,6 +380,9 @@ type chunker struct {
 	carry []byte
 	line  int64 // line number of the first line of the next chunk
 	eof   bool
+	// free gives back buffers of earlier chunks that nothing refers to any
+	// more, to read into instead of fresh memory; nil = always fresh.
+	free freeList[[]byte]
 }
 
 // maxRecordBytes bounds how far the chunker looks for the end of a quoted
@@ -397,8 +400,8 @@ func (c *chunker) next() ([]byte, int64, error) {
 			return nil, 0, io.EOF
 		}
 		if !c.eof {
-			buf := make([]byte, len(c.carry), len(c.carry)+c.size)
-			copy(buf, c.carry)
+			buf := c.buffer(len(c.carry) + c.size)
+			buf = append(buf, c.carry...)
 			n, err := io.ReadFull(c.r, buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -425,6 +428,16 @@ func (c *chunker) next() ([]byte, int64, error) {
 		c.line += int64(bytes.Count(out, []byte{'\n'}))
 		return out, first, nil
 	}
+}
+
+// buffer returns an empty buffer with room for n bytes: a free one if
+// there is one large enough, else a new one with room to spare for the
+// carry of a later chunk.
+func (c *chunker) buffer(n int) []byte {
+	if b, ok := c.free.get(); ok && cap(b) >= n {
+		return b[:0]
+	}
+	return make([]byte, 0, n+n/32)
 }
 
 // cutPoint returns the index just past the last newline that ends a record, or -1.

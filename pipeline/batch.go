@@ -1,0 +1,167 @@
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/churnhq/churn/features"
+)
+
+// chunkRef counts the holders of one chunk of source text. The strings of
+// the rows parsed from it are views of it, not copies, until the part
+// encoders have copied the rows into Parquet pages; the last holder to let
+// go hands the buffer back to the chunker, which reads a later chunk into
+// it instead of into fresh memory.
+type chunkRef struct {
+	buf  []byte
+	refs atomic.Int32
+	// free takes the buffer back; nil pins it (the first chunk, whose header
+	// strings live as long as the file, and the chunks of line-item files,
+	// whose rows wait in the order aggregator).
+	free freeList[[]byte]
+}
+
+// newChunkRef returns the reference of a chunk held by the job that parses it.
+func newChunkRef(buf []byte, free freeList[[]byte]) *chunkRef {
+	c := &chunkRef{buf: buf, free: free}
+	c.refs.Store(1)
+	return c
+}
+
+func (c *chunkRef) retain() {
+	if c != nil {
+		c.refs.Add(1)
+	}
+}
+
+func (c *chunkRef) release() {
+	if c != nil && c.refs.Add(-1) == 0 && c.free != nil {
+		c.free.put(c.buf[:0])
+	}
+}
+
+// rowBatch is the accepted rows of one chunk that fall in one UTC month
+// (in source order), on their way to the month's part: the unit the
+// consumer routes and an encoder writes, so no row is copied between
+// parsing and Parquet.
+type rowBatch struct {
+	month   int // year*12 + month-1; lineOrder for the rows of a line-item chunk
+	rows    []Transaction
+	keys    []uint64 // the order key of each row
+	lines   []int64  // the source line of each row
+	raws    []string // the raw text of each row, for a late rejection
+	refunds int64
+	ref     *chunkRef
+}
+
+// lineOrder is the month of a batch that holds a chunk's rows in line order.
+const lineOrder = -1
+
+// filter drops the rows for which drop is true, keeping the order.
+func (b *rowBatch) filter(drop func(i int) bool) {
+	n := 0
+	b.refunds = 0
+	for i := range b.rows {
+		if drop(i) {
+			continue
+		}
+		b.rows[n], b.keys[n], b.lines[n], b.raws[n] = b.rows[i], b.keys[i], b.lines[i], b.raws[i]
+		if b.rows[n].AmountMicros < 0 {
+			b.refunds++
+		}
+		n++
+	}
+	clear(b.rows[n:])
+	clear(b.raws[n:])
+	b.rows, b.keys, b.lines, b.raws = b.rows[:n], b.keys[:n], b.lines[:n], b.raws[:n]
+}
+
+// batches hands out rowBatch memory and takes it back once the rows are
+// written, cleared so that it keeps no chunk alive.
+type batches freeList[*rowBatch]
+
+func (p batches) get(month int, ref *chunkRef) *rowBatch {
+	b, ok := freeList[*rowBatch](p).get()
+	if !ok {
+		b = &rowBatch{}
+	}
+	b.month, b.ref = month, ref
+	ref.retain()
+	return b
+}
+
+func (p batches) put(b *rowBatch) {
+	b.ref.release()
+	clear(b.rows)
+	clear(b.raws)
+	*b = rowBatch{rows: b.rows[:0], keys: b.keys[:0], lines: b.lines[:0], raws: b.raws[:0]}
+	freeList[*rowBatch](p).put(b)
+}
+
+// batcher sorts the rows of a chunk into batches by UTC month, and keeps
+// their order keys in row order (the order claims must be made in).
+type batcher struct {
+	pool    batches
+	ref     *chunkRef
+	inOrder bool // one batch in line order (line items)
+	out     []*rowBatch
+	keys    []uint64 // the order key of each row, in row order
+	at      []int32  // the index in out of each row's batch
+	// The month of the last row and its batch: rows often come in runs.
+	from, to int64 // [from, to) in µs
+	last     *rowBatch
+	lastAt   int32
+}
+
+func (bt *batcher) add(t Transaction, key uint64, line int64, raw string) {
+	b := bt.last
+	if b == nil || t.TimeMicros < bt.from || t.TimeMicros >= bt.to {
+		b = bt.batchOf(t.TimeMicros)
+	}
+	b.rows = append(b.rows, t)
+	b.keys = append(b.keys, key)
+	b.lines = append(b.lines, line)
+	b.raws = append(b.raws, raw)
+	if t.AmountMicros < 0 {
+		b.refunds++
+	}
+	bt.keys = append(bt.keys, key)
+	bt.at = append(bt.at, bt.lastAt)
+}
+
+// batchOf finds or starts the batch of the month of the instant us.
+func (bt *batcher) batchOf(us int64) *rowBatch {
+	month := lineOrder
+	if bt.inOrder {
+		bt.from, bt.to = -1<<63, 1<<63-1
+	} else {
+		day := features.DayOf(us, time.UTC)
+		m := features.MonthOfDay(day)
+		month = int(m)
+		bt.from, bt.to = 0, 0 // no run for instants out of the calendar's range
+		if day > -1e7 && day < 1e7 {
+			bt.from = int64(features.MonthStart(m)) * microsPerDay
+			bt.to = int64(features.MonthStart(m+1)) * microsPerDay
+		}
+	}
+	for i, b := range bt.out {
+		if b.month == month {
+			bt.last, bt.lastAt = b, int32(i)
+			return b
+		}
+	}
+	b := bt.pool.get(month, bt.ref)
+	bt.out = append(bt.out, b)
+	bt.last, bt.lastAt = b, int32(len(bt.out)-1)
+	return b
+}
+
+// take returns the batches made since the last take.
+func (bt *batcher) take() []*rowBatch {
+	out := bt.out
+	bt.out, bt.last = nil, nil
+	bt.keys, bt.at = bt.keys[:0], bt.at[:0]
+	return out
+}
+
+const microsPerDay = 86_400_000_000
