@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -73,6 +74,11 @@ type IngestSummary struct {
 // chunkBytes is the size of the chunks of text the parse workers take
 // (a variable so that tests can make many small chunks).
 var chunkBytes = 4 << 20
+
+// pieceBytes is how much of a chunk a worker splits and converts at a time.
+var pieceBytes = 128 << 10
+
+var newline = []byte{'\n'}
 
 // rowsPerRowGroup is the largest row group a part gets.
 const rowsPerRowGroup = 1 << 20
@@ -522,19 +528,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	splitBufs := make(freeList[*splitBuf], 2*in.workers()+2)
 	scratches := make(freeList[*claimScratch], 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
-		recs := j.records
-		if j.chunk != nil {
-			buf, ok := splitBufs.get()
-			if !ok {
-				buf = &splitBuf{}
-			}
-			recs = split.split(j.chunk, j.firstLine, buf)
-			defer func() {
-				buf.clear()
-				splitBufs.put(buf)
-			}()
-		}
-		res := result{seq: j.seq, read: int64(len(recs)), ref: j.ref}
+		res := result{seq: j.seq, ref: j.ref}
 		scratch, ok := scratches.get()
 		if !ok {
 			scratch = &claimScratch{}
@@ -542,19 +536,46 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		defer scratches.put(scratch)
 		bt := batcher{pool: pool, ref: j.ref, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
 		sketch := new(customerSketch)
-		for i := range recs {
-			rec := &recs[i]
-			if rec.err != nil {
-				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: rec.err, Raw: rec.raw})
-				continue
+		take := func(recs []rawRecord) {
+			res.read += int64(len(recs))
+			for i := range recs {
+				rec := &recs[i]
+				if rec.err != nil {
+					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: rec.err, Raw: rec.raw})
+					continue
+				}
+				t, err := conv.convert(rec)
+				if err != nil {
+					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
+					continue
+				}
+				sketch.add(t.CustomerID)
+				bt.add(t, orderKey(t.OrderID), rec.line, rec.raw)
 			}
-			t, err := conv.convert(rec)
-			if err != nil {
-				res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
-				continue
+		}
+		if j.chunk == nil {
+			take(j.records)
+		} else {
+			buf, ok := splitBufs.get()
+			if !ok {
+				buf = &splitBuf{}
 			}
-			sketch.add(t.CustomerID)
-			bt.add(t, orderKey(t.OrderID), rec.line, rec.raw)
+			// The chunk is split and converted a piece at a time, so that a
+			// piece's text is still in the core's cache when it is converted.
+			line := j.firstLine
+			for rest := j.chunk; len(rest) > 0; {
+				n := len(rest)
+				if n > pieceBytes {
+					if cut := recordsEnd(rest[:pieceBytes], src.quote); cut > 0 {
+						n = cut
+					}
+				}
+				take(split.split(rest[:n], line, buf))
+				line += int64(bytes.Count(rest[:n], newline))
+				rest = rest[n:]
+			}
+			buf.clear()
+			splitBufs.put(buf)
 		}
 		if !lineItems {
 			res.rejects = in.claimOrders(uint32(j.seq), src.path, &bt, res.rejects, scratch)

@@ -415,13 +415,14 @@ func TestLockRefusesSecondWriter(t *testing.T) {
 
 func hostname() string { h, _ := os.Hostname(); return h }
 
-// TestSmallChunks ingests a file in chunks of 2 KiB, so that parse workers
-// race over many chunks and chunk buffers are reused once their rows are
-// written: the warehouse must hold exactly the first row of every order
-// (some orders repeat across chunks, some within one), and the quarantine
-// every later row and every bad row, in line order.
+// TestSmallChunks ingests a file in chunks of 2 KiB, split in pieces of
+// 300 bytes, so that parse workers race over many chunks and chunk buffers
+// are reused once their rows are written: the warehouse must hold exactly
+// the first row of every order (some orders repeat across chunks, some
+// within one), and the quarantine every later row and every bad row, in
+// line order. Some customer ids are quoted, with a comma or a line break.
 func TestSmallChunks(t *testing.T) {
-	defer pipeline.SetChunkBytes(2 << 10)()
+	defer pipeline.SetChunkBytes(2<<10, 300)()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "orders.csv")
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -431,11 +432,11 @@ func TestSmallChunks(t *testing.T) {
 	var wantBad []int64 // quarantined lines
 	seen := map[string]bool{}
 	start := time.Date(2023, 11, 1, 0, 0, 0, 0, time.UTC)
-	for line := int64(2); line < 40_000; line++ {
-		order := fmt.Sprintf("O%d", line)
+	for line, row := int64(2), 0; row < 40_000; row, line = row+1, line+1 {
+		order := fmt.Sprintf("O%d", row)
 		switch r := rng.IntN(100); {
 		case r < 3: // an order seen before, near or far
-			order = fmt.Sprintf("O%d", max(2, line-1-rng.Int64N(min(line-1, 3000))))
+			order = fmt.Sprintf("O%d", max(0, row-1-rng.IntN(min(row, 3000)+1)))
 		case r < 4:
 			fmt.Fprintf(&body, "c%d,%s,not a time,1.00,EUR\n", rng.IntN(500), order)
 			wantBad = append(wantBad, line)
@@ -444,13 +445,25 @@ func TestSmallChunks(t *testing.T) {
 		at := start.Add(time.Duration(rng.Int64N(90*86400)) * time.Second)
 		cents := rng.Int64N(20000) - 1000
 		tx := pipeline.Transaction{CustomerID: fmt.Sprintf("c%d", rng.IntN(500)), OrderID: order, TimeMicros: at.UnixMicro(), AmountMicros: cents * 10_000, Currency: "EUR"}
-		fmt.Fprintf(&body, "%s,%s,%s,%s,EUR\n", tx.CustomerID, order, at.Format(time.RFC3339), big.NewRat(cents, 100).FloatString(2))
+		quoted := tx.CustomerID
+		switch rng.IntN(50) {
+		case 0:
+			tx.CustomerID += ",x"
+			quoted = `"` + tx.CustomerID + `"`
+		case 1:
+			tx.CustomerID += "\ny"
+			quoted = `"` + tx.CustomerID + `"`
+		}
+		fmt.Fprintf(&body, "%s,%s,%s,%s,EUR\n", quoted, order, at.Format(time.RFC3339), big.NewRat(cents, 100).FloatString(2))
+		lines := int64(strings.Count(quoted, "\n"))
 		if seen[order] {
 			wantBad = append(wantBad, line)
+			line += lines
 			continue
 		}
 		seen[order] = true
 		want = append(want, tx)
+		line += lines
 	}
 	os.WriteFile(src, []byte(body.String()), 0o644)
 	data := filepath.Join(dir, "data")
@@ -489,7 +502,8 @@ func TestSmallChunks(t *testing.T) {
 		gotBad = append(gotBad, line)
 	}
 	if !slices.Equal(gotBad, wantBad) {
-		t.Fatalf("quarantine: %d lines, want %d (in line order); first difference at %d", len(gotBad), len(wantBad), firstDiff(gotBad, wantBad))
+		i := firstDiff(gotBad, wantBad)
+		t.Fatalf("quarantine: %d lines, want %d (in line order); first difference at %d: %v, want %v", len(gotBad), len(wantBad), i, gotBad[max(0, i-2):min(i+3, len(gotBad))], wantBad[max(0, i-2):min(i+3, len(wantBad))])
 	}
 }
 

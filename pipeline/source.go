@@ -440,9 +440,13 @@ func (c *chunker) buffer(n int) []byte {
 	return make([]byte, 0, n+n/32)
 }
 
-// cutPoint returns the index just past the last newline that ends a record, or -1.
-func (c *chunker) cutPoint(b []byte) int {
-	if c.comma == 0 || bytes.IndexByte(b, '"') < 0 {
+// cutPoint returns the index just past the last newline that ends a record, or ≤ 0.
+func (c *chunker) cutPoint(b []byte) int { return recordsEnd(b, c.comma) }
+
+// recordsEnd returns the index just past the last newline of b that ends a
+// record of text with the delimiter comma (0: no quoting), or ≤ 0.
+func recordsEnd(b []byte, comma byte) int {
+	if comma == 0 || bytes.IndexByte(b, '"') < 0 {
 		return bytes.LastIndexByte(b, '\n') + 1
 	}
 	const (
@@ -460,7 +464,7 @@ func (c *chunker) cutPoint(b []byte) int {
 			switch {
 			case ch == '\n':
 				last, state = i, fieldStart
-			case ch == c.comma:
+			case ch == comma:
 				state = fieldStart
 			case ch == '"' && state == fieldStart:
 				state = quoted
@@ -477,7 +481,7 @@ func (c *chunker) cutPoint(b []byte) int {
 				state = quoted
 			case '\n':
 				last, state = i, fieldStart
-			case c.comma:
+			case comma:
 				state = fieldStart
 			default:
 				state = unquoted
