@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,9 @@ type rowBatch struct {
 	raws    []string // the raw text of each row, for a late rejection
 	refunds int64
 	ref     *chunkRef
+	// from, to: the instants [from, to) in µs of the month, when it is in
+	// the calendar's range; empty otherwise.
+	from, to int64
 }
 
 // lineOrder is the month of a batch that holds a chunk's rows in line order.
@@ -105,17 +109,15 @@ type batcher struct {
 	ref     *chunkRef
 	inOrder bool // one batch in line order (line items)
 	out     []*rowBatch
-	keys    []uint64 // the order key of each row, in row order
-	at      []int32  // the index in out of each row's batch
-	// The month of the last row and its batch: rows often come in runs.
-	from, to int64 // [from, to) in µs
-	last     *rowBatch
-	lastAt   int32
+	keys    []uint64  // the order key of each row, in row order
+	at      []int32   // the index in out of each row's batch
+	last    *rowBatch // the batch of the last row: rows often come in runs
+	lastAt  int32
 }
 
 func (bt *batcher) add(t Transaction, key uint64, line int64, raw string) {
 	b := bt.last
-	if b == nil || t.TimeMicros < bt.from || t.TimeMicros >= bt.to {
+	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
 		b = bt.batchOf(t.TimeMicros)
 	}
 	b.rows = append(b.rows, t)
@@ -131,17 +133,20 @@ func (bt *batcher) add(t Transaction, key uint64, line int64, raw string) {
 
 // batchOf finds or starts the batch of the month of the instant us.
 func (bt *batcher) batchOf(us int64) *rowBatch {
-	month := lineOrder
-	if bt.inOrder {
-		bt.from, bt.to = -1<<63, 1<<63-1
-	} else {
+	for i, b := range bt.out {
+		if us >= b.from && us < b.to {
+			bt.last, bt.lastAt = b, int32(i)
+			return b
+		}
+	}
+	month, from, to := lineOrder, int64(math.MinInt64), int64(math.MaxInt64)
+	if !bt.inOrder {
 		day := features.DayOf(us, time.UTC)
 		m := features.MonthOfDay(day)
-		month = int(m)
-		bt.from, bt.to = 0, 0 // no run for instants out of the calendar's range
+		month, from, to = int(m), 0, 0 // no range for instants out of the calendar's
 		if day > -1e7 && day < 1e7 {
-			bt.from = int64(features.MonthStart(m)) * microsPerDay
-			bt.to = int64(features.MonthStart(m+1)) * microsPerDay
+			from = int64(features.MonthStart(m)) * microsPerDay
+			to = int64(features.MonthStart(m+1)) * microsPerDay
 		}
 	}
 	for i, b := range bt.out {
@@ -151,6 +156,7 @@ func (bt *batcher) batchOf(us int64) *rowBatch {
 		}
 	}
 	b := bt.pool.get(month, bt.ref)
+	b.from, b.to = from, to
 	bt.out = append(bt.out, b)
 	bt.last, bt.lastAt = b, int32(len(bt.out)-1)
 	return b

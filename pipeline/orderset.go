@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/binary"
+	"io"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -248,24 +250,36 @@ func (s *orderSet) endFile() {
 	s.nDemote.Store(0)
 }
 
-// each calls fn with every key in the set, in no particular order.
-func (s *orderSet) each(fn func(uint64) error) error {
+// writeTo writes every key in the set as 8 little-endian bytes, in no
+// particular order.
+func (s *orderSet) writeTo(w io.Writer) error {
+	buf := make([]byte, 0, 1<<20)
+	put := func(k uint64) error {
+		buf = binary.LittleEndian.AppendUint64(buf, k)
+		if len(buf) == cap(buf) {
+			_, err := w.Write(buf)
+			buf = buf[:0]
+			return err
+		}
+		return nil
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		for _, k := range sh.keys {
 			if k != 0 {
-				if err := fn(k); err != nil {
+				if err := put(k); err != nil {
 					return err
 				}
 			}
 		}
 		if sh.hasZero {
-			if err := fn(0); err != nil {
+			if err := put(0); err != nil {
 				return err
 			}
 		}
 	}
-	return nil
+	_, err := w.Write(buf)
+	return err
 }
 
 // sortKeys sorts order keys on every core: one counting pass puts them in

@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -56,15 +58,21 @@ func TestOrderSetFirstRowWins(t *testing.T) {
 			}
 		}
 	}
+	var file bytes.Buffer
+	if err := s.writeTo(&file); err != nil {
+		t.Fatal(err)
+	}
 	var all []uint64
-	s.each(func(k uint64) error { all = append(all, k); return nil })
+	for b := file.Bytes(); len(b) >= 8; b = b[8:] {
+		all = append(all, binary.LittleEndian.Uint64(b))
+	}
 	slices.Sort(all)
-	if len(all) != len(seen) || len(slices.Compact(all)) != len(seen) {
-		t.Fatalf("each: %d keys, %d distinct, want %d", len(all), len(slices.Compact(all)), len(seen))
+	if file.Len() != 8*len(seen) || len(slices.Compact(all)) != len(seen) {
+		t.Fatalf("writeTo: %d bytes, %d distinct keys, want %d keys", file.Len(), len(slices.Compact(all)), len(seen))
 	}
 	for _, k := range all {
 		if !seen[k] {
-			t.Fatalf("each: key %d was never claimed", k)
+			t.Fatalf("writeTo: key %d was never claimed", k)
 		}
 	}
 	// After the file, every key is final: a row of the next file is a duplicate.

@@ -234,16 +234,5 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 // writeOrderKeys stores the order-key hashes of one ingest, in no
 // particular order (loadOrderKeys sorts the keys of all ingests together).
 func (w *Warehouse) writeOrderKeys(id string, keys *orderSet) error {
-	return WriteFileAtomic(w.keysPath(id), func(f io.Writer) error {
-		bw := bufio.NewWriterSize(f, 1<<20)
-		var b [8]byte
-		if err := keys.each(func(k uint64) error {
-			binary.LittleEndian.PutUint64(b[:], k)
-			_, err := bw.Write(b[:])
-			return err
-		}); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
+	return WriteFileAtomic(w.keysPath(id), keys.writeTo)
 }
