@@ -1100,8 +1100,8 @@ func (pw *partWriters) part(month int) (*partWriter, error) {
 	w := &partWriter{
 		encoder: pw.in.nextPart % len(pw.queues),
 		file:    f,
-		w: parquet.NewGenericWriter[Transaction](f, partOptions...),
-		p: pendingPart{tmp: tmp, final: filepath.Join(dir, file), part: Part{Path: filepath.ToSlash(rel), Month: name}},
+		w:       parquet.NewGenericWriter[Transaction](f, partOptions...),
+		p:       pendingPart{tmp: tmp, final: filepath.Join(dir, file), part: Part{Path: filepath.ToSlash(rel), Month: name}},
 	}
 	pw.in.parts = append(pw.in.parts, w.p)
 	pw.open[month] = w
