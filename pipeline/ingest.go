@@ -149,6 +149,7 @@ func ingestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 		existing: existing,
 		orders:   newOrderSet(expectedRows(files)),
 	}
+	in.keys = &keyFile{path: w.keysPath(in.id)}
 	in.started = time.Now().UTC()
 	sum := &IngestSummary{IngestID: in.id}
 	defer in.removeTemps()
@@ -213,6 +214,7 @@ type ingest struct {
 	started  time.Time
 	existing []uint64  // order keys committed before, sorted
 	orders   *orderSet // order keys written by this ingest
+	keys     *keyFile  // where orders' keys go, as they are added
 	// customers sketches the distinct customers of the accepted rows (a
 	// sizing hint for features); workers merge into it under sketchMu.
 	customers customerSketch
@@ -232,6 +234,9 @@ type pendingPart struct {
 func (in *ingest) removeTemps() {
 	for _, p := range in.parts {
 		os.Remove(p.tmp)
+	}
+	if in.keys != nil {
+		in.keys.abort()
 	}
 	if in.quarantine != nil {
 		in.quarantine.abort()
@@ -253,7 +258,9 @@ func (in *ingest) commit(entries []ManifestEntry) error {
 			return err
 		}
 	}
-	if err := in.w.writeOrderKeys(in.id, in.orders); err != nil {
+	err := in.keys.commit()
+	in.keys = nil
+	if err != nil {
 		return err
 	}
 	if err := in.w.writeCustomerSketch(in.id, &in.customers); err != nil {
@@ -363,6 +370,7 @@ type result struct {
 	read    int64
 	rejects []Rejected
 	batches []*rowBatch
+	fresh   []uint64 // the order keys the chunk added to the ingest's set
 	ref     *chunkRef
 }
 
@@ -538,6 +546,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	// goes back for later chunks, not to the GC.
 	splitBufs := make(freeList[*splitBuf], 2*in.workers()+2)
 	scratches := make(freeList[*claimScratch], 2*in.workers()+2)
+	keyBufs := make(freeList[[]uint64], 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
 		res := result{seq: j.seq, ref: j.ref}
 		scratch, ok := scratches.get()
@@ -590,6 +599,8 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		}
 		if !lineItems {
 			res.rejects = in.claimOrders(uint32(j.seq), src.path, &bt, res.rejects, scratch)
+			res.fresh = scratch.fresh
+			scratch.fresh, _ = keyBufs.get()
 		}
 		scratch.keys, scratch.at = bt.keys, bt.at
 		res.batches = bt.take()
@@ -614,15 +625,23 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				}
 			}
 		}
+		in.keys.write(res.fresh)
+		if res.fresh != nil {
+			keyBufs.put(res.fresh[:0])
+		}
 		res.ref.release()
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	var fresh []uint64
 	for _, r := range agg.rows {
-		in.orders.add(r.key)
+		if in.orders.add(r.key) {
+			fresh = append(fresh, r.key)
+		}
 	}
+	in.keys.write(fresh)
 	in.orders.endFile()
 	if err := agg.flush(pw, fs); err != nil {
 		return err

@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"encoding/binary"
-	"io"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -127,17 +125,20 @@ type claimScratch struct {
 	order []int32
 	keys  []uint64 // the chunk's keys in row order (batcher.keys)
 	at    []int32  // batcher.at
+	fresh []uint64 // the keys the last claimChunk added to the set
 }
 
 // claimChunk claims the keys of rows of one chunk, in row order, and
-// returns for each whether it is a duplicate of an earlier row. Keys are
-// grouped by shard so that each shard is locked once per call. The result
-// is memory of scratch, valid until its next use.
+// returns for each whether it is a duplicate of an earlier row; the keys
+// new to the set are left in scratch.fresh. Keys are grouped by shard so
+// that each shard is locked once per call. The result is memory of
+// scratch, valid until its next use.
 func (s *orderSet) claimChunk(seq uint32, keys []uint64, scratch *claimScratch) []bool {
 	dup := resize(scratch.dup, len(keys))
 	shard := resize(scratch.shard, len(keys))
 	order := resize(scratch.order, len(keys)) // row indexes grouped by shard, in row order within one
 	scratch.dup, scratch.shard, scratch.order = dup, shard, order
+	fresh := scratch.fresh[:0]
 	var counts [orderShards + 1]int32
 	for i, k := range keys {
 		shard[i] = uint8(shardOf(k))
@@ -167,12 +168,16 @@ func (s *orderSet) claimChunk(seq uint32, keys []uint64, scratch *claimScratch) 
 		for _, r := range rows {
 			first, loser := sh.claim(keys[r], seq+1)
 			dup[r] = !first
-			if loser != 0 {
+			switch {
+			case loser != 0:
 				losers = append(losers, demotion{keys[r], loser - 1})
+			case first:
+				fresh = append(fresh, keys[r])
 			}
 		}
 		sh.mu.Unlock()
 	}
+	scratch.fresh = fresh
 	if len(losers) > 0 {
 		s.mu.Lock()
 		for _, d := range losers {
@@ -230,12 +235,14 @@ func (s *orderSet) has(k uint64) bool {
 	return sh.has(k)
 }
 
-// add puts k in the set as a key of an earlier file.
-func (s *orderSet) add(k uint64) {
+// add puts k in the set as a key of an earlier file, and reports whether
+// it is new to the set.
+func (s *orderSet) add(k uint64) bool {
 	sh := &s.shards[shardOf(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.claim(k, 0)
+	first, loser := sh.claim(k, 0)
+	return first && loser == 0
 }
 
 // endFile makes every key final: rows of the next file can only be
@@ -248,38 +255,6 @@ func (s *orderSet) endFile() {
 	}
 	clear(s.demoted)
 	s.nDemote.Store(0)
-}
-
-// writeTo writes every key in the set as 8 little-endian bytes, in no
-// particular order.
-func (s *orderSet) writeTo(w io.Writer) error {
-	buf := make([]byte, 0, 1<<20)
-	put := func(k uint64) error {
-		buf = binary.LittleEndian.AppendUint64(buf, k)
-		if len(buf) == cap(buf) {
-			_, err := w.Write(buf)
-			buf = buf[:0]
-			return err
-		}
-		return nil
-	}
-	for i := range s.shards {
-		sh := &s.shards[i]
-		for _, k := range sh.keys {
-			if k != 0 {
-				if err := put(k); err != nil {
-					return err
-				}
-			}
-		}
-		if sh.hasZero {
-			if err := put(0); err != nil {
-				return err
-			}
-		}
-	}
-	_, err := w.Write(buf)
-	return err
 }
 
 // sortKeys sorts order keys on every core: one counting pass puts them in

@@ -231,8 +231,53 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 	return keys, nil
 }
 
-// writeOrderKeys stores the order-key hashes of one ingest, in no
-// particular order (loadOrderKeys sorts the keys of all ingests together).
-func (w *Warehouse) writeOrderKeys(id string, keys *orderSet) error {
-	return WriteFileAtomic(w.keysPath(id), keys.writeTo)
+// keyFile streams the order keys new to an ingest into its key file as the
+// chunks are consumed, so that writing them does not wait for the end.
+type keyFile struct {
+	path string
+	f    *AtomicFile
+	w    *bufio.Writer
+	buf  []byte
+	err  error // the first error, returned by commit
+}
+
+func (k *keyFile) write(keys []uint64) {
+	if k.err != nil || len(keys) == 0 {
+		return
+	}
+	if k.open() != nil {
+		return
+	}
+	k.buf = k.buf[:0]
+	for _, key := range keys {
+		k.buf = binary.LittleEndian.AppendUint64(k.buf, key)
+	}
+	_, k.err = k.w.Write(k.buf)
+}
+
+func (k *keyFile) open() error {
+	if k.f == nil && k.err == nil {
+		if k.f, k.err = CreateAtomic(k.path); k.err == nil {
+			k.w = bufio.NewWriterSize(k.f, 1<<20)
+		}
+	}
+	return k.err
+}
+
+// commit makes the file visible (an empty one for an ingest without keys).
+func (k *keyFile) commit() error {
+	if k.open() == nil {
+		k.err = k.w.Flush()
+	}
+	if k.err != nil {
+		k.abort()
+		return fmt.Errorf("order keys: %w", k.err)
+	}
+	return k.f.Commit()
+}
+
+func (k *keyFile) abort() {
+	if k.f != nil {
+		k.f.Abort()
+	}
 }
