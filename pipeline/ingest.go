@@ -1015,8 +1015,9 @@ type partWriters struct {
 
 type writeJob struct {
 	w     *partWriter
-	batch *rowBatch // nil: only end the row group
+	batch *rowBatch // nil: only end the row group, or close the part
 	flush bool      // end the row group after the batch
+	close bool      // finish the part durably
 }
 
 func newPartWriters(in *ingest, pool batches) *partWriters {
@@ -1036,6 +1037,9 @@ func newPartWriters(in *ingest, pool batches) *partWriters {
 				}
 				if err == nil && j.flush {
 					err = j.w.w.Flush()
+				}
+				if err == nil && j.close {
+					err = j.w.close()
 				}
 				// Write copied the rows: the batch, and with the last batch
 				// of a chunk the chunk, go back for reuse.
@@ -1142,6 +1146,10 @@ func (pw *partWriters) flushLargest() {
 
 // close finishes every part of the file durably and returns them by month.
 func (pw *partWriters) close() ([]Part, error) {
+	// Each encoder finishes its own parts, side by side.
+	for _, w := range pw.open {
+		pw.queues[w.encoder] <- writeJob{w: w, close: true}
+	}
 	if err := pw.wait(); err != nil {
 		return nil, err
 	}
@@ -1152,20 +1160,22 @@ func (pw *partWriters) close() ([]Part, error) {
 	sort.Ints(months)
 	var parts []Part
 	for _, m := range months {
-		w := pw.open[m]
-		if err := w.w.Close(); err != nil {
-			return nil, err
-		}
-		if err := w.file.Sync(); err != nil {
-			return nil, err
-		}
-		if err := w.file.Close(); err != nil {
-			return nil, err
-		}
-		parts = append(parts, w.p.part)
+		parts = append(parts, pw.open[m].p.part)
 		delete(pw.open, m)
 	}
 	return parts, nil
+}
+
+// close writes the part's last row group and footer, and syncs it.
+func (w *partWriter) close() error {
+	err := w.w.Close()
+	if err == nil {
+		err = w.file.Sync()
+	}
+	if cerr := w.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // abort closes what close did not; the temporary files are removed by the ingest.
