@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -99,4 +100,17 @@ func FuzzParseAmount(f *testing.F) {
 			t.Fatalf("ParseAmount(%q) = %d, which prints as %q and reads back as %d, %v", s, v, FormatAmount(v, AmountScale), back, err)
 		}
 	})
+}
+
+// TestFieldFastPaths: the converter's fast paths agree with the strings
+// functions they stand in for.
+func TestFieldFastPaths(t *testing.T) {
+	for _, v := range []string{"", " ", "a", " a", "a ", "\ta\n", "EUR", "eur", "Eur", "E1", "\u00a0a", "a\u00a0", "\u0085x", "é", "x\u2003", "A-B", "ÉUR"} {
+		if got, want := trimSpace(v), strings.TrimSpace(v); got != want {
+			t.Errorf("trimSpace(%q) = %q, want %q", v, got, want)
+		}
+		if got, want := upperCode(v), strings.ToUpper(v); got != want {
+			t.Errorf("upperCode(%q) = %q, want %q", v, got, want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // SourceOptions say how to read the rows of an export. Each field is a
@@ -78,7 +79,27 @@ func (c *rowConverter) field(fields []string, ro role) string {
 	if i < 0 || i >= len(fields) {
 		return ""
 	}
-	return strings.TrimSpace(fields[i])
+	return trimSpace(fields[i])
+}
+
+// trimSpace is strings.TrimSpace with a fast path for the usual field, one
+// that starts and ends with a visible ASCII character.
+func trimSpace(v string) string {
+	if n := len(v); n > 0 && v[0] > ' ' && v[0] < utf8.RuneSelf && v[n-1] > ' ' && v[n-1] < utf8.RuneSelf {
+		return v
+	}
+	return strings.TrimSpace(v)
+}
+
+// upperCode is strings.ToUpper with a fast path for a code that is
+// upper-case already, like most currency codes.
+func upperCode(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 'A' || v[i] > 'Z' {
+			return strings.ToUpper(v)
+		}
+	}
+	return v
 }
 
 // convert returns the transaction of one row, or the reason it is rejected.
@@ -123,7 +144,7 @@ func (c *rowConverter) convert(rec *rawRecord) (Transaction, error) {
 	}
 	t.Currency = c.currency
 	if cur := c.field(f, roleCurrency); cur != "" {
-		t.Currency = strings.ToUpper(cur)
+		t.Currency = upperCode(cur)
 	}
 	t.Category = c.field(f, roleCategory)
 	t.Channel = c.field(f, roleChannel)
