@@ -2,44 +2,11 @@ package pipeline
 
 import (
 	"math"
-	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/churnhq/churn/features"
 )
-
-// chunkRef counts the holders of one chunk of source text. The strings of
-// the rows parsed from it are views of it, not copies, until the part
-// encoders have copied the rows into Parquet pages; the last holder to let
-// go hands the buffer back to the chunker, which reads a later chunk into
-// it instead of into fresh memory.
-type chunkRef struct {
-	buf  []byte
-	refs atomic.Int32
-	// free takes the buffer back; nil pins it (the first chunk, whose header
-	// strings live as long as the file, and the chunks of line-item files,
-	// whose rows wait in the order aggregator).
-	free freeList[[]byte]
-}
-
-// newChunkRef returns the reference of a chunk held by the job that parses it.
-func newChunkRef(buf []byte, free freeList[[]byte]) *chunkRef {
-	c := &chunkRef{buf: buf, free: free}
-	c.refs.Store(1)
-	return c
-}
-
-func (c *chunkRef) retain() {
-	if c != nil {
-		c.refs.Add(1)
-	}
-}
-
-func (c *chunkRef) release() {
-	if c != nil && c.refs.Add(-1) == 0 && c.free != nil {
-		c.free.put(c.buf[:0])
-	}
-}
 
 // rowBatch is the accepted rows of one chunk that fall in one UTC month
 // (in source order), on their way to the month's part: the unit the
@@ -52,10 +19,37 @@ type rowBatch struct {
 	lines   []int64  // the source line of each row
 	raws    []string // the raw text of each row, for a late rejection
 	refunds int64
-	ref     *chunkRef
 	// from, to: the instants [from, to) in µs of the month, when it is in
 	// the calendar's range; empty otherwise.
 	from, to int64
+	// text holds the rows' strings, copied out of the chunk while it is in
+	// cache: the encoder then reads them from a few compact blocks, and the
+	// chunk can be reused as soon as the chunk's rows are routed.
+	text []byte
+	// The last currency and dimension values kept, for rows that repeat them.
+	cur, cat, chn, store string
+}
+
+// keep returns a copy of s in the batch's text.
+func (b *rowBatch) keep(s string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if cap(b.text)-len(b.text) < len(s) {
+		// A new block; the strings in the old one keep it alive.
+		b.text = make([]byte, 0, max(2*cap(b.text), 16<<10, len(s)))
+	}
+	n := len(b.text)
+	b.text = append(b.text, s...)
+	return unsafe.String(&b.text[n], len(s))
+}
+
+// keepRepeated is keep for a value that is often the same as the last one.
+func (b *rowBatch) keepRepeated(s string, last *string) string {
+	if s != *last {
+		*last = b.keep(s)
+	}
+	return *last
 }
 
 // lineOrder is the month of a batch that holds a chunk's rows in line order.
@@ -84,21 +78,19 @@ func (b *rowBatch) filter(drop func(i int) bool) {
 // written, cleared so that it keeps no chunk alive.
 type batches freeList[*rowBatch]
 
-func (p batches) get(month int, ref *chunkRef) *rowBatch {
+func (p batches) get(month int) *rowBatch {
 	b, ok := freeList[*rowBatch](p).get()
 	if !ok {
 		b = &rowBatch{}
 	}
-	b.month, b.ref = month, ref
-	ref.retain()
+	b.month = month
 	return b
 }
 
 func (p batches) put(b *rowBatch) {
-	b.ref.release()
 	clear(b.rows)
 	clear(b.raws)
-	*b = rowBatch{rows: b.rows[:0], keys: b.keys[:0], lines: b.lines[:0], raws: b.raws[:0]}
+	*b = rowBatch{rows: b.rows[:0], keys: b.keys[:0], lines: b.lines[:0], raws: b.raws[:0], text: b.text[:0]}
 	freeList[*rowBatch](p).put(b)
 }
 
@@ -106,7 +98,6 @@ func (p batches) put(b *rowBatch) {
 // their order keys in row order (the order claims must be made in).
 type batcher struct {
 	pool    batches
-	ref     *chunkRef
 	inOrder bool // one batch in line order (line items)
 	out     []*rowBatch
 	keys    []uint64  // the order key of each row, in row order
@@ -120,6 +111,12 @@ func (bt *batcher) add(t Transaction, key uint64, line int64, raw string) {
 	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
 		b = bt.batchOf(t.TimeMicros)
 	}
+	t.CustomerID = b.keep(t.CustomerID)
+	t.OrderID = b.keep(t.OrderID)
+	t.Currency = b.keepRepeated(t.Currency, &b.cur)
+	t.Category = b.keepRepeated(t.Category, &b.cat)
+	t.Channel = b.keepRepeated(t.Channel, &b.chn)
+	t.Store = b.keepRepeated(t.Store, &b.store)
 	b.rows = append(b.rows, t)
 	b.keys = append(b.keys, key)
 	b.lines = append(b.lines, line)
@@ -155,7 +152,7 @@ func (bt *batcher) batchOf(us int64) *rowBatch {
 			return b
 		}
 	}
-	b := bt.pool.get(month, bt.ref)
+	b := bt.pool.get(month)
 	b.from, b.to = from, to
 	bt.out = append(bt.out, b)
 	bt.last, bt.lastAt = b, int32(len(bt.out)-1)

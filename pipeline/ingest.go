@@ -358,7 +358,7 @@ type sourceFile struct {
 type job struct {
 	seq       int
 	chunk     []byte
-	ref       *chunkRef // the holders of chunk; nil for records
+	reuse     bool // chunk's buffer may be reused once the job is consumed
 	firstLine int64
 	records   []rawRecord
 }
@@ -371,7 +371,8 @@ type result struct {
 	rejects []Rejected
 	batches []*rowBatch
 	fresh   []uint64 // the order keys the chunk added to the ingest's set
-	ref     *chunkRef
+	chunk   []byte
+	reuse   bool
 }
 
 // read runs the source through the parse workers and the part writers.
@@ -403,8 +404,10 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	}
 
 	var produce func(emit func(job) error) error
-	// recycle takes chunk buffers back once their rows are written, for
-	// later chunks; it stays nil (every chunk pinned) for line items.
+	// recycle takes chunk buffers back once their rows are routed (the
+	// rows' strings are copies by then), for later chunks; it stays nil for
+	// line items, whose rows wait in the order aggregator with their raw
+	// text, a view of the chunk.
 	var recycle freeList[[]byte]
 	var split splitter
 	var header []string
@@ -481,7 +484,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			seq := 0
 			if len(body) > 0 {
 				// The first chunk is never reused: the header's strings are views of it.
-				if err := emit(job{seq: seq, chunk: body, ref: newChunkRef(body, nil), firstLine: firstLine}); err != nil {
+				if err := emit(job{seq: seq, chunk: body, firstLine: firstLine}); err != nil {
 					return err
 				}
 				seq++
@@ -495,7 +498,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 				if err != nil {
 					return err
 				}
-				if err := emit(job{seq: seq, chunk: c, ref: newChunkRef(c, recycle), firstLine: line}); err != nil {
+				if err := emit(job{seq: seq, chunk: c, reuse: recycle != nil, firstLine: line}); err != nil {
 					return err
 				}
 				seq++
@@ -548,13 +551,13 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	scratches := make(freeList[*claimScratch], 2*in.workers()+2)
 	keyBufs := make(freeList[[]uint64], 2*in.workers()+2)
 	err = runOrdered(ctx, in.workers(), produce, func(j job) result {
-		res := result{seq: j.seq, ref: j.ref}
+		res := result{seq: j.seq, chunk: j.chunk, reuse: j.reuse}
 		scratch, ok := scratches.get()
 		if !ok {
 			scratch = &claimScratch{}
 		}
 		defer scratches.put(scratch)
-		bt := batcher{pool: pool, ref: j.ref, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
+		bt := batcher{pool: pool, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
 		sketch := new(customerSketch)
 		take := func(recs []rawRecord) {
 			res.read += int64(len(recs))
@@ -629,7 +632,9 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		if res.fresh != nil {
 			keyBufs.put(res.fresh[:0])
 		}
-		res.ref.release()
+		if res.reuse {
+			recycle.put(res.chunk[:0])
+		}
 		return nil
 	})
 	if err != nil {
@@ -1041,8 +1046,7 @@ func newPartWriters(in *ingest, pool batches) *partWriters {
 				if err == nil && j.close {
 					err = j.w.close()
 				}
-				// Write copied the rows: the batch, and with the last batch
-				// of a chunk the chunk, go back for reuse.
+				// Write copied the rows: the batch goes back for reuse.
 				if j.batch != nil {
 					pw.pool.put(j.batch)
 				}

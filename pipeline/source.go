@@ -67,8 +67,9 @@ type rawRecord struct {
 
 // splitter turns a chunk of complete lines into records. The records'
 // strings may be views of chunk: it must not change while they are in use
-// (the chunker reuses a chunk's buffer only once its chunkRef says so). buf, if not nil, is memory the
-// splitter may reuse and keeps what it used for the next chunk.
+// (the ingest reuses a chunk's buffer once the chunk's rows are routed, and
+// their strings copied). buf, if not nil, is memory the splitter may reuse
+// and keeps what it used for the next chunk.
 type splitter interface {
 	split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord
 }
