@@ -106,22 +106,25 @@ type batcher struct {
 	lastAt  int32
 }
 
-func (bt *batcher) add(t Transaction, key uint64, line int64, raw string) {
+// add puts a copy of t in the batch of its month, its strings in the
+// batch's text.
+func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	b := bt.last
 	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
 		b = bt.batchOf(t.TimeMicros)
 	}
-	t.CustomerID = b.keep(t.CustomerID)
-	t.OrderID = b.keep(t.OrderID)
-	t.Currency = b.keepRepeated(t.Currency, &b.cur)
-	t.Category = b.keepRepeated(t.Category, &b.cat)
-	t.Channel = b.keepRepeated(t.Channel, &b.chn)
-	t.Store = b.keepRepeated(t.Store, &b.store)
-	b.rows = append(b.rows, t)
+	b.rows = append(b.rows, *t)
+	r := &b.rows[len(b.rows)-1]
+	r.CustomerID = b.keep(r.CustomerID)
+	r.OrderID = b.keep(r.OrderID)
+	r.Currency = b.keepRepeated(r.Currency, &b.cur)
+	r.Category = b.keepRepeated(r.Category, &b.cat)
+	r.Channel = b.keepRepeated(r.Channel, &b.chn)
+	r.Store = b.keepRepeated(r.Store, &b.store)
 	b.keys = append(b.keys, key)
 	b.lines = append(b.lines, line)
 	b.raws = append(b.raws, raw)
-	if t.AmountMicros < 0 {
+	if r.AmountMicros < 0 {
 		b.refunds++
 	}
 	bt.keys = append(bt.keys, key)

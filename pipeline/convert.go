@@ -102,44 +102,45 @@ func upperCode(v string) string {
 	return v
 }
 
-// convert returns the transaction of one row, or the reason it is rejected.
-func (c *rowConverter) convert(rec *rawRecord) (Transaction, error) {
-	var t Transaction
+// convert fills t with the transaction of one row, or returns the reason
+// it is rejected (t is then partly filled).
+func (c *rowConverter) convert(rec *rawRecord, t *Transaction) error {
 	f := rec.fields
 	t.CustomerID = c.field(f, roleCustomer)
 	if t.CustomerID == "" {
-		return t, ErrEmptyCustomer
+		return ErrEmptyCustomer
 	}
 	if c.cols[roleOrder] >= 0 {
 		if t.OrderID = c.field(f, roleOrder); t.OrderID == "" {
-			return t, ErrEmptyOrder
+			return ErrEmptyOrder
 		}
 	} else {
 		t.OrderID = c.derivedPrefix + strconv.FormatInt(rec.line, 10)
 	}
 	ts, err := c.times.ParseMicros(c.field(f, roleTime))
 	if err != nil {
-		return t, err
+		return err
 	}
 	t.TimeMicros = ts
+	t.QuantityMicros = 0
 	if c.cols[roleQuantity] >= 0 {
 		q, err := ParseAmount(c.field(f, roleQuantity), c.decComma)
 		if err != nil {
-			return t, fmt.Errorf("%w: %q", ErrBadQuantity, c.field(f, roleQuantity))
+			return fmt.Errorf("%w: %q", ErrBadQuantity, c.field(f, roleQuantity))
 		}
 		t.QuantityMicros = q
 	}
 	if c.cols.lineItems() {
 		price, err := ParseAmount(c.field(f, rolePrice), c.decComma)
 		if err != nil {
-			return t, err
+			return err
 		}
 		if t.AmountMicros, err = mulMicros(t.QuantityMicros, price); err != nil {
-			return t, fmt.Errorf("%w: %s × %s: %v", ErrBadAmount, c.field(f, roleQuantity), c.field(f, rolePrice), err)
+			return fmt.Errorf("%w: %s × %s: %v", ErrBadAmount, c.field(f, roleQuantity), c.field(f, rolePrice), err)
 		}
 	} else {
 		if t.AmountMicros, err = ParseAmount(c.field(f, roleAmount), c.decComma); err != nil {
-			return t, err
+			return err
 		}
 	}
 	t.Currency = c.currency
@@ -149,7 +150,7 @@ func (c *rowConverter) convert(rec *rawRecord) (Transaction, error) {
 	t.Category = c.field(f, roleCategory)
 	t.Channel = c.field(f, roleChannel)
 	t.Store = c.field(f, roleStore)
-	return t, nil
+	return nil
 }
 
 // mulMicros multiplies two millionth-unit numbers exactly, or fails.

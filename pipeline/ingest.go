@@ -559,6 +559,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		defer scratches.put(scratch)
 		bt := batcher{pool: pool, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
 		sketch := new(customerSketch)
+		var t Transaction
 		take := func(recs []rawRecord) {
 			res.read += int64(len(recs))
 			for i := range recs {
@@ -567,13 +568,12 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: rec.err, Raw: rec.raw})
 					continue
 				}
-				t, err := conv.convert(rec)
-				if err != nil {
+				if err := conv.convert(rec, &t); err != nil {
 					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
 					continue
 				}
 				sketch.add(t.CustomerID)
-				bt.add(t, orderKey(t.OrderID), rec.line, rec.raw)
+				bt.add(&t, orderKey(t.OrderID), rec.line, rec.raw)
 			}
 		}
 		if j.chunk == nil {
@@ -1236,8 +1236,9 @@ func (a *orderAggregator) add(key uint64, row acceptedRow) error {
 // flush writes the summed orders, in order of their first line.
 func (a *orderAggregator) flush(pw *partWriters, fs *FileSummary) error {
 	bt := batcher{pool: pw.pool}
-	for _, r := range a.rows {
-		bt.add(r.t, r.key, r.line, r.raw)
+	for i := range a.rows {
+		r := &a.rows[i]
+		bt.add(&r.t, r.key, r.line, r.raw)
 	}
 	a.rows = nil
 	for _, b := range bt.take() {
