@@ -113,6 +113,9 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
 		b = bt.batchOf(t.TimeMicros)
 	}
+	if len(b.rows) == cap(b.rows) {
+		b.grow()
+	}
 	b.rows = append(b.rows, *t)
 	r := &b.rows[len(b.rows)-1]
 	r.CustomerID = b.keep(r.CustomerID)
@@ -129,6 +132,17 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	}
 	bt.keys = append(bt.keys, key)
 	bt.at = append(bt.at, bt.lastAt)
+}
+
+// grow doubles the room of a full batch. append grows large slices by a
+// quarter, which copies a batch that ends up with a whole chunk's rows
+// several times over.
+func (b *rowBatch) grow() {
+	n := 2*cap(b.rows) + 256
+	b.rows = append(make([]Transaction, 0, n), b.rows...)
+	b.keys = append(make([]uint64, 0, n), b.keys...)
+	b.lines = append(make([]int64, 0, n), b.lines...)
+	b.raws = append(make([]string, 0, n), b.raws...)
 }
 
 // batchOf finds or starts the batch of the month of the instant us.

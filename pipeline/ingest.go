@@ -540,7 +540,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	if !lineItems {
 		recycle = make(freeList[[]byte], 2*in.workers()+4)
 	}
-	pool := make(batches, 64)
+	pool := make(batches, 256) // a chunk spread over many months has a batch for each
 	pw := newPartWriters(in, pool)
 	defer pw.abort()
 	agg := newOrderAggregator(lineItems)
