@@ -149,7 +149,9 @@ func ingestLocked(ctx context.Context, w *Warehouse, args []string, opt IngestOp
 		existing: existing,
 		orders:   newOrderSet(expectedRows(files)),
 	}
-	in.keys = &keyFile{path: w.keysPath(in.id)}
+	if in.keys, err = createKeyFile(w.keysPath(in.id)); err != nil {
+		return nil, err
+	}
 	in.started = time.Now().UTC()
 	sum := &IngestSummary{IngestID: in.id}
 	defer in.removeTemps()
@@ -236,7 +238,7 @@ func (in *ingest) removeTemps() {
 		os.Remove(p.tmp)
 	}
 	if in.keys != nil {
-		in.keys.abort()
+		in.keys.f.Abort()
 	}
 	if in.quarantine != nil {
 		in.quarantine.abort()

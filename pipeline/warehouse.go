@@ -234,18 +234,22 @@ func (w *Warehouse) loadOrderKeys() ([]uint64, error) {
 // keyFile streams the order keys new to an ingest into its key file as the
 // chunks are consumed, so that writing them does not wait for the end.
 type keyFile struct {
-	path string
-	f    *AtomicFile
-	w    *bufio.Writer
-	buf  []byte
-	err  error // the first error, returned by commit
+	f   *AtomicFile
+	w   *bufio.Writer
+	buf []byte
+	err error // the first error, returned by commit
+}
+
+func createKeyFile(path string) (*keyFile, error) {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	return &keyFile{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 func (k *keyFile) write(keys []uint64) {
-	if k.err != nil || len(keys) == 0 {
-		return
-	}
-	if k.open() != nil {
+	if k.err != nil {
 		return
 	}
 	k.buf = k.buf[:0]
@@ -255,29 +259,14 @@ func (k *keyFile) write(keys []uint64) {
 	_, k.err = k.w.Write(k.buf)
 }
 
-func (k *keyFile) open() error {
-	if k.f == nil && k.err == nil {
-		if k.f, k.err = CreateAtomic(k.path); k.err == nil {
-			k.w = bufio.NewWriterSize(k.f, 1<<20)
-		}
-	}
-	return k.err
-}
-
-// commit makes the file visible (an empty one for an ingest without keys).
+// commit makes the file visible.
 func (k *keyFile) commit() error {
-	if k.open() == nil {
+	if k.err == nil {
 		k.err = k.w.Flush()
 	}
 	if k.err != nil {
-		k.abort()
+		k.f.Abort()
 		return fmt.Errorf("order keys: %w", k.err)
 	}
 	return k.f.Commit()
-}
-
-func (k *keyFile) abort() {
-	if k.f != nil {
-		k.f.Abort()
-	}
 }
