@@ -15,7 +15,6 @@ import (
 type rowBatch struct {
 	month   int // year*12 + month-1; lineOrder for the rows of a line-item chunk
 	rows    []Transaction
-	keys    []uint64 // the order key of each row
 	lines   []int64  // the source line of each row
 	raws    []string // the raw text of each row, for a late rejection
 	refunds int64
@@ -63,7 +62,7 @@ func (b *rowBatch) filter(drop func(i int) bool) {
 		if drop(i) {
 			continue
 		}
-		b.rows[n], b.keys[n], b.lines[n], b.raws[n] = b.rows[i], b.keys[i], b.lines[i], b.raws[i]
+		b.rows[n], b.lines[n], b.raws[n] = b.rows[i], b.lines[i], b.raws[i]
 		if b.rows[n].AmountMicros < 0 {
 			b.refunds++
 		}
@@ -71,11 +70,12 @@ func (b *rowBatch) filter(drop func(i int) bool) {
 	}
 	clear(b.rows[n:])
 	clear(b.raws[n:])
-	b.rows, b.keys, b.lines, b.raws = b.rows[:n], b.keys[:n], b.lines[:n], b.raws[:n]
+	b.rows, b.lines, b.raws = b.rows[:n], b.lines[:n], b.raws[:n]
 }
 
 // batches hands out rowBatch memory and takes it back once the rows are
-// written, cleared so that it keeps no chunk alive.
+// written, cleared: the raw texts so that it keeps no chunk alive, the rows
+// so that it keeps no text block it has replaced alive.
 type batches freeList[*rowBatch]
 
 func (p batches) get(month int) *rowBatch {
@@ -90,7 +90,7 @@ func (p batches) get(month int) *rowBatch {
 func (p batches) put(b *rowBatch) {
 	clear(b.rows)
 	clear(b.raws)
-	*b = rowBatch{rows: b.rows[:0], keys: b.keys[:0], lines: b.lines[:0], raws: b.raws[:0], text: b.text[:0]}
+	*b = rowBatch{rows: b.rows[:0], lines: b.lines[:0], raws: b.raws[:0], text: b.text[:0]}
 	freeList[*rowBatch](p).put(b)
 }
 
@@ -106,8 +106,8 @@ type batcher struct {
 	lastAt  int32
 }
 
-// add puts a copy of t in the batch of its month, its strings in the
-// batch's text.
+// add puts a copy of t, whose order key is key, in the batch of its
+// month, its strings in the batch's text.
 func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	b := bt.last
 	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
@@ -124,7 +124,6 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	r.Category = b.keepRepeated(r.Category, &b.cat)
 	r.Channel = b.keepRepeated(r.Channel, &b.chn)
 	r.Store = b.keepRepeated(r.Store, &b.store)
-	b.keys = append(b.keys, key)
 	b.lines = append(b.lines, line)
 	b.raws = append(b.raws, raw)
 	if r.AmountMicros < 0 {
@@ -140,7 +139,6 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 func (b *rowBatch) grow() {
 	n := 2*cap(b.rows) + 256
 	b.rows = append(make([]Transaction, 0, n), b.rows...)
-	b.keys = append(make([]uint64, 0, n), b.keys...)
 	b.lines = append(make([]int64, 0, n), b.lines...)
 	b.raws = append(make([]string, 0, n), b.raws...)
 }

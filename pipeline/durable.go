@@ -18,11 +18,7 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	if err := write(f); err != nil {
-		f.Abort()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return f.CommitAfter(func() error { return write(f) })
 }
 
 // AtomicFile is the one durable-write mechanism: it writes "_<name>.tmp"
@@ -66,6 +62,19 @@ func (f *AtomicFile) Commit() error {
 		return fmt.Errorf("commit %s: %w", f.path, err)
 	}
 	return syncDir(filepath.Dir(f.path))
+}
+
+// CommitAfter runs the steps that finish the file's content (writes,
+// flushes), in order, and commits it; the first step that fails aborts the
+// file, and its error is returned.
+func (f *AtomicFile) CommitAfter(finish ...func() error) error {
+	for _, step := range finish {
+		if err := step(); err != nil {
+			f.Abort()
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return f.Commit()
 }
 
 // Abort discards the written file.

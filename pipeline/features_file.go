@@ -302,13 +302,7 @@ func (p *featureParquet) write(rows []features.Customer) error {
 	return nil
 }
 
-func (p *featureParquet) commit() error {
-	if err := p.w.Close(); err != nil {
-		p.f.Abort()
-		return fmt.Errorf("write %s: %w", p.f.path, err)
-	}
-	return p.f.Commit()
-}
+func (p *featureParquet) commit() error { return p.f.CommitAfter(p.w.Close) }
 
 func (p *featureParquet) abort() {
 	p.w.stop()
@@ -362,16 +356,6 @@ func (c *featureCSV) write(rows []features.Customer) error {
 	return nil
 }
 
-func (c *featureCSV) commit() error {
-	if err := c.w.Flush(); err != nil {
-		c.f.Abort()
-		return fmt.Errorf("write %s: %w", c.f.path, err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		c.f.Abort()
-		return fmt.Errorf("write %s: %w", c.f.path, err)
-	}
-	return c.f.Commit()
-}
+func (c *featureCSV) commit() error { return c.f.CommitAfter(c.w.Flush, c.bw.Flush) }
 
 func (c *featureCSV) abort() { c.f.Abort() }

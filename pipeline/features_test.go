@@ -214,8 +214,7 @@ func TestFeaturesMatchNaive(t *testing.T) {
 	if _, err := ingest(t, data, pipeline.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(src)
-	recs, _ := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	recs := readCSVFile(t, src)
 	var txs []naiveTx
 	for _, r := range recs[1:] {
 		at, err := time.Parse(time.RFC3339, r[2])

@@ -747,7 +747,7 @@ func rejectLost(source string, lost []uint64, batches []*rowBatch, rejects []Rej
 	}
 	n := len(rejects)
 	for _, b := range batches {
-		rejects = moveDuplicates(source, b, rejects, func(i int) bool { return set[b.keys[i]] })
+		rejects = moveDuplicates(source, b, rejects, func(i int) bool { return set[orderKey(b.rows[i].OrderID)] })
 	}
 	return byLine(rejects, n)
 }
@@ -786,7 +786,7 @@ func (in *ingest) addLineItems(fs *FileSummary, agg *orderAggregator, source str
 				in.reject(fs, res.rejects[ri])
 				ri++
 			}
-			key := b.keys[i]
+			key := orderKey(b.rows[i].OrderID)
 			row := acceptedRow{t: b.rows[i], line: b.lines[i], raw: b.raws[i], key: key}
 			if containsSorted(in.existing, key) || in.orders.has(key) {
 				in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})

@@ -61,18 +61,26 @@ func readAll(t testing.TB, dir string) []pipeline.Transaction {
 	return out
 }
 
+// readCSVFile reads every record of a CSV file, header included.
+func readCSVFile(t testing.TB, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return recs
+}
+
 // expectFromCSV reads a synthetic export independently of the ingest:
 // encoding/csv, time.Parse and exact rationals.
 func expectFromCSV(t *testing.T, path string) []pipeline.Transaction {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readCSVFile(t, path)
 	var out []pipeline.Transaction
 	for _, r := range recs[1:] {
 		ts, err := time.Parse(time.RFC3339, r[2])
@@ -417,7 +425,7 @@ func hostname() string { h, _ := os.Hostname(); return h }
 
 // TestSmallChunks ingests a file in chunks of 2 KiB, split in pieces of
 // 300 bytes, so that parse workers race over many chunks and chunk buffers
-// are reused once their rows are written: the warehouse must hold exactly
+// are reused once their rows are routed: the warehouse must hold exactly
 // the first row of every order (some orders repeat across chunks, some
 // within one), and the quarantine every later row and every bad row, in
 // line order. Some customer ids are quoted, with a comma or a line break.
@@ -486,15 +494,7 @@ func TestSmallChunks(t *testing.T) {
 	if sum.Files[0].Refunds != int64(refunds) || sum.Accepted != int64(len(want)) {
 		t.Fatalf("summary: %d accepted, %d refunds; want %d and %d", sum.Accepted, sum.Files[0].Refunds, len(want), refunds)
 	}
-	f, err := os.Open(sum.Quarantine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readCSVFile(t, sum.Quarantine)
 	var gotBad []int64
 	for _, r := range recs[1:] {
 		var line int64

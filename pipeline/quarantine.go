@@ -104,15 +104,13 @@ func (q *quarantineWriter) write(r Rejected) {
 
 // commit flushes and makes the file visible.
 func (q *quarantineWriter) commit() error {
-	if q.err == nil {
-		q.w.Flush()
-		q.err = q.w.Error()
-	}
-	if q.err != nil {
-		q.abort()
+	if q.f == nil {
 		return fmt.Errorf("quarantine: %w", q.err)
 	}
-	return q.f.Commit()
+	return q.f.CommitAfter(func() error { return q.err }, func() error {
+		q.w.Flush()
+		return q.w.Error()
+	})
 }
 
 func (q *quarantineWriter) abort() {

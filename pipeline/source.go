@@ -412,7 +412,7 @@ func (c *chunker) next() ([]byte, int64, error) {
 			}
 			c.carry = buf
 		}
-		cut := c.cutPoint(c.carry)
+		cut := recordsEnd(c.carry, c.comma)
 		if cut < 0 && len(c.carry) > maxRecordBytes {
 			cut = bytes.LastIndexByte(c.carry, '\n') + 1
 		}
@@ -440,9 +440,6 @@ func (c *chunker) buffer(n int) []byte {
 	}
 	return make([]byte, 0, n+n/32)
 }
-
-// cutPoint returns the index just past the last newline that ends a record, or ≤ 0.
-func (c *chunker) cutPoint(b []byte) int { return recordsEnd(b, c.comma) }
 
 // recordsEnd returns the index just past the last newline of b that ends a
 // record of text with the delimiter comma (0: no quoting), or ≤ 0.

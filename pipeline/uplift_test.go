@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/csv"
 	"math"
 	"os"
 	"path/filepath"
@@ -53,15 +52,7 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 		t.Errorf("skipped history rows: %v", up.Skipped)
 	}
 
-	f, err := os.Open(filepath.Join(dir, datasets.SynthCampaignTruth))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSVFile(t, filepath.Join(dir, datasets.SynthCampaignTruth))
 	truth := map[[2]string]float64{}
 	for _, r := range rows[1:] {
 		v, _ := strconv.ParseFloat(r[4], 64)

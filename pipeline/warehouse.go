@@ -259,14 +259,7 @@ func (k *keyFile) write(keys []uint64) {
 	_, k.err = k.w.Write(k.buf)
 }
 
-// commit makes the file visible.
+// commit makes the file visible, unless a write failed.
 func (k *keyFile) commit() error {
-	if k.err == nil {
-		k.err = k.w.Flush()
-	}
-	if k.err != nil {
-		k.f.Abort()
-		return fmt.Errorf("order keys: %w", k.err)
-	}
-	return k.f.Commit()
+	return k.f.CommitAfter(func() error { return k.err }, k.w.Flush)
 }
