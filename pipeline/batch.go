@@ -96,6 +96,12 @@ func (p batches) put(b *rowBatch) {
 
 // batcher sorts the rows of a chunk into batches by UTC month, and keeps
 // their order keys in row order (the order claims must be made in).
+//
+// Rows are staged first and moved to their batches a few thousand at a
+// time, batch by batch: a chunk's rows may fall in dozens of months, and
+// appending each row straight to its month's batch wrote to as many places
+// at once, more than the processor's prefetchers follow (it cost 0.9 CPU-s
+// in 10M rows spread over 24 months).
 type batcher struct {
 	pool    batches
 	inOrder bool // one batch in line order (line items)
@@ -104,19 +110,96 @@ type batcher struct {
 	at      []int32   // the index in out of each row's batch
 	last    *rowBatch // the batch of the last row: rows often come in runs
 	lastAt  int32
+	stage   *rowStage // rows not yet in their batches
 }
 
-// add puts a copy of t, whose order key is key, in the batch of its
-// month, its strings in the batch's text.
+// rowStage holds rows on their way to their batches, in row order. Its
+// memory is reused from chunk to chunk.
+type rowStage struct {
+	rows  []stagedRow
+	at    []int32 // the index in batcher.out of each row's batch
+	order []int32 // the rows grouped by batch (flush's scratch)
+	count []int32 // rows per batch (flush's scratch)
+}
+
+type stagedRow struct {
+	t    Transaction // its strings still in the chunk
+	line int64
+	raw  string
+}
+
+// stageRows is how many rows are staged before they move to their
+// batches: few enough that they and the text they point to stay in the
+// core's cache. (A variable so that tests can stage a few.)
+var stageRows = 2048
+
+// add stages a copy of t, whose order key is key, for the batch of its
+// month.
 func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
-	b := bt.last
-	if b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
-		b = bt.batchOf(t.TimeMicros)
+	if b := bt.last; b == nil || t.TimeMicros < b.from || t.TimeMicros >= b.to {
+		bt.batchOf(t.TimeMicros)
 	}
-	if len(b.rows) == cap(b.rows) {
-		b.grow()
+	if bt.stage == nil {
+		bt.stage = &rowStage{}
 	}
-	b.rows = append(b.rows, *t)
+	st := bt.stage
+	st.rows = append(st.rows, stagedRow{t: *t, line: line, raw: raw})
+	st.at = append(st.at, bt.lastAt)
+	bt.keys = append(bt.keys, key)
+	bt.at = append(bt.at, bt.lastAt)
+	if len(st.rows) == stageRows {
+		bt.flush()
+	}
+}
+
+// flush moves the staged rows to their batches, batch by batch, each in
+// row order, their strings copied into the batch's text.
+func (bt *batcher) flush() {
+	st := bt.stage
+	if st == nil || len(st.rows) == 0 {
+		return
+	}
+	// Group the staged rows by batch (a counting sort, stable).
+	count := resize(st.count, len(bt.out)+1)
+	clear(count)
+	for _, a := range st.at {
+		count[a+1]++
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	order := resize(st.order, len(st.rows))
+	for i, a := range st.at {
+		order[count[a]] = int32(i)
+		count[a]++
+	}
+	// count[k] is now the end of batch k's rows in order.
+	from := int32(0)
+	for k, b := range bt.out {
+		to := count[k]
+		if to == from {
+			continue
+		}
+		b.reserve(int(to - from))
+		for _, i := range order[from:to] {
+			b.push(&st.rows[i])
+		}
+		from = to
+	}
+	clear(st.rows) // no chunk text stays reachable
+	st.rows, st.at, st.order, st.count = st.rows[:0], st.at[:0], order, count
+}
+
+// reserve makes room for n more rows.
+func (b *rowBatch) reserve(n int) {
+	if len(b.rows)+n > cap(b.rows) {
+		b.grow(len(b.rows) + n)
+	}
+}
+
+// push appends a staged row, its strings copied into the batch's text.
+func (b *rowBatch) push(s *stagedRow) {
+	b.rows = append(b.rows, s.t)
 	r := &b.rows[len(b.rows)-1]
 	r.CustomerID = b.keep(r.CustomerID)
 	r.OrderID = b.keep(r.OrderID)
@@ -124,20 +207,18 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	r.Category = b.keepRepeated(r.Category, &b.cat)
 	r.Channel = b.keepRepeated(r.Channel, &b.chn)
 	r.Store = b.keepRepeated(r.Store, &b.store)
-	b.lines = append(b.lines, line)
-	b.raws = append(b.raws, raw)
+	b.lines = append(b.lines, s.line)
+	b.raws = append(b.raws, s.raw)
 	if r.AmountMicros < 0 {
 		b.refunds++
 	}
-	bt.keys = append(bt.keys, key)
-	bt.at = append(bt.at, bt.lastAt)
 }
 
-// grow doubles the room of a full batch. append grows large slices by a
-// quarter, which copies a batch that ends up with a whole chunk's rows
-// several times over.
-func (b *rowBatch) grow() {
-	n := 2*cap(b.rows) + 256
+// grow makes room for at least n rows, doubling the batch's room. append
+// grows large slices by a quarter, which copies a batch that ends up with a
+// whole chunk's rows several times over.
+func (b *rowBatch) grow(n int) {
+	n = max(n, 2*cap(b.rows)+256)
 	b.rows = append(make([]Transaction, 0, n), b.rows...)
 	b.lines = append(make([]int64, 0, n), b.lines...)
 	b.raws = append(make([]string, 0, n), b.raws...)
@@ -176,6 +257,7 @@ func (bt *batcher) batchOf(us int64) *rowBatch {
 
 // take returns the batches made since the last take.
 func (bt *batcher) take() []*rowBatch {
+	bt.flush()
 	out := bt.out
 	bt.out, bt.last = nil, nil
 	bt.keys, bt.at = bt.keys[:0], bt.at[:0]

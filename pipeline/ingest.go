@@ -559,7 +559,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			scratch = &claimScratch{}
 		}
 		defer scratches.put(scratch)
-		bt := batcher{pool: pool, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0]}
+		bt := batcher{pool: pool, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0], stage: &scratch.stage}
 		sketch := new(customerSketch)
 		var t Transaction
 		take := func(recs []rawRecord) {
@@ -602,6 +602,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			buf.clear()
 			splitBufs.put(buf)
 		}
+		bt.flush()
 		if !lineItems {
 			res.rejects = in.claimOrders(uint32(j.seq), src.path, &bt, res.rejects, scratch)
 			res.fresh = scratch.fresh

@@ -430,7 +430,7 @@ func hostname() string { h, _ := os.Hostname(); return h }
 // within one), and the quarantine every later row and every bad row, in
 // line order. Some customer ids are quoted, with a comma or a line break.
 func TestSmallChunks(t *testing.T) {
-	defer pipeline.SetChunkBytes(2<<10, 300)()
+	defer pipeline.SetChunkBytes(2<<10, 300, 7)()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "orders.csv")
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -479,12 +479,17 @@ func TestSmallChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rank := map[string]int{} // of each kept order, in source order
+	for i, tx := range want {
+		rank[tx.OrderID] = i
+	}
 	sort.Slice(want, func(i, j int) bool { return want[i].OrderID < want[j].OrderID })
 	got := readAll(t, data)
 	if !slices.Equal(got, want) {
 		i := firstDiff(got, want)
 		t.Fatalf("warehouse: %d rows, want %d; first difference at %d: %+v, want %+v", len(got), len(want), i, got[min(i, len(got)-1)], want[min(i, len(want)-1)])
 	}
+	checkPartsInOrder(t, data, rank)
 	refunds := 0
 	for _, tx := range want {
 		if tx.AmountMicros < 0 {
@@ -504,6 +509,39 @@ func TestSmallChunks(t *testing.T) {
 	if !slices.Equal(gotBad, wantBad) {
 		i := firstDiff(gotBad, wantBad)
 		t.Fatalf("quarantine: %d lines, want %d (in line order); first difference at %d: %v, want %v", len(gotBad), len(wantBad), i, gotBad[max(0, i-2):min(i+3, len(gotBad))], wantBad[max(0, i-2):min(i+3, len(wantBad))])
+	}
+}
+
+// checkPartsInOrder checks that every row of every part lies in the part's
+// UTC month, and that a part's rows are in source order: rank gives each
+// order's place in it.
+func checkPartsInOrder(t *testing.T, data string, rank map[string]int) {
+	t.Helper()
+	parts, _ := filepath.Glob(filepath.Join(data, "transactions", "month=*", "*.parquet"))
+	if len(parts) < 3 {
+		t.Fatalf("%d parts, want one for each of the months", len(parts))
+	}
+	for _, p := range parts {
+		month, err := time.Parse("2006-01", strings.TrimPrefix(filepath.Base(filepath.Dir(p)), "month="))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parquet.ReadFile[pipeline.Transaction](p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := -1
+		for _, r := range rows {
+			at := time.UnixMicro(r.TimeMicros).UTC()
+			if at.Before(month) || !at.Before(month.AddDate(0, 1, 0)) {
+				t.Fatalf("%s: order %s at %s is not in the part's month", p, r.OrderID, at)
+			}
+			if n := rank[r.OrderID]; n <= last {
+				t.Fatalf("%s: order %s (row %d kept) after row %d: rows out of source order", p, r.OrderID, n, last)
+			} else {
+				last = n
+			}
+		}
 	}
 }
 

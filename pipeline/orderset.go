@@ -126,6 +126,7 @@ type claimScratch struct {
 	keys  []uint64 // the chunk's keys in row order (batcher.keys)
 	at    []int32  // batcher.at
 	fresh []uint64 // the keys the last claimChunk added to the set
+	stage rowStage // batcher.stage
 }
 
 // claimChunk claims the keys of rows of one chunk, in row order, and
