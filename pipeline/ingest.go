@@ -84,7 +84,7 @@ var partOptions = []parquet.WriterOption{
 
 // chunkBytes is the size of the chunks of text the parse workers take
 // (a variable so that tests can make many small chunks).
-var chunkBytes = 4 << 20
+var chunkBytes = 2 << 20
 
 // pieceBytes is how much of a chunk a worker splits and converts at a time.
 var pieceBytes = 128 << 10
