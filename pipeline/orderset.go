@@ -72,14 +72,27 @@ func touchPages[T uint32 | uint64](s []T) {
 
 func shardOf(k uint64) int { return int(mix(k) >> 56) }
 
-// probe returns the slot holding k (nonzero), or the empty slot where it goes.
+// probe returns the slot holding k (nonzero), or the empty slot where it
+// goes.
 func (sh *orderShard) probe(k uint64) int {
+	return sh.probeFrom(k, mix(k))
+}
+
+// probeFrom is probe given the mixed key.
+func (sh *orderShard) probeFrom(k, mixed uint64) int {
 	mask := uint64(len(sh.keys) - 1)
-	i := mix(k) & mask
+	i := mixed & mask
 	for sh.keys[i] != k && sh.keys[i] != 0 {
 		i = (i + 1) & mask
 	}
 	return int(i)
+}
+
+// reserve grows the table until n more keys fit at a load of at most 0.7.
+func (sh *orderShard) reserve(n int) {
+	for 10*(sh.n+n) > 7*len(sh.keys) {
+		sh.grow()
+	}
 }
 
 // claim records a row with key k, of the chunk with tag seq (1 + the chunk,
@@ -87,6 +100,12 @@ func (sh *orderShard) probe(k uint64) int {
 // order so far. A key held by a later chunk is taken from it; that chunk's
 // tag is returned as loser.
 func (sh *orderShard) claim(k uint64, seq uint32) (first bool, loser uint32) {
+	sh.reserve(1)
+	return sh.claimMixed(k, mix(k), seq)
+}
+
+// claimMixed is claim given the mixed key, in a table with room for k.
+func (sh *orderShard) claimMixed(k, mixed uint64, seq uint32) (first bool, loser uint32) {
 	if k == 0 {
 		switch {
 		case !sh.hasZero:
@@ -98,10 +117,7 @@ func (sh *orderShard) claim(k uint64, seq uint32) (first bool, loser uint32) {
 		}
 		return false, 0
 	}
-	if 10*(sh.n+1) > 7*len(sh.keys) { // load factor 0.7
-		sh.grow()
-	}
-	i := sh.probe(k)
+	i := sh.probeFrom(k, mixed)
 	switch {
 	case sh.keys[i] == 0:
 		sh.keys[i], sh.seqs[i] = k, seq
@@ -140,10 +156,15 @@ type claimScratch struct {
 	dup   []bool
 	shard []uint8
 	order []int32
-	keys  []uint64 // the chunk's keys in row order (batcher.keys)
-	at    []int32  // batcher.at
-	fresh []uint64 // the keys the last claimChunk added to the set
-	stage rowStage // batcher.stage
+	mixed []uint64 // mix of each key
+	slots []uint32 // warmSlots' home slots
+	// The rows' keys, mixed keys and claims, grouped by shard.
+	gKeys, gMixed []uint64
+	gDup          []bool
+	keys          []uint64 // the chunk's keys in row order (batcher.keys)
+	at            []int32  // batcher.at
+	fresh         []uint64 // the keys the last claimChunk added to the set
+	stage         rowStage // batcher.stage
 }
 
 // claimChunk claims the keys of rows of one chunk, in row order, and
@@ -152,22 +173,34 @@ type claimScratch struct {
 // that each shard is locked once per call. The result is memory of
 // scratch, valid until its next use.
 func (s *orderSet) claimChunk(seq uint32, keys []uint64, scratch *claimScratch) []bool {
-	dup := resize(scratch.dup, len(keys))
-	shard := resize(scratch.shard, len(keys))
-	order := resize(scratch.order, len(keys)) // row indexes grouped by shard, in row order within one
-	scratch.dup, scratch.shard, scratch.order = dup, shard, order
+	n := len(keys)
+	dup := resize(scratch.dup, n)
+	shard := resize(scratch.shard, n)
+	mixed := resize(scratch.mixed, n)
+	// The rows grouped by shard, in row order within one: their index, key,
+	// mixed key and claim. The claims read these in order; reading the
+	// row-order arrays at random, between loads all over the table, missed
+	// the address-translation cache as often as the table did.
+	order := resize(scratch.order, n)
+	gKeys := resize(scratch.gKeys, n)
+	gMixed := resize(scratch.gMixed, n)
+	gDup := resize(scratch.gDup, n)
+	scratch.dup, scratch.shard, scratch.mixed, scratch.order = dup, shard, mixed, order
+	scratch.gKeys, scratch.gMixed, scratch.gDup = gKeys, gMixed, gDup
 	fresh := scratch.fresh[:0]
 	var counts [orderShards + 1]int32
 	for i, k := range keys {
-		shard[i] = uint8(shardOf(k))
+		mixed[i] = mix(k)
+		shard[i] = uint8(mixed[i] >> 56)
 		counts[int(shard[i])+1]++
 	}
 	for i := 1; i <= orderShards; i++ {
 		counts[i] += counts[i-1]
 	}
 	next := counts
-	for i := range keys {
-		order[next[shard[i]]] = int32(i)
+	for i, k := range keys {
+		j := next[shard[i]]
+		order[j], gKeys[j], gMixed[j] = int32(i), k, mixed[i]
 		next[shard[i]]++
 	}
 	type demotion struct {
@@ -176,24 +209,29 @@ func (s *orderSet) claimChunk(seq uint32, keys []uint64, scratch *claimScratch) 
 	}
 	var losers []demotion
 	for si := range s.shards {
-		rows := order[counts[si]:counts[si+1]]
-		if len(rows) == 0 {
+		lo, hi := counts[si], counts[si+1]
+		if lo == hi {
 			continue
 		}
 		sh := &s.shards[si]
 		sh.mu.Lock()
-		warmSlots(sh, keys, rows)
-		for _, r := range rows {
-			first, loser := sh.claim(keys[r], seq+1)
-			dup[r] = !first
+		sh.reserve(int(hi - lo))
+		warmSlots(sh, gMixed[lo:hi], scratch)
+		for j := lo; j < hi; j++ {
+			k := gKeys[j]
+			first, loser := sh.claimMixed(k, gMixed[j], seq+1)
+			gDup[j] = !first
 			switch {
 			case loser != 0:
-				losers = append(losers, demotion{keys[r], loser - 1})
+				losers = append(losers, demotion{k, loser - 1})
 			case first:
-				fresh = append(fresh, keys[r])
+				fresh = append(fresh, k)
 			}
 		}
 		sh.mu.Unlock()
+	}
+	for j, r := range order {
+		dup[r] = gDup[j]
 	}
 	scratch.fresh = fresh
 	if len(losers) > 0 {
@@ -218,14 +256,22 @@ func resize[T any](b []T, n int) []T {
 // warmSink keeps warmSlots' loads from being optimised away.
 var warmSink atomic.Uint64
 
-// warmSlots touches the home slot of every key before the claims walk them:
-// the loads are independent, so the processor overlaps their cache misses,
-// where the claims, one after another, would wait for each in turn.
-func warmSlots(sh *orderShard, keys []uint64, rows []int32) {
+// warmSlots touches the home slot of every row's key before the claims walk
+// them: the loads are independent, so the processor overlaps their cache
+// misses, where the claims, one after another, would wait for each in turn.
+// The slots are found first and then loaded in a loop of a few
+// instructions, so that the processor runs far enough ahead to have many
+// loads in flight (twice as fast as finding and loading in one loop).
+func warmSlots(sh *orderShard, mixed []uint64, scratch *claimScratch) {
 	mask := uint64(len(sh.keys) - 1)
+	slots := resize(scratch.slots, len(mixed))
+	scratch.slots = slots
+	for i, m := range mixed {
+		slots[i] = uint32(m & mask)
+	}
 	var x uint64
-	for _, r := range rows {
-		x += sh.keys[mix(keys[r])&mask]
+	for _, i := range slots {
+		x += sh.keys[i] + uint64(sh.seqs[i])
 	}
 	warmSink.Add(x & 1)
 }
