@@ -102,10 +102,7 @@ const rowsPerRowGroup = 1 << 20
 // file (parquet-go holds a row group in memory until it is flushed). Over
 // it, the part holding the most rows flushes its row group early, so memory
 // stays flat however many months a file spans and however large it is.
-// parquet-go keeps a row group's pages compressed, ≈ 15 bytes a row, so 2Mi
-// rows cost ≈ 20 MB more than 384Ki did, and a file spread evenly over 24
-// months gets row groups of ≈ 85Ki rows instead of 16–32Ki.
-const bufferedRowsBudget = 2048 * 1024
+const bufferedRowsBudget = 384 * 1024
 
 // Ingest reads the given files, directories and globs into the warehouse in
 // dataDir as one atomic commit. It holds the warehouse lock throughout.
