@@ -116,10 +116,9 @@ type batcher struct {
 // rowStage holds rows on their way to their batches, in row order. Its
 // memory is reused from chunk to chunk.
 type rowStage struct {
-	rows  []stagedRow
-	at    []int32 // the index in batcher.out of each row's batch
-	order []int32 // the rows grouped by batch (flush's scratch)
-	count []int32 // rows per batch (flush's scratch)
+	rows  []stagedRow // their batches are the last len(rows) of batcher.at
+	order []int32     // the rows grouped by batch (flush's scratch)
+	count []int32     // rows per batch (flush's scratch)
 }
 
 type stagedRow struct {
@@ -144,7 +143,6 @@ func (bt *batcher) add(t *Transaction, key uint64, line int64, raw string) {
 	}
 	st := bt.stage
 	st.rows = append(st.rows, stagedRow{t: *t, line: line, raw: raw})
-	st.at = append(st.at, bt.lastAt)
 	bt.keys = append(bt.keys, key)
 	bt.at = append(bt.at, bt.lastAt)
 	if len(st.rows) == stageRows {
@@ -160,16 +158,17 @@ func (bt *batcher) flush() {
 		return
 	}
 	// Group the staged rows by batch (a counting sort, stable).
+	at := bt.at[len(bt.at)-len(st.rows):]
 	count := resize(st.count, len(bt.out)+1)
 	clear(count)
-	for _, a := range st.at {
+	for _, a := range at {
 		count[a+1]++
 	}
 	for i := 1; i < len(count); i++ {
 		count[i] += count[i-1]
 	}
 	order := resize(st.order, len(st.rows))
-	for i, a := range st.at {
+	for i, a := range at {
 		order[count[a]] = int32(i)
 		count[a]++
 	}
@@ -187,7 +186,7 @@ func (bt *batcher) flush() {
 		from = to
 	}
 	clear(st.rows) // no chunk text stays reachable
-	st.rows, st.at, st.order, st.count = st.rows[:0], st.at[:0], order, count
+	st.rows, st.order, st.count = st.rows[:0], order, count
 }
 
 // reserve makes room for n more rows.

@@ -606,7 +606,7 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			buf.clear()
 			splitBufs.put(buf)
 		}
-		bt.flush()
+		bt.flush() // the claims find rows in their batches
 		if !lineItems {
 			res.rejects = in.claimOrders(uint32(j.seq), src.path, &bt, res.rejects, scratch)
 			res.fresh = scratch.fresh

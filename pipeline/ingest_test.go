@@ -430,7 +430,7 @@ func hostname() string { h, _ := os.Hostname(); return h }
 // within one), and the quarantine every later row and every bad row, in
 // line order. Some customer ids are quoted, with a comma or a line break.
 func TestSmallChunks(t *testing.T) {
-	defer pipeline.SetChunkBytes(2<<10, 300, 7)()
+	defer pipeline.SetIngestSizes(2<<10, 300, 7)()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "orders.csv")
 	rng := rand.New(rand.NewPCG(7, 8))
