@@ -106,7 +106,7 @@ func minimize(problem optimize.Problem, method optimize.Method, start []float64,
 // its gradient and Hessian in θ.
 type llSums func(theta []float64, wantGrad, wantHess bool) sums
 
-// maximizeNewton maximises a four-parameter log-likelihood over
+// maximizeNewton maximises a log-likelihood of up to four parameters over
 // log-parameters with gonum's Newton method and the analytic Hessian:
 // a handful of iterations where BFGS needs twenty or more, each one pass
 // over the data (the value, gradient and Hessian at a point are computed
@@ -115,6 +115,7 @@ type llSums func(theta []float64, wantGrad, wantHess bool) sums
 // It also returns the sums (LL, gradient, Hessian in θ) at the optimum.
 func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float64) ([]float64, *optimize.Result, string, sums, error) {
 	pen := opt.Penalizer
+	n := len(start)
 	var at []float64
 	var f float64
 	var grad [4]float64
@@ -129,21 +130,21 @@ func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float6
 		for i, l := range lt {
 			th[i] = math.Exp(l)
 		}
-		s = ll(th[:], true, true)
+		s = ll(th[:n], true, true)
 		if math.IsNaN(s.ll) || math.IsInf(s.ll, 0) {
 			// Outside the region where the likelihood is finite: the line
 			// search steps back.
 			f, grad, hess = math.Inf(1), [4]float64{}, [10]float64{}
-			for i := 0; i < 4; i++ {
+			for i := 0; i < n; i++ {
 				hess[hIndex(i, i)] = 1
 			}
 			return
 		}
 		f = -s.ll
-		for i := 0; i < 4; i++ {
+		for i := 0; i < n; i++ {
 			f += pen * th[i] * th[i]
 			grad[i] = -s.g[i]*th[i] + 2*pen*th[i]*th[i]
-			for j := i; j < 4; j++ {
+			for j := i; j < n; j++ {
 				// d²/dlθi dlθj = θi θj ∂²/∂θi∂θj + [i = j] θi ∂/∂θi
 				v := -th[i] * th[j] * s.h[hIndex(i, j)]
 				if i == j {
@@ -155,11 +156,11 @@ func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float6
 	}
 	problem := optimize.Problem{
 		Func: func(lt []float64) float64 { ensure(lt); return f },
-		Grad: func(g, lt []float64) { ensure(lt); copy(g, grad[:]) },
+		Grad: func(g, lt []float64) { ensure(lt); copy(g, grad[:n]) },
 		Hess: func(h *mat.SymDense, lt []float64) {
 			ensure(lt)
-			for i := 0; i < 4; i++ {
-				for j := i; j < 4; j++ {
+			for i := 0; i < n; i++ {
+				for j := i; j < n; j++ {
 					h.SetSym(i, j, hess[hIndex(i, j)])
 				}
 			}
@@ -172,13 +173,14 @@ func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float6
 	return lt, res, status, s, err
 }
 
-// stdErrorsFromHessian returns the standard errors of θ from the Hessian of
-// LL in θ at the optimum (the square roots of the diagonal of the inverse
-// observed information), or nil where it is not a strict maximum.
-func stdErrorsFromHessian(h [10]float64) []float64 {
-	info := mat.NewSymDense(4, nil)
-	for i := 0; i < 4; i++ {
-		for j := i; j < 4; j++ {
+// stdErrorsFromHessian returns the standard errors of the n parameters θ
+// from the Hessian of LL in θ at the optimum (the square roots of the
+// diagonal of the inverse observed information), or nil where it is not a
+// strict maximum.
+func stdErrorsFromHessian(h [10]float64, n int) []float64 {
+	info := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
 			info.SetSym(i, j, -h[hIndex(i, j)])
 		}
 	}

@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -197,6 +199,46 @@ func TestBGNBDProbNoPurchase(t *testing.T) {
 		}
 		if got, want := m.ProbNoPurchase(39, c.x, c.tx, c.T), none/den; math.Abs(got-want) > 3e-3 {
 			t.Errorf("%+v: P(none) %.5f, integral %.5f", c, got, want)
+		}
+	}
+}
+
+// TestGammaGammaDerivatives checks the pattern table's analytic gradient and
+// Hessian against central differences of its log-likelihood, and its
+// log-likelihood against the per-customer formula summed directly.
+func TestGammaGammaDerivatives(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	ss := make([]SpendPattern, 300)
+	for i := range ss {
+		ss[i] = SpendPattern{X: float64(1 + rng.IntN(12)), M: 5 + 80*rng.Float64(), Count: float64(1 + rng.IntN(3))}
+	}
+	tb := newSpendTable(ss, 1)
+	th := []float64{2.3, 3.1, 17.0}
+	at := tb.eval(th, true, true)
+	var direct float64
+	for _, s := range ss {
+		p, q, g, x, m := th[0], th[1], th[2], s.X, s.M
+		a, _ := math.Lgamma(p*x + q)
+		b, _ := math.Lgamma(p * x)
+		c, _ := math.Lgamma(q)
+		direct += s.Count * (a - b - c + q*math.Log(g) + (p*x-1)*math.Log(m) + p*x*math.Log(x) - (p*x+q)*math.Log(g+m*x))
+	}
+	if math.Abs(at.ll-direct) > 1e-9*math.Abs(direct) {
+		t.Fatalf("LL %.10g, summed per customer %.10g", at.ll, direct)
+	}
+	for i := 0; i < 3; i++ {
+		h := 1e-5 * th[i]
+		up, dn := slices.Clone(th), slices.Clone(th)
+		up[i] += h
+		dn[i] -= h
+		su, sd := tb.eval(up, true, false), tb.eval(dn, true, false)
+		if d := (su.ll - sd.ll) / (2 * h); math.Abs(d-at.g[i]) > 1e-6*math.Max(1, math.Abs(d)) {
+			t.Errorf("dLL/dθ%d = %.8g, differences %.8g", i, at.g[i], d)
+		}
+		for j := 0; j < 3; j++ {
+			if d := (su.g[j] - sd.g[j]) / (2 * h); math.Abs(d-at.h[hIndex(i, j)]) > 1e-5*math.Max(1, math.Abs(d)) {
+				t.Errorf("d²LL/dθ%d dθ%d = %.8g, differences %.8g", i, j, at.h[hIndex(i, j)], d)
+			}
 		}
 	}
 }

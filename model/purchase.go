@@ -200,7 +200,7 @@ func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeSca
 	}
 	st.LogLikelihood = at.ll + math.Log(scale)*sumX
 	st.Customers, st.Patterns = tb.customers(), len(ps)
-	if se := stdErrorsFromHessian(at.h); se != nil {
+	if se := stdErrorsFromHessian(at.h, 4); se != nil {
 		for i := range se {
 			if timeScale[i] {
 				se[i] /= scale

@@ -34,9 +34,17 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	holdout := fs.String("backtest-holdout", "", "holdout of the nightly backtest (default: the horizon)")
 	maxBad := fs.Float64("max-bad-fraction", 0.01, "share of rejected rows above which the ingest commits nothing (exit 3)")
+	profile := fs.String("profile", "", "write pprof profiles of the run (cpu.pprof, heap.pprof) into this directory")
 	sf := addScoreFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *profile != "" {
+		stop, err := startProfile(*profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	cfg, err := loadConfig(fs, *config, data)
 	if err != nil {
