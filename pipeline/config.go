@@ -23,6 +23,13 @@ type Config struct {
 	Model          ModelConfig     `yaml:"model"`
 	Score          ScoreConfig     `yaml:"score"`
 	Recommend      RecommendConfig `yaml:"recommend"`
+	Exports        ExportsConfig   `yaml:"exports"`
+}
+
+// ExportsConfig is the exports: section: which forms of the CRM feed to
+// write besides its CSV (see ExportFormats).
+type ExportsConfig struct {
+	Formats []string `yaml:"formats"`
 }
 
 // ModelConfig is the model: section: which model and when to refit.

@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go/compress/snappy"
@@ -14,7 +18,7 @@ import (
 // WriteFileAtomic writes path through write so that a reader sees either the
 // old file or the complete new one (see AtomicFile).
 func WriteFileAtomic(path string, write func(w io.Writer) error) error {
-	f, err := CreateAtomic(path)
+	f, err := CreateOutput(path)
 	if err != nil {
 		return err
 	}
@@ -29,6 +33,56 @@ func WriteFileAtomic(path string, write func(w io.Writer) error) error {
 type AtomicFile struct {
 	*os.File
 	path, tmp string
+	sum       hash.Hash // sha256 of what was written; nil when not asked
+	n         int64     // bytes written
+}
+
+// CreateOutput starts writing path like CreateAtomic, hashing what is
+// written: on Commit the file's size and sha256 are kept for run.json
+// (OutputDigest), so an output is never read back to be hashed.
+func CreateOutput(path string) (*AtomicFile, error) {
+	f, err := CreateAtomic(path)
+	if err == nil {
+		f.sum = sha256.New()
+	}
+	return f, err
+}
+
+// Write writes to the temporary file, hashing when asked.
+func (f *AtomicFile) Write(p []byte) (int, error) {
+	n, err := f.File.Write(p)
+	if f.sum != nil {
+		f.sum.Write(p[:n])
+	}
+	f.n += int64(n)
+	return n, err
+}
+
+// WriteString is Write (os.File's would bypass the hash).
+func (f *AtomicFile) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+// ReadFrom copies r through Write (os.File's would bypass the hash).
+func (f *AtomicFile) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{f}, r)
+}
+
+// committed holds the size and sha256 of every output this process
+// committed (CreateOutput), by path at commit time.
+var committed sync.Map // string → RunOutput
+
+// OutputDigest returns the size and sha256 of a file this process wrote
+// with CreateOutput, if it is still as written (same size).
+func OutputDigest(path string) (RunOutput, bool) {
+	v, ok := committed.Load(path)
+	if !ok {
+		return RunOutput{}, false
+	}
+	d := v.(RunOutput)
+	st, err := os.Stat(path)
+	if err != nil || st.Size() != d.Bytes {
+		return RunOutput{}, false
+	}
+	return d, true
 }
 
 // CreateAtomic starts writing path.
@@ -60,6 +114,9 @@ func (f *AtomicFile) Commit() error {
 	if err != nil {
 		os.Remove(f.tmp)
 		return fmt.Errorf("commit %s: %w", f.path, err)
+	}
+	if f.sum != nil {
+		committed.Store(f.path, RunOutput{Bytes: f.n, SHA256: hex.EncodeToString(f.sum.Sum(nil))})
 	}
 	return syncDir(filepath.Dir(f.path))
 }

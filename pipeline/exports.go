@@ -5,14 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/churnhq/churn/features"
+	"github.com/parquet-go/parquet-go"
 )
 
 // CRMHeader is the CRM feed's header; the order is a contract (DESIGN.md).
@@ -31,6 +35,36 @@ type Recommendation struct {
 type ExportOptions struct {
 	Excel    bool   // start every CSV with a UTF-8 byte-order mark
 	Timezone string // reporting time zone of dates (default UTC)
+	// Formats of the CRM feed: csv, parquet, jsonl; nil = DefaultExportFormats.
+	Formats []string
+}
+
+// ExportFormats are the forms the CRM feed can be written in; the CSV is
+// for people, Parquet and JSON Lines for machines (exact ids, typed values).
+var ExportFormats = []string{"csv", "parquet", "jsonl"}
+
+// DefaultExportFormats are written when the config and flags name none.
+var DefaultExportFormats = []string{"csv", "parquet"}
+
+// ParseExportFormats reads a comma-separated list of ExportFormats.
+func ParseExportFormats(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(ExportFormats, f) {
+			return nil, fmt.Errorf("%w: export format %q: want %s", ErrOption, f, strings.Join(ExportFormats, ", "))
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no export format given (want %s)", ErrOption, strings.Join(ExportFormats, ", "))
+	}
+	return out, nil
 }
 
 // Exports is what WriteExports wrote.
@@ -39,6 +73,9 @@ type Exports struct {
 	DeltaRows     int
 	PreviousRun   string // as-of of the run the delta compares with; "" on the first run
 	SegmentCounts map[string]int
+	// Tally is what the report shows of the customers, taken from the feed
+	// as it was written.
+	Tally *ReportTally
 }
 
 // exportRow builds one customer's CRM record as strings.
@@ -83,15 +120,20 @@ func (e *exportRow) record(i int) []string {
 		e.perk(i), e.scoredAt, e.model}
 }
 
-// WriteExports writes exports/crm_scores.csv, exports/crm_scores.jsonl,
-// exports/crm_delta.csv and segments/*.csv into runDir. prevRunDir is the
-// previous run's directory ("" for none): the delta holds the customers
-// whose risk tier, segment or recommended perk differ from it, and new
-// customers. recs may be nil (no plan yet).
+// WriteExports writes the CRM feed (exports/crm_scores.csv, .parquet and,
+// when asked, .jsonl), exports/crm_delta.csv and segments/*.csv into runDir,
+// the three groups side by side. prevRunDir is the previous run's directory
+// ("" for none): the delta holds the customers whose risk tier, segment or
+// recommended perk differ from it, and new customers. recs may be nil (no
+// plan yet).
 func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Score, recs []Recommendation, mf *ModelFile, opt ExportOptions) (*Exports, error) {
 	loc, err := reportingZone(opt.Timezone)
 	if err != nil {
 		return nil, err
+	}
+	formats := opt.Formats
+	if formats == nil {
+		formats = DefaultExportFormats
 	}
 	dec := 2
 	if len(res.Currencies) == 1 {
@@ -100,11 +142,6 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 	er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec,
 		scoredAt: res.AsOf.Format(time.DateOnly), model: mf.ModelLabel()}
 	out := &Exports{SegmentCounts: map[string]int{}}
-	write := func(rel string, fn func(w *SafeCSVWriter) error) error {
-		out.Files = append(out.Files, rel)
-		return writeCSV(filepath.Join(runDir, rel), opt.Excel, fn)
-	}
-
 	prev, err := readCRMKeys(prevRunDir)
 	if err != nil {
 		return nil, err
@@ -112,29 +149,74 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 	if prevRunDir != "" {
 		out.PreviousRun = filepath.Base(prevRunDir)
 	}
-	// The feed, its JSON Lines twin and the delta in one pass: each record
-	// is formatted once.
-	feedFiles := []string{"exports/crm_scores.csv", "exports/crm_scores.jsonl", "exports/crm_delta.csv"}
-	paths := make([]string, len(feedFiles))
-	for i, f := range feedFiles {
-		paths[i] = filepath.Join(runDir, f)
+	feedFiles := []string{"exports/crm_scores.csv", "exports/crm_delta.csv"}
+	if slices.Contains(formats, "jsonl") {
+		feedFiles = append(feedFiles, "exports/crm_scores.jsonl")
 	}
 	out.Files = append(out.Files, feedFiles...)
+	if slices.Contains(formats, "parquet") {
+		out.Files = append(out.Files, "exports/crm_scores.parquet")
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	var segFiles []string
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		out.Tally = newReportTally()
+		out.DeltaRows, errs[0] = er.writeFeedCSV(runDir, feedFiles, prev, opt.Excel, out.Tally)
+	}()
+	go func() {
+		defer wg.Done()
+		if slices.Contains(formats, "parquet") {
+			errs[1] = er.writeFeedParquet(filepath.Join(runDir, "exports", "crm_scores.parquet"))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		segFiles, errs[2] = er.writeSegments(runDir, out.SegmentCounts, opt.Excel)
+	}()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out.Files = append(out.Files, segFiles...)
+	return out, nil
+}
+
+// writeFeedCSV writes the feed, the delta and, when among files, the JSON
+// Lines twin in one pass, each record formatted once, and tallies the
+// records for the report. It returns the delta's rows.
+func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string][3]string, excel bool, tally *ReportTally) (int, error) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(runDir, f)
+	}
 	id, seg, tier, perk := crmCol("customer_id"), crmCol("rfm_segment"), crmCol("risk_tier"), crmCol("recommended_perk")
-	err = writeFilesAtomic(paths, func(ws []*bufio.Writer) error {
-		feed, delta := newSafeCSV(ws[0], opt.Excel), newSafeCSV(ws[2], opt.Excel)
+	risk, clv := crmCol("churn_risk"), crmCol("clv")
+	deltaRows := 0
+	err := writeFilesAtomic(paths, func(ws []*bufio.Writer) error {
+		feed, delta := newSafeCSV(ws[0], excel), newSafeCSV(ws[1], excel)
 		feed.Write(CRMHeader)
 		delta.Write(CRMHeader)
-		for i := range res.Customers {
+		for i := range er.res.Customers {
 			rec := er.record(i)
+			reason := ""
+			if er.recs != nil {
+				reason = er.recs[i].Reason
+			}
+			tally.add(rec[id], rec[seg], rec[tier], rec[risk], rec[clv], er.scores[i].CLV, rec[perk], reason)
 			feed.Write(rec)
-			writeCRMJSONLine(ws[1], rec)
+			if len(ws) > 2 {
+				writeCRMJSONLine(ws[2], rec)
+			}
 			// Compare what the file holds: the neutralised id, tier, segment, perk.
 			k, ok := prev[NeutraliseCell(rec[id])]
 			if ok && k == [3]string{rec[tier], NeutraliseCell(rec[seg]), NeutraliseCell(rec[perk])} {
 				continue
 			}
-			out.DeltaRows++
+			deltaRows++
 			delta.Write(rec)
 		}
 		if err := feed.Flush(); err != nil {
@@ -142,12 +224,87 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 		}
 		return delta.Flush()
 	})
-	if err != nil {
-		return nil, err
-	}
+	return deltaRows, err
+}
 
-	// One file per segment (every segment of the table, even empty ones, so
-	// a marketer's import does not break on a missing file), one per perk.
+// CRMRow is one row of exports/crm_scores.parquet: the CSV feed's columns
+// in its order, typed, with the ids exactly as ingested. Dates are calendar
+// dates in the reporting time zone, total_spend is DECIMAL(18,6), and an
+// empty expected_next_purchase or recommended_perk is null.
+type CRMRow struct {
+	CustomerID           string  `parquet:"customer_id"`
+	Segment              string  `parquet:"rfm_segment,dict"`
+	RScore               int32   `parquet:"r_score"`
+	FScore               int32   `parquet:"f_score"`
+	MScore               int32   `parquet:"m_score"`
+	FirstPurchase        int32   `parquet:"first_purchase,date"`
+	LastPurchase         int32   `parquet:"last_purchase,date"`
+	Orders               int64   `parquet:"orders"`
+	Frequency            int64   `parquet:"frequency"`
+	Recency              float64 `parquet:"recency"`
+	Tenure               int64   `parquet:"tenure"`
+	MonetaryAvg          float64 `parquet:"monetary_avg"`
+	TotalSpend           int64   `parquet:"total_spend,decimal(6:18)"`
+	PAlive               float64 `parquet:"p_alive"`
+	ChurnRisk            float64 `parquet:"churn_risk"`
+	RiskTier             string  `parquet:"risk_tier,dict"`
+	ExpectedPurchases    float64 `parquet:"expected_purchases"`
+	ExpectedSpend        float64 `parquet:"expected_spend"`
+	ExpectedNextPurchase *int32  `parquet:"expected_next_purchase,date,optional"`
+	CLV                  float64 `parquet:"clv"`
+	RecommendedPerk      *string `parquet:"recommended_perk,optional,dict"`
+	ScoredAt             int32   `parquet:"scored_at,date"`
+	Model                string  `parquet:"model,dict"`
+}
+
+// civilDays is the days since 1970-01-01 of t's calendar date in loc.
+func civilDays(t time.Time, loc *time.Location) int32 {
+	y, m, d := t.In(loc).Date()
+	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// writeFeedParquet writes the feed as Parquet, its row groups encoded on
+// every core.
+func (er *exportRow) writeFeedParquet(path string) error {
+	f, err := CreateOutput(path)
+	if err != nil {
+		return err
+	}
+	w := newParallelParquet[CRMRow](f, featureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(&fastSnappy{}))
+	scoredAt := civilDays(er.res.AsOf, er.res.AsOf.Location())
+	for i := range er.res.Customers {
+		c, s := &er.res.Customers[i], &er.scores[i]
+		row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
+			FirstPurchase: civilDays(c.FirstPurchase, er.loc), LastPurchase: civilDays(c.LastPurchase, er.loc),
+			Orders: c.Orders, Frequency: c.Frequency, Recency: c.Recency, Tenure: c.TenureDays, MonetaryAvg: c.MonetaryAvg,
+			TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
+			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model}
+		if !s.NextPurchase.IsZero() {
+			d := civilDays(s.NextPurchase, time.UTC)
+			row.ExpectedNextPurchase = &d
+		}
+		if p := er.perk(i); p != "" {
+			row.RecommendedPerk = &p
+		}
+		if err := w.Add(row); err != nil {
+			w.stop()
+			f.Abort()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return f.CommitAfter(w.Close)
+}
+
+// writeSegments writes one file per segment (every segment of the table,
+// even empty ones, so a marketer's import does not break on a missing
+// file) and one per perk; counts gets the customers per segment.
+func (er *exportRow) writeSegments(runDir string, counts map[string]int, excel bool) ([]string, error) {
+	res, scores, recs := er.res, er.scores, er.recs
+	var files []string
+	write := func(rel string, fn func(w *SafeCSVWriter) error) error {
+		files = append(files, rel)
+		return writeCSV(filepath.Join(runDir, rel), excel, fn)
+	}
 	segHeader := []string{"customer_id", "rfm_segment", "last_purchase", "orders", "total_spend", "churn_risk", "risk_tier", "clv", "recommended_perk", "reason"}
 	segRow := func(i int) []string {
 		c := &res.Customers[i]
@@ -157,31 +314,34 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 			reason = recs[i].Reason
 		}
 		return []string{c.CustomerID, c.Segment, er.date(c.LastPurchase), strconv.FormatInt(c.Orders, 10),
-			FormatAmount(c.TotalSpendMicros, dec), strconv.FormatFloat(s.ChurnRisk, 'f', 4, 64), s.Tier, er.money(s.CLV), er.perk(i), reason}
+			FormatAmount(c.TotalSpendMicros, er.dec), strconv.FormatFloat(s.ChurnRisk, 'f', 4, 64), s.Tier, er.money(s.CLV), er.perk(i), reason}
+	}
+	writeRows := func(rel string, rows []int) error {
+		return write(rel, func(w *SafeCSVWriter) error {
+			if err := w.Write(segHeader); err != nil {
+				return err
+			}
+			for _, i := range rows {
+				if err := w.Write(segRow(i)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	bySeg := map[string][]int{}
 	for i := range res.Customers {
 		bySeg[res.Customers[i].Segment] = append(bySeg[res.Customers[i].Segment], i)
 	}
-	names := res.SegmentNames
+	names := slices.Clone(res.SegmentNames)
 	for n := range bySeg {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
 	for _, name := range names {
-		out.SegmentCounts[name] = len(bySeg[name])
-		if err := write("segments/"+Slug(name)+".csv", func(w *SafeCSVWriter) error {
-			if err := w.Write(segHeader); err != nil {
-				return err
-			}
-			for _, i := range bySeg[name] {
-				if err := w.Write(segRow(i)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		counts[name] = len(bySeg[name])
+		if err := writeRows("segments/"+Slug(name)+".csv", bySeg[name]); err != nil {
 			return nil, err
 		}
 	}
@@ -192,28 +352,13 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 				byPerk[recs[i].PerkID] = append(byPerk[recs[i].PerkID], i)
 			}
 		}
-		perks := make([]string, 0, len(byPerk))
-		for p := range byPerk {
-			perks = append(perks, p)
-		}
-		slices.Sort(perks)
-		for _, p := range perks {
-			if err := write("segments/perk_"+Slug(p)+".csv", func(w *SafeCSVWriter) error {
-				if err := w.Write(segHeader); err != nil {
-					return err
-				}
-				for _, i := range byPerk[p] {
-					if err := w.Write(segRow(i)); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
+		for _, p := range slices.Sorted(maps.Keys(byPerk)) {
+			if err := writeRows("segments/perk_"+Slug(p)+".csv", byPerk[p]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return out, nil
+	return files, nil
 }
 
 // Slug makes a file name of a segment or perk name: lower case, letters and
@@ -253,7 +398,7 @@ func writeFilesAtomic(paths []string, fn func(ws []*bufio.Writer) error) error {
 	}
 	ws := make([]*bufio.Writer, len(paths))
 	for i, p := range paths {
-		f, err := CreateAtomic(p)
+		f, err := CreateOutput(p)
 		if err != nil {
 			return abort(err)
 		}
@@ -305,6 +450,16 @@ var crmNumeric = map[string]bool{"r_score": true, "f_score": true, "m_score": tr
 	"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
 	"expected_purchases": true, "expected_spend": true, "clv": true}
 
+// crmJSONKeys are the feed's keys as JSON object keys with their colon.
+var crmJSONKeys = func() []string {
+	out := make([]string, len(CRMHeader))
+	for i, k := range CRMHeader {
+		kb, _ := json.Marshal(k)
+		out[i] = string(kb) + ":"
+	}
+	return out
+}()
+
 // writeCRMJSONLine writes one CRM record as a JSON object: the same keys in
 // the same order, numbers as numbers, empty dates and perks as null.
 func writeCRMJSONLine(bw *bufio.Writer, rec []string) {
@@ -313,9 +468,7 @@ func writeCRMJSONLine(bw *bufio.Writer, rec []string) {
 		if j > 0 {
 			bw.WriteByte(',')
 		}
-		kb, _ := json.Marshal(k)
-		bw.Write(kb)
-		bw.WriteByte(':')
+		bw.WriteString(crmJSONKeys[j])
 		switch {
 		case crmNumeric[k]:
 			bw.WriteString(rec[j])

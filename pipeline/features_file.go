@@ -273,7 +273,7 @@ type featureFile interface {
 
 // newFeatureFile starts path: CSV when it ends in .csv, Parquet otherwise.
 func newFeatureFile(path string, res *features.Result) (featureFile, error) {
-	f, err := CreateAtomic(path)
+	f, err := CreateOutput(path)
 	if err != nil {
 		return nil, err
 	}

@@ -102,13 +102,6 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 		d.Quality = *q
 	}
 	// Per customer from the CRM feed.
-	segs, tiers := map[string]int{}, map[string]int{}
-	var risk []float64
-	type top struct {
-		clv float64
-		row []string
-	}
-	var tops []top
 	reasons := map[string]string{}
 	if d.Plan != nil {
 		if err := eachCSVRow(filepath.Join(runDir, "plan.csv"), errRunFile, []string{"customer_id", "reason"}, nil, func(row csvRow) error {
@@ -118,29 +111,84 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 			return nil, err
 		}
 	}
+	t := newReportTally()
 	crm := []string{"customer_id", "rfm_segment", "risk_tier", "churn_risk", "clv", "recommended_perk"}
 	err = eachCSVRow(filepath.Join(runDir, "exports", "crm_scores.csv"), errRunFile, crm, nil, func(row csvRow) error {
-		segs[row.get("rfm_segment")]++
-		tiers[row.get("risk_tier")]++
-		r, _ := strconv.ParseFloat(row.get("churn_risk"), 64)
-		risk = append(risk, r)
-		if row.get("risk_tier") == "high" {
-			clv, _ := strconv.ParseFloat(row.get("clv"), 64)
-			id := row.get("customer_id")
-			tops = append(tops, top{clv, []string{id, row.get("rfm_segment"), row.get("churn_risk"), row.get("clv"), row.get("recommended_perk"), reasons[id]}})
-		}
+		clv, _ := strconv.ParseFloat(row.get("clv"), 64)
+		id := row.get("customer_id")
+		t.add(id, row.get("rfm_segment"), row.get("risk_tier"), row.get("churn_risk"), row.get("clv"), clv, row.get("recommended_perk"), reasons[id])
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	d.Segments = sortedCounts(segs, nil)
-	d.Tiers = sortedCounts(tiers, []string{"high", "medium", "low"})
-	sort.SliceStable(tops, func(i, j int) bool { return tops[i].clv > tops[j].clv })
-	for i := 0; i < len(tops) && i < 20; i++ {
-		d.TopAtRisk = append(d.TopAtRisk, tops[i].row)
+	return d, d.summarise(t)
+}
+
+// NewReportData is the report of a run from what the run holds in memory:
+// nothing is read back.
+func NewReportData(asOf string, rm *RunManifest, meta *ScoresMeta, mf *ModelFile, bt *Backtest, q QualitySummary, t *ReportTally) (*ReportData, error) {
+	d := &ReportData{AsOf: asOf, Run: rm, Scores: meta, Model: mf, Backtest: bt, Plan: rm.Plan, Quality: q, Charts: map[string]template.HTML{}}
+	return d, d.summarise(t)
+}
+
+// ReportTally is what the report shows of the customers, tallied as the CRM
+// feed is written (or as churn report reads it back): segment and tier
+// sizes, the churn-risk histogram, and the 20 high-risk customers of most CLV.
+type ReportTally struct {
+	segs, tiers map[string]int
+	riskBins    [20]float64 // customers per 0.05 of churn risk, as the feed rounds it
+	tops        []reportTop // by CLV as the feed rounds it, descending; ties in feed order
+}
+
+type reportTop struct {
+	clv float64
+	row []string // customer, segment, churn risk, CLV, perk, reason
+}
+
+func newReportTally() *ReportTally {
+	return &ReportTally{segs: map[string]int{}, tiers: map[string]int{}}
+}
+
+// add tallies one customer as the feed writes it: risk and clv are its
+// text; clvExact is a value within half a unit of clv, to skip most
+// customers without parsing their clv.
+func (t *ReportTally) add(id, seg, tier, risk, clv string, clvExact float64, perk, reason string) {
+	t.segs[seg]++
+	t.tiers[tier]++
+	// The feed's churn_risk has four decimals: its bin is 10⁴·risk div 500.
+	var d int
+	for i := 0; i < len(risk); i++ {
+		if c := risk[i]; c >= '0' && c <= '9' {
+			d = d*10 + int(c-'0')
+		}
 	}
-	return d, d.drawCharts(risk)
+	t.riskBins[min(19, d/500)]++
+	if tier != "high" || len(t.tops) == 20 && clvExact < t.tops[19].clv-1 {
+		return
+	}
+	v, _ := strconv.ParseFloat(clv, 64)
+	if len(t.tops) == 20 && v <= t.tops[19].clv {
+		return
+	}
+	j := len(t.tops)
+	for j > 0 && t.tops[j-1].clv < v {
+		j--
+	}
+	t.tops = slices.Insert(t.tops, j, reportTop{v, []string{id, seg, risk, clv, perk, reason}})
+	if len(t.tops) > 20 {
+		t.tops = t.tops[:20]
+	}
+}
+
+// summarise fills the report's customer tables and draws the charts.
+func (d *ReportData) summarise(t *ReportTally) error {
+	d.Segments = sortedCounts(t.segs, nil)
+	d.Tiers = sortedCounts(t.tiers, []string{"high", "medium", "low"})
+	for _, tp := range t.tops {
+		d.TopAtRisk = append(d.TopAtRisk, tp.row)
+	}
+	return d.drawCharts(t.riskBins[:])
 }
 
 // warehouseQuality totals the manifest and counts quarantined rows by reason.
@@ -228,7 +276,7 @@ func barPlot(title, xLabel, yLabel string, labels []string, values []float64) (*
 	return p, nil
 }
 
-func (d *ReportData) drawCharts(risk []float64) error {
+func (d *ReportData) drawCharts(hist []float64) error {
 	add := func(key, title string, p *plot.Plot, err error) error {
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", key, err)
@@ -251,13 +299,9 @@ func (d *ReportData) drawCharts(risk []float64) error {
 		return err
 	}
 	// Churn risk histogram, 20 bins of 0.05.
-	hist := make([]float64, 20)
 	var bins []string
 	for i := range hist {
 		bins = append(bins, fmt.Sprintf("%.2f", float64(i)/20))
-	}
-	for _, r := range risk {
-		hist[min(19, int(r*20))]++
 	}
 	p, err = barPlot(fmt.Sprintf("Churn risk (no purchase within %.0f days)", d.Scores.HorizonDays), "churn risk, lower bin edge (probability)", "customers", bins, hist)
 	if err := add("risk", "Churn risk distribution", p, err); err != nil {

@@ -34,6 +34,7 @@ type RunOptions struct {
 	Plan          PlanOptions
 	BacktestDays  int // holdout of the backtest; 0 = the score horizon
 	Excel         bool
+	ExportFormats []string // forms of the CRM feed (ExportOptions.Formats)
 	Version       string
 	Config        any // recorded in run.json
 	Log           *slog.Logger
@@ -219,6 +220,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		return nil, "", err
 	}
 
+	var backtest *Backtest
 	if err := step("backtest", func() (int64, string, error) {
 		days := backtestDays
 		models := []string{mf.Model}
@@ -243,7 +245,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 				rm.Warnings = append(rm.Warnings, "backtest of "+m.Model+" failed: "+m.Error)
 			}
 		}
-		rm.Backtest = bt.Models
+		rm.Backtest, backtest = bt.Models, bt
 		return int64(bt.Customers), "", WriteBacktest(tmp, bt)
 	}); err != nil {
 		return nil, "", err
@@ -280,12 +282,14 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		}
 	}
 
+	var tally *ReportTally
 	if err := step("exports", func() (int64, string, error) {
-		ex, err := WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone})
+		ex, err := WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone, Formats: opt.ExportFormats})
 		if err != nil {
 			return 0, "", err
 		}
 		rm.Counts["delta_rows"] = int64(ex.DeltaRows)
+		tally = ex.Tally
 		note := "first run: the delta holds every customer"
 		if ex.PreviousRun != "" {
 			note = "delta against the run of " + ex.PreviousRun
@@ -301,13 +305,10 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 			return 0, "", err
 		}
 		rm.Quality = q
-		d, err := LoadReportData(w, tmp)
+		d, err := NewReportData(asOf, rm, &meta, mf, backtest, *q, tally)
 		if err != nil {
 			return 0, "", err
 		}
-		d.AsOf = asOf
-		d.Run = rm
-		d.Quality = *q
 		return 1, "", WriteReport(tmp, d)
 	}); err != nil {
 		return nil, "", err
@@ -371,12 +372,19 @@ func inboxFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-// hashOutputs lists every file under dir with its size and sha256.
+// hashOutputs lists every file under dir with its size and sha256: those
+// this process wrote were hashed as they were written; any other is read.
 func hashOutputs(dir string) ([]RunOutput, error) {
 	var out []RunOutput
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if o, ok := OutputDigest(p); ok {
+			o.Path = filepath.ToSlash(rel)
+			out = append(out, o)
+			return nil
 		}
 		f, err := os.Open(p)
 		if err != nil {
@@ -388,7 +396,6 @@ func hashOutputs(dir string) ([]RunOutput, error) {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
 		out = append(out, RunOutput{Path: filepath.ToSlash(rel), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))})
 		return nil
 	})

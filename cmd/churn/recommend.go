@@ -26,12 +26,17 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	cal := addCalendarFlags(fs)
 	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
+	ef := addExportFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(fs, *config, data)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	formats, err := ef.resolve(fs, cfg)
+	if err != nil {
+		return err
 	}
 	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
@@ -85,7 +90,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if _, err := pipeline.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, plan.Recommendations(len(res.Customers)), mf,
-		pipeline.ExportOptions{Excel: *excel, Timezone: fo.Timezone}); err != nil {
+		pipeline.ExportOptions{Excel: *excel, Timezone: fo.Timezone, Formats: formats}); err != nil {
 		return err
 	}
 	printPlan(e, plan)

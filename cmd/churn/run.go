@@ -84,7 +84,11 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opt := pipeline.RunOptions{Progress: terminal(e.stderr), AsOf: fo.AsOf, Inbox: *inbox, Features: fo, Model: cfg.Model, Score: so, Excel: sf.excel,
+	formats, err := sf.exports.resolve(fs, cfg)
+	if err != nil {
+		return err
+	}
+	opt := pipeline.RunOptions{ExportFormats: formats, Progress: terminal(e.stderr), AsOf: fo.AsOf, Inbox: *inbox, Features: fo, Model: cfg.Model, Score: so, Excel: sf.excel,
 		Version: version, Log: e.log, FailAfterStep: os.Getenv("CHURN_FAIL_AFTER")}
 	spec, err := mflags.resolve(fs, cfg)
 	if err != nil {

@@ -21,6 +21,31 @@ type scoreFlags struct {
 	horizon, tiers string
 	opt            pipeline.ScoreOptions
 	excel          bool
+	exports        *exportFlags
+}
+
+// exportFlags is --export-formats, shared by score, recommend and run.
+type exportFlags struct{ formats string }
+
+func addExportFlags(fs *pflag.FlagSet) *exportFlags {
+	ef := &exportFlags{}
+	fs.StringVar(&ef.formats, "export-formats", strings.Join(pipeline.DefaultExportFormats, ","),
+		"forms of the CRM feed: csv (always), parquet, jsonl")
+	return ef
+}
+
+// resolve merges the config's exports: section (the flag wins); the CSV
+// feed is always among them (people read it, and the next run's delta).
+func (ef *exportFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) ([]string, error) {
+	s := ef.formats
+	if !fs.Changed("export-formats") && len(cfg.Exports.Formats) > 0 {
+		s = strings.Join(cfg.Exports.Formats, ",")
+	}
+	formats, err := pipeline.ParseExportFormats("csv," + s)
+	if err != nil {
+		return nil, usagef("--export-formats: %v", err)
+	}
+	return formats, nil
 }
 
 func addScoreFlags(fs *pflag.FlagSet) *scoreFlags {
@@ -31,6 +56,7 @@ func addScoreFlags(fs *pflag.FlagSet) *scoreFlags {
 	fs.Float64Var(&sf.opt.Margin, "margin", sf.opt.Margin, "share of spend that is margin, for CLV")
 	fs.StringVar(&sf.tiers, "risk-tiers", "0.5,0.8", "churn_risk thresholds of the medium and high tiers")
 	fs.BoolVar(&sf.excel, "excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
+	sf.exports = addExportFlags(fs)
 	return sf
 }
 
@@ -119,6 +145,10 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	formats, err := sf.exports.resolve(fs, cfg)
+	if err != nil {
+		return err
+	}
 	w, release, dir, mf, err := lockFittedRun(*data, "churn score", fo.AsOf, "churn fit --as-of "+fo.AsOf.Format("2006-01-02"))
 	if err != nil {
 		return err
@@ -136,7 +166,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ex, err := pipeline.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, nil, mf,
-		pipeline.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone})
+		pipeline.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone, Formats: formats})
 	if err != nil {
 		return err
 	}
