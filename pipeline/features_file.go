@@ -96,6 +96,71 @@ type FeaturesOptions struct {
 	FXFile   string
 	Segments *features.SegmentTable
 	Workers  int // scan workers; 0 = GOMAXPROCS
+	// Snapshots, when not nil, holds features computed earlier in the same
+	// scan (ScanSnapshots); a request it holds is answered without a scan.
+	Snapshots *Snapshots
+}
+
+// Snapshot names the features of one as-of date that a night needs: the
+// as-of date, the end of a holdout after it (zero for none), and whether
+// the backtest's daily tracking counts are wanted.
+type Snapshot struct {
+	AsOf, HoldoutEnd time.Time
+	Tracking         bool
+}
+
+// Snapshots are the features of several snapshots, computed in one
+// warehouse scan: every feature is a GROUP BY customer, so one pass over the
+// transactions feeds an accumulator per snapshot.
+type Snapshots struct {
+	specs   []Snapshot
+	results []*features.Result
+}
+
+// find returns the result for a request: same dates, and tracking counts if
+// it wants them.
+func (s *Snapshots) find(want Snapshot) *features.Result {
+	if s == nil {
+		return nil
+	}
+	for i, sp := range s.specs {
+		if sp.AsOf.Equal(want.AsOf) && sp.HoldoutEnd.Equal(want.HoldoutEnd) && (sp.Tracking || !want.Tracking) {
+			return s.results[i]
+		}
+	}
+	return nil
+}
+
+// ScanSnapshots computes the features of every snapshot in one scan of the
+// warehouse (the options' AsOf and HoldoutEnd are those of each snapshot;
+// the rest is shared). Repeated snapshots are computed once.
+func ScanSnapshots(ctx context.Context, w *Warehouse, opt FeaturesOptions, wants []Snapshot) (*Snapshots, error) {
+	s := &Snapshots{}
+	for _, want := range wants {
+		dup := false
+		for i, sp := range s.specs {
+			if sp.AsOf.Equal(want.AsOf) && sp.HoldoutEnd.Equal(want.HoldoutEnd) {
+				s.specs[i].Tracking = sp.Tracking || want.Tracking
+				dup = true
+			}
+		}
+		if !dup {
+			s.specs = append(s.specs, want)
+		}
+	}
+	accs, err := accumulateFeatures(ctx, w, opt, s.specs)
+	if err != nil {
+		return nil, err
+	}
+	for i, acc := range accs {
+		res, err := acc.Finish()
+		if err != nil {
+			return nil, err
+		}
+		accs[i] = nil // its aggregates go as soon as its rows are built
+		s.results = append(s.results, res)
+	}
+	return s, nil
 }
 
 // ComputeFeatures scans the warehouse and aggregates the features of one as-of date.
@@ -116,11 +181,15 @@ func reportingZone(name string) (*time.Location, error) {
 }
 
 func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
-	acc, err := accumulateFeatures(ctx, w, opt, tracking)
+	want := Snapshot{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Tracking: tracking}
+	if res := opt.Snapshots.find(want); res != nil {
+		return res, nil
+	}
+	accs, err := accumulateFeatures(ctx, w, opt, []Snapshot{want})
 	if err != nil {
 		return nil, err
 	}
-	return acc.Finish()
+	return accs[0].Finish()
 }
 
 // StreamFeatures scans the warehouse and finishes the features without
@@ -128,21 +197,22 @@ func computeFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tra
 // iterate in id order. `churn features` writes them this way, so its memory
 // is the per-customer aggregates, not a second copy as rows.
 func StreamFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions) (*features.Result, *features.Rows, error) {
-	acc, err := accumulateFeatures(ctx, w, opt, false)
+	accs, err := accumulateFeatures(ctx, w, opt, []Snapshot{{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd}})
 	if err != nil {
 		return nil, nil, err
 	}
-	return acc.Stream()
+	return accs[0].Stream()
 }
 
 // accumulateFeatures streams the warehouse's transactions, month by month,
-// into one accumulator on all cores.
-func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, tracking bool) (*features.Accumulator, error) {
+// on all cores, into one accumulator per snapshot: one scan, whatever their
+// number.
+func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, snaps []Snapshot) ([]*features.Accumulator, error) {
 	loc, err := reportingZone(opt.Timezone)
 	if err != nil {
 		return nil, err
 	}
-	fo := features.Options{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Location: loc, Unit: opt.Unit, Segments: opt.Segments, Tracking: tracking}
+	fo := features.Options{Location: loc, Unit: opt.Unit, Segments: opt.Segments}
 	// Sized from the ingests' customer sketches; a few per cent over the
 	// estimate, since a table one short of it would double.
 	if n, err := w.EstimateCustomers(); err != nil {
@@ -157,10 +227,24 @@ func accumulateFeatures(ctx context.Context, w *Warehouse, opt FeaturesOptions, 
 		}
 		fo.FXMicros = rates
 	}
-	return features.Accumulate(ctx, func(ctx context.Context, fn func(int, arrow.Record) error) error {
-		_, err := w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, fn)
-		return err
-	}, fo)
+	accs := make([]*features.Accumulator, len(snaps))
+	for i, sp := range snaps {
+		o := fo
+		o.AsOf, o.HoldoutEnd, o.Tracking = sp.AsOf, sp.HoldoutEnd, sp.Tracking
+		accs[i] = features.NewAccumulator(o)
+	}
+	_, err = w.Scan(ctx, ScanOptions{Workers: opt.Workers, NoOrderID: true}, func(_ int, rec arrow.Record) error {
+		for _, acc := range accs {
+			if err := acc.AddRecord(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return accs, nil
 }
 
 // readFX reads a rate table: currency,rate — how many reporting-currency

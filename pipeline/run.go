@@ -166,11 +166,22 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 
 	fo := opt.Features
 	fo.AsOf = opt.AsOf
+	backtestDays := opt.BacktestDays
+	if backtestDays == 0 {
+		backtestDays = int(math.Round(opt.Score.HorizonDays))
+	}
+	spec := FitSpec{Name: cmpOr(opt.Model.Name, "bgnbd"), Purchase: opt.Model.BTYD, LogitL2: opt.Model.LogitL2,
+		HorizonDays: int(math.Round(opt.Score.HorizonDays)), Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
 	var res *features.Result
 	if err := step("features", func() (int64, string, error) {
-		var err error
-		res, err = ComputeFeatures(ctx, w, fo)
+		// One scan for every snapshot the night uses; the later steps find
+		// theirs in fo.Snapshots.
+		snaps, err := ScanSnapshots(ctx, w, fo, nightSnapshots(opt.AsOf, backtestDays, spec))
 		if err != nil {
+			return 0, "", err
+		}
+		fo.Snapshots = snaps
+		if res, err = ComputeFeatures(ctx, w, fo); err != nil {
 			return 0, "", err
 		}
 		if len(res.Customers) == 0 {
@@ -183,12 +194,6 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 
 	var mf *ModelFile
 	var autoBacktest *Backtest // the backtest --model auto chose with, when it ran one
-	backtestDays := opt.BacktestDays
-	if backtestDays == 0 {
-		backtestDays = int(math.Round(opt.Score.HorizonDays))
-	}
-	spec := FitSpec{Name: cmpOr(opt.Model.Name, "bgnbd"), Purchase: opt.Model.BTYD, LogitL2: opt.Model.LogitL2,
-		HorizonDays: int(math.Round(opt.Score.HorizonDays)), Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
 	if err := step("fit", func() (int64, string, error) {
 		if prev, why := reusableModel(w, asOf, res, opt.Model, spec.Name); prev != nil {
 			mf, rm.Refit = prev, why
@@ -251,6 +256,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		return nil, "", err
 	}
 
+	fo.Snapshots = nil // the snapshots' rows go; the uplift's send days are scanned on their own
 	var recs []Recommendation
 	if opt.Perks != "" {
 		if err := step("recommend", func() (int64, string, error) {
@@ -339,6 +345,29 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	os.RemoveAll(old)
 	ok = true
 	return rm, final, nil
+}
+
+// nightSnapshots are the feature snapshots a night's steps use: the as-of
+// date D; the backtest's cutoff D − B with its holdout to D (and tracking);
+// with logit or auto, the auto backtest at D − H, and the risk model's
+// training snapshots, one holdout before each cutoff it is trained for.
+func nightSnapshots(asOf time.Time, backtestDays int, spec FitSpec) []Snapshot {
+	back := func(t time.Time, days int) time.Time { return t.AddDate(0, 0, -days) }
+	out := []Snapshot{{AsOf: asOf}, {AsOf: back(asOf, backtestDays), HoldoutEnd: asOf, Tracking: true}}
+	if spec.Name != "logit" && spec.Name != "auto" {
+		return out
+	}
+	h := spec.HorizonDays
+	for _, c := range []struct {
+		cutoff time.Time
+		days   int
+	}{{asOf, h}, {back(asOf, backtestDays), backtestDays}, {back(asOf, h), h}} {
+		out = append(out, Snapshot{AsOf: back(c.cutoff, c.days), HoldoutEnd: c.cutoff})
+	}
+	if spec.Name == "auto" {
+		out = append(out, Snapshot{AsOf: back(asOf, h), HoldoutEnd: asOf, Tracking: true})
+	}
+	return out
 }
 
 // recoverRunDirs undoes a swap a crash interrupted and removes a leftover

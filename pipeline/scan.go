@@ -73,6 +73,7 @@ type ScanStats struct {
 // month the workers share the row groups of its parts. (The features rely on
 // this order to keep a customer's purchase days in constant space.)
 func (w *Warehouse) Scan(ctx context.Context, opt ScanOptions, fn func(worker int, rec arrow.Record) error) (ScanStats, error) {
+	w.scans.Add(1)
 	parts, err := w.Parts()
 	if err != nil {
 		return ScanStats{}, err

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"sync/atomic"
 	"bufio"
 	"bytes"
 	"encoding/binary"
@@ -27,8 +28,12 @@ import (
 // A part file is committed when a manifest line lists it; readers trust
 // nothing else, and the next writer removes what a crashed one left behind.
 type Warehouse struct {
-	Dir string
+	Dir   string
+	scans atomic.Int64 // full scans started (Scan), for tests and run.json
 }
+
+// Scans returns how many times this Warehouse value has been scanned.
+func (w *Warehouse) Scans() int64 { return w.scans.Load() }
 
 // Transaction is the canonical warehouse row.
 type Transaction struct {

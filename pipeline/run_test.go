@@ -1,0 +1,59 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/churnhq/churn/pipeline"
+)
+
+// TestRunScansOnce: a night reads the warehouse once, whatever the model
+// (auto adds the auto backtest and the risk model's training snapshots),
+// and the backtest it writes from that one scan is the one a backtest of
+// its own, scanning again, computes.
+func TestRunScansOnce(t *testing.T) {
+	ctx := context.Background()
+	w := synthWarehouse(t, 3000, 5)
+	asOf := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 90*7)
+	for _, name := range []string{"bgnbd", "auto"} {
+		t.Run(name, func(t *testing.T) {
+			before := w.Scans()
+			opt := pipeline.RunOptions{AsOf: asOf, Model: pipeline.ModelConfig{Name: name}, Score: pipeline.DefaultScoreOptions()}
+			rm, dir, err := pipeline.Run(ctx, w, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := w.Scans() - before; n != 1 {
+				t.Errorf("churn run with --model %s scanned the warehouse %d times, want 1", name, n)
+			}
+			models := []string{rm.Model.Model}
+			if name == "auto" {
+				models = append(models, "logit")
+			}
+			bt, err := pipeline.RunBacktest(ctx, w, pipeline.BacktestOptions{Features: pipeline.FeaturesOptions{AsOf: asOf.AddDate(0, 0, -90)},
+				HoldoutDays: 90, Models: models, Purchase: rm.Model.Model})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var written pipeline.Backtest
+			b, err := os.ReadFile(filepath.Join(dir, "backtest.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &written); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(bt)
+			var wantBT pipeline.Backtest
+			json.Unmarshal(want, &wantBT)
+			if !reflect.DeepEqual(written, wantBT) {
+				t.Errorf("the run's backtest.json differs from a backtest of its own:\nrun  %s\nself %s", b, want)
+			}
+		})
+	}
+}
