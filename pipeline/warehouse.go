@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"sync/atomic"
 	"bufio"
 	"bytes"
 	"encoding/binary"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
