@@ -44,11 +44,15 @@ type RunOptions struct {
 	Progress io.Writer
 }
 
-// RunStep is one step's record in run.json.
+// RunStep is one step's record in run.json: its wall time, the CPU time
+// the process spent in it (on all cores), and the process's peak resident
+// memory at its end.
 type RunStep struct {
 	Name       string  `json:"name"`
 	Rows       int64   `json:"rows"`
 	DurationMS float64 `json:"duration_ms"`
+	CPUMS      float64 `json:"cpu_ms"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 	Note       string  `json:"note,omitempty"`
 }
 
@@ -74,7 +78,15 @@ type RunManifest struct {
 	Quality  *QualitySummary  `json:"data_quality"` // the warehouse's totals after this run's ingest
 	Warnings []string         `json:"warnings"`
 	Counts   map[string]int64 `json:"counts"`
+	// The whole run: wall and CPU time, and the process's peak resident memory.
+	DurationMS float64 `json:"duration_ms"`
+	CPUMS      float64 `json:"cpu_ms"`
+	PeakRSSMiB float64 `json:"peak_rss_mib"`
 }
+
+func millis(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
+
+func mebibytes(b int64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 }
 
 // ErrRunFailed wraps the step that failed.
 var ErrRunFailed = errors.New("run failed")
@@ -114,8 +126,11 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		total++
 	}
 	done := 0
+	runStart := time.Now()
+	runCPU, _ := processUsage()
 	step := func(name string, fn func() (int64, string, error)) error {
 		start := time.Now()
+		cpu0, _ := processUsage()
 		done++
 		if opt.Progress != nil {
 			bar := strings.Repeat("█", done*20/total) + strings.Repeat("░", 20-done*20/total)
@@ -128,8 +143,9 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 			return fmt.Errorf("%w at step %s: %w", ErrRunFailed, name, err)
 		}
 		d := time.Since(start)
-		rm.Steps = append(rm.Steps, RunStep{Name: name, Rows: rows, DurationMS: math.Round(float64(d.Microseconds())) / 1000, Note: note})
-		log.Info("step done", "step", name, "rows", rows, "took", d.Round(time.Millisecond))
+		cpu, peak := processUsage()
+		rm.Steps = append(rm.Steps, RunStep{Name: name, Rows: rows, DurationMS: millis(d), CPUMS: millis(cpu - cpu0), PeakRSSMiB: mebibytes(peak), Note: note})
+		log.Info("step done", "step", name, "rows", rows, "took", d.Round(time.Millisecond), "cpu", (cpu - cpu0).Round(time.Millisecond), "peak_rss_mib", mebibytes(peak))
 		if opt.FailAfterStep == name {
 			return fmt.Errorf("%w at step %s: failure injected by CHURN_FAIL_AFTER", ErrRunFailed, name)
 		}
@@ -325,6 +341,8 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		return nil, "", err
 	}
 	rm.Outputs = outs
+	cpu, peak := processUsage()
+	rm.DurationMS, rm.CPUMS, rm.PeakRSSMiB = millis(time.Since(runStart)), millis(cpu-runCPU), mebibytes(peak)
 	if err := writeJSON(filepath.Join(tmp, "run.json"), rm); err != nil {
 		return nil, "", err
 	}

@@ -78,16 +78,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	// Global flags may come before the subcommand.
+	// Global flags may come before the subcommand or after it (up to a
+	// "--"); everything else after the subcommand is the subcommand's.
 	logFormat, logLevel := "text", "info"
 	var rest []string
+	seenCommand, literal := false, false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "--version" || a == "version":
+		case literal:
+			rest = append(rest, a)
+		case seenCommand && a == "--":
+			literal = true
+			rest = append(rest, a)
+		case !seenCommand && (a == "--version" || a == "version"):
 			fmt.Fprintf(stdout, "churn %s\n", version)
 			return exitOK
-		case a == "-h" || a == "--help" || a == "help":
+		case !seenCommand && (a == "-h" || a == "--help" || a == "help"):
 			if a == "help" && i+1 < len(args) {
 				return run([]string{args[i+1], "--help"}, stdout, stderr)
 			}
@@ -104,10 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logLevel = args[i+1]
 			i++
 		default:
-			// The first word that is not a global flag is the subcommand;
-			// everything after it is the subcommand's.
-			rest = args[i:]
-			i = len(args)
+			seenCommand = true
+			rest = append(rest, a)
 		}
 	}
 	log, err := newLogger(stderr, logFormat, logLevel)
@@ -132,26 +137,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{stdout: stdout, stderr: stderr, log: log}
 	err = cmd.run(ctx, e, rest[1:])
-	return exitCode(err, cmd.name, stderr)
+	code := exitCode(err)
+	if code != exitOK {
+		printError(stderr, log, logFormat, cmd.name, err, code)
+	}
+	return code
 }
 
-// exitCode is the one place that maps errors to exit codes and prints them.
-func exitCode(err error, name string, stderr io.Writer) int {
+// exitCode is the one place that maps errors to exit codes.
+func exitCode(err error) int {
 	var ue *usageError
 	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, pflag.ErrHelp):
+	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat), errors.Is(err, pipeline.ErrCatalog), errors.Is(err, pipeline.ErrCampaigns):
-		fmt.Fprintf(stderr, "churn %s: %v\nRun 'churn %s --help' for usage.\n", name, err, name)
 		return exitUsage
 	case errors.Is(err, pipeline.ErrTooManyBad):
-		fmt.Fprintf(stderr, "churn %s: %v\n", name, err)
 		return exitQuality
 	}
-	fmt.Fprintf(stderr, "churn %s: %v\n", name, err)
 	return exitFailed
+}
+
+// printError tells why a command failed: a plain line (with the usage hint
+// for usage errors), or with --log-format json one JSON log record, so a
+// log collector parses the last line like every other.
+func printError(stderr io.Writer, log *slog.Logger, format, name string, err error, code int) {
+	if format == "json" {
+		log.Error("command failed", "command", name, "exit_code", code, "err", err.Error())
+		return
+	}
+	fmt.Fprintf(stderr, "churn %s: %v\n", name, err)
+	if code == exitUsage {
+		fmt.Fprintf(stderr, "Run 'churn %s --help' for usage.\n", name)
+	}
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -231,8 +249,7 @@ func lockFittedRun(data, command string, asOf time.Time, hint string) (*pipeline
 func parseFlags(fs *pflag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
-			return pflag.ErrHelp
+			return pflag.ErrHelp // pflag has printed the usage
 		}
 		return usagef("%v", err)
 	}
