@@ -1,38 +1,105 @@
 package pipeline
 
 import (
-	"encoding/csv"
+	"bufio"
 	"io"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SafeCSVWriter is the one CSV writer for files people open in a
 // spreadsheet. A text cell starting with '=', '+', '-', '@', tab or carriage
 // return is prefixed with a single quote (the OWASP CSV-injection rule), so
 // "=HYPERLINK(…)" shows as text instead of running; plain numbers such as
-// "-3.50" are left alone.
+// "-3.50" are left alone. Fields are quoted exactly as encoding/csv quotes
+// them (comma-separated, "\n" line ends).
 type SafeCSVWriter struct {
-	w   *csv.Writer
-	buf []string
+	w    *bufio.Writer
+	line []byte
+	err  error
 }
 
-// NewSafeCSVWriter writes CSV to w.
+// NewSafeCSVWriter writes CSV to w (through a buffer unless w is one).
 func NewSafeCSVWriter(w io.Writer) *SafeCSVWriter {
-	return &SafeCSVWriter{w: csv.NewWriter(w)}
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriter(w)
+	}
+	return &SafeCSVWriter{w: bw}
 }
 
-// Write writes one record, neutralising dangerous cells.
+// Write writes one record, neutralising dangerous cells. A write error is
+// returned here or at Flush.
 func (s *SafeCSVWriter) Write(rec []string) error {
-	s.buf = s.buf[:0]
-	for _, c := range rec {
-		s.buf = append(s.buf, NeutraliseCell(c))
+	s.line = s.line[:0]
+	for i, c := range rec {
+		if i > 0 {
+			s.line = append(s.line, ',')
+		}
+		s.line = AppendSafeField(s.line, c)
 	}
-	return s.w.Write(s.buf)
+	s.line = append(s.line, '\n')
+	return s.WriteLine(s.line)
+}
+
+// WriteLine writes a line already encoded with AppendSafeField, its "\n"
+// included.
+func (s *SafeCSVWriter) WriteLine(line []byte) error {
+	if s.err == nil {
+		_, s.err = s.w.Write(line)
+	}
+	return s.err
 }
 
 // Flush flushes and returns any write error.
 func (s *SafeCSVWriter) Flush() error {
-	s.w.Flush()
-	return s.w.Error()
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	return s.err
+}
+
+// AppendSafeField appends one cell as SafeCSVWriter writes it: neutralised
+// (NeutraliseCell), then quoted where encoding/csv would quote it.
+func AppendSafeField(dst []byte, c string) []byte {
+	if c == "" {
+		return dst
+	}
+	quote := c == `\.`
+	for i := 0; i < len(c) && !quote; i++ {
+		switch c[i] {
+		case ',', '"', '\r', '\n':
+			quote = true
+		}
+	}
+	prefix := false
+	switch c[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		prefix = !isPlainNumber(c)
+	}
+	if !quote && !prefix {
+		r, _ := utf8.DecodeRuneInString(c)
+		if !unicode.IsSpace(r) {
+			return append(dst, c...)
+		}
+		quote = true
+	}
+	if !quote {
+		// The prefixed cell starts with a quote mark, not a space, and has
+		// nothing else to quote.
+		return append(append(dst, '\''), c...)
+	}
+	dst = append(dst, '"')
+	if prefix {
+		dst = append(dst, '\'')
+	}
+	for i := 0; i < len(c); i++ {
+		if c[i] == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, c[i])
+	}
+	return append(dst, '"')
 }
 
 // NeutraliseCell applies the OWASP rule to one cell.

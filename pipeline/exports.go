@@ -186,38 +186,39 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []Scor
 }
 
 // writeFeedCSV writes the feed, the delta and, when among files, the JSON
-// Lines twin in one pass, each record formatted once, and tallies the
-// records for the report. It returns the delta's rows.
+// Lines twin in one pass, each line encoded once, and tallies the
+// customers for the report. It returns the delta's rows.
 func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string][3]string, excel bool, tally *ReportTally) (int, error) {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = filepath.Join(runDir, f)
 	}
-	id, seg, tier, perk := crmCol("customer_id"), crmCol("rfm_segment"), crmCol("risk_tier"), crmCol("recommended_perk")
-	risk, clv := crmCol("churn_risk"), crmCol("clv")
 	deltaRows := 0
 	err := writeFilesAtomic(paths, func(ws []*bufio.Writer) error {
 		feed, delta := newSafeCSV(ws[0], excel), newSafeCSV(ws[1], excel)
 		feed.Write(CRMHeader)
 		delta.Write(CRMHeader)
+		var line []byte
+		var f crmFields
 		for i := range er.res.Customers {
-			rec := er.record(i)
-			reason := ""
-			if er.recs != nil {
-				reason = er.recs[i].Reason
-			}
-			tally.add(rec[id], rec[seg], rec[tier], rec[risk], rec[clv], er.scores[i].CLV, rec[perk], reason)
-			feed.Write(rec)
+			c, s := &er.res.Customers[i], &er.scores[i]
+			line = er.appendCRMLine(line[:0], i, &f)
+			feed.WriteLine(line)
 			if len(ws) > 2 {
-				writeCRMJSONLine(ws[2], rec)
+				writeCRMJSONLine(ws[2], er.record(i))
 			}
+			perk, reason := "", ""
+			if er.recs != nil {
+				perk, reason = er.recs[i].PerkID, er.recs[i].Reason
+			}
+			tally.add(c.CustomerID, c.Segment, s.Tier, line[f.risk[0]:f.risk[1]], line[f.clv[0]:f.clv[1]], s.CLV, perk, reason)
 			// Compare what the file holds: the neutralised id, tier, segment, perk.
-			k, ok := prev[NeutraliseCell(rec[id])]
-			if ok && k == [3]string{rec[tier], NeutraliseCell(rec[seg]), NeutraliseCell(rec[perk])} {
+			k, ok := prev[NeutraliseCell(c.CustomerID)]
+			if ok && k == [3]string{s.Tier, NeutraliseCell(c.Segment), NeutraliseCell(perk)} {
 				continue
 			}
 			deltaRows++
-			delta.Write(rec)
+			delta.WriteLine(line)
 		}
 		if err := feed.Flush(); err != nil {
 			return err
@@ -225,6 +226,107 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 		return delta.Flush()
 	})
 	return deltaRows, err
+}
+
+// crmFields are where appendCRMLine put the churn risk and the CLV.
+type crmFields struct{ risk, clv [2]int }
+
+// lineEncoder appends the fields of one CSV line as SafeCSVWriter writes
+// them, formatting numbers and dates in place (no strings are made).
+type lineEncoder struct {
+	dst []byte
+	num [64]byte
+	loc *time.Location
+	dec int
+}
+
+// number appends a formatted number or date: they need no quoting, and
+// only a sign that does not start a plain number ("-Inf") is neutralised.
+func (e *lineEncoder) number(b []byte) {
+	e.dst = append(e.dst, ',')
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') && !isPlainNumber(string(b)) {
+		e.dst = AppendSafeField(e.dst, string(b))
+		return
+	}
+	e.dst = append(e.dst, b...)
+}
+
+func (e *lineEncoder) text(v string) {
+	e.dst = AppendSafeField(append(e.dst, ','), v)
+}
+
+func (e *lineEncoder) integer(v int64) { e.number(strconv.AppendInt(e.num[:0], v, 10)) }
+func (e *lineEncoder) f4(v float64)    { e.number(strconv.AppendFloat(e.num[:0], v, 'f', 4, 64)) }
+func (e *lineEncoder) money(v float64) { e.number(strconv.AppendFloat(e.num[:0], v, 'f', e.dec, 64)) }
+
+// date appends t's calendar date in the reporting zone, or nothing for zero.
+func (e *lineEncoder) date(t time.Time) {
+	if t.IsZero() {
+		e.number(nil)
+		return
+	}
+	e.number(t.In(e.loc).AppendFormat(e.num[:0], time.DateOnly))
+}
+
+// appendCRMLine appends customer i's feed line: the bytes SafeCSVWriter
+// writes for record(i), without making its strings.
+func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
+	c, s := &er.res.Customers[i], &er.scores[i]
+	e := lineEncoder{dst: AppendSafeField(dst, c.CustomerID), loc: er.loc, dec: er.dec}
+	e.text(c.Segment)
+	e.integer(int64(c.RScore))
+	e.integer(int64(c.FScore))
+	e.integer(int64(c.MScore))
+	e.date(c.FirstPurchase)
+	e.date(c.LastPurchase)
+	e.integer(c.Orders)
+	e.integer(c.Frequency)
+	e.f4(c.Recency)
+	e.integer(c.TenureDays)
+	e.money(c.MonetaryAvg)
+	e.text(FormatAmount(c.TotalSpendMicros, er.dec))
+	e.f4(s.PAlive)
+	f.risk[0] = len(e.dst) + 1
+	e.f4(s.ChurnRisk)
+	f.risk[1] = len(e.dst)
+	e.text(s.Tier)
+	e.f4(s.ExpectedPurchases)
+	e.money(s.ExpectedSpend)
+	if s.NextPurchase.IsZero() {
+		e.number(nil)
+	} else {
+		e.number(s.NextPurchase.AppendFormat(e.num[:0], time.DateOnly))
+	}
+	f.clv[0] = len(e.dst) + 1
+	e.money(s.CLV)
+	f.clv[1] = len(e.dst)
+	e.text(er.perk(i))
+	e.text(er.scoredAt)
+	e.text(er.model)
+	return append(e.dst, '\n')
+}
+
+// segHeader is the header of the segment and perk files.
+var segHeader = []string{"customer_id", "rfm_segment", "last_purchase", "orders", "total_spend", "churn_risk", "risk_tier", "clv", "recommended_perk", "reason"}
+
+// appendSegmentLine appends customer i's line of a segment file.
+func (er *exportRow) appendSegmentLine(dst []byte, i int) []byte {
+	c, s := &er.res.Customers[i], &er.scores[i]
+	reason := ""
+	if er.recs != nil {
+		reason = er.recs[i].Reason
+	}
+	e := lineEncoder{dst: AppendSafeField(dst, c.CustomerID), loc: er.loc, dec: er.dec}
+	e.text(c.Segment)
+	e.date(c.LastPurchase)
+	e.integer(c.Orders)
+	e.text(FormatAmount(c.TotalSpendMicros, er.dec))
+	e.f4(s.ChurnRisk)
+	e.text(s.Tier)
+	e.money(s.CLV)
+	e.text(er.perk(i))
+	e.text(reason)
+	return append(e.dst, '\n')
 }
 
 // CRMRow is one row of exports/crm_scores.parquet: the CSV feed's columns
@@ -299,30 +401,21 @@ func (er *exportRow) writeFeedParquet(path string) error {
 // even empty ones, so a marketer's import does not break on a missing
 // file) and one per perk; counts gets the customers per segment.
 func (er *exportRow) writeSegments(runDir string, counts map[string]int, excel bool) ([]string, error) {
-	res, scores, recs := er.res, er.scores, er.recs
+	res, recs := er.res, er.recs
 	var files []string
 	write := func(rel string, fn func(w *SafeCSVWriter) error) error {
 		files = append(files, rel)
 		return writeCSV(filepath.Join(runDir, rel), excel, fn)
-	}
-	segHeader := []string{"customer_id", "rfm_segment", "last_purchase", "orders", "total_spend", "churn_risk", "risk_tier", "clv", "recommended_perk", "reason"}
-	segRow := func(i int) []string {
-		c := &res.Customers[i]
-		s := &scores[i]
-		reason := ""
-		if recs != nil {
-			reason = recs[i].Reason
-		}
-		return []string{c.CustomerID, c.Segment, er.date(c.LastPurchase), strconv.FormatInt(c.Orders, 10),
-			FormatAmount(c.TotalSpendMicros, er.dec), strconv.FormatFloat(s.ChurnRisk, 'f', 4, 64), s.Tier, er.money(s.CLV), er.perk(i), reason}
 	}
 	writeRows := func(rel string, rows []int) error {
 		return write(rel, func(w *SafeCSVWriter) error {
 			if err := w.Write(segHeader); err != nil {
 				return err
 			}
+			var line []byte
 			for _, i := range rows {
-				if err := w.Write(segRow(i)); err != nil {
+				line = er.appendSegmentLine(line[:0], i)
+				if err := w.WriteLine(line); err != nil {
 					return err
 				}
 			}

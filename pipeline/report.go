@@ -116,7 +116,7 @@ func LoadReportData(w *Warehouse, runDir string) (*ReportData, error) {
 	err = eachCSVRow(filepath.Join(runDir, "exports", "crm_scores.csv"), errRunFile, crm, nil, func(row csvRow) error {
 		clv, _ := strconv.ParseFloat(row.get("clv"), 64)
 		id := row.get("customer_id")
-		t.add(id, row.get("rfm_segment"), row.get("risk_tier"), row.get("churn_risk"), row.get("clv"), clv, row.get("recommended_perk"), reasons[id])
+		t.add(id, row.get("rfm_segment"), row.get("risk_tier"), []byte(row.get("churn_risk")), []byte(row.get("clv")), clv, row.get("recommended_perk"), reasons[id])
 		return nil
 	})
 	if err != nil {
@@ -153,7 +153,7 @@ func newReportTally() *ReportTally {
 // add tallies one customer as the feed writes it: risk and clv are its
 // text; clvExact is a value within half a unit of clv, to skip most
 // customers without parsing their clv.
-func (t *ReportTally) add(id, seg, tier, risk, clv string, clvExact float64, perk, reason string) {
+func (t *ReportTally) add(id, seg, tier string, risk, clv []byte, clvExact float64, perk, reason string) {
 	t.segs[seg]++
 	t.tiers[tier]++
 	// The feed's churn_risk has four decimals: its bin is 10⁴·risk div 500.
@@ -167,7 +167,7 @@ func (t *ReportTally) add(id, seg, tier, risk, clv string, clvExact float64, per
 	if tier != "high" || len(t.tops) == 20 && clvExact < t.tops[19].clv-1 {
 		return
 	}
-	v, _ := strconv.ParseFloat(clv, 64)
+	v, _ := strconv.ParseFloat(string(clv), 64)
 	if len(t.tops) == 20 && v <= t.tops[19].clv {
 		return
 	}
@@ -175,7 +175,7 @@ func (t *ReportTally) add(id, seg, tier, risk, clv string, clvExact float64, per
 	for j > 0 && t.tops[j-1].clv < v {
 		j--
 	}
-	t.tops = slices.Insert(t.tops, j, reportTop{v, []string{id, seg, risk, clv, perk, reason}})
+	t.tops = slices.Insert(t.tops, j, reportTop{v, []string{id, seg, string(risk), string(clv), perk, reason}})
 	if len(t.tops) > 20 {
 		t.tops = t.tops[:20]
 	}

@@ -266,6 +266,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 				rm.Warnings = append(rm.Warnings, "backtest of "+m.Model+" failed: "+m.Error)
 			}
 		}
+		bt.res, bt.files = nil, nil // the report keeps the metrics, not the cohort's rows
 		rm.Backtest, backtest = bt.Models, bt
 		return int64(bt.Customers), "", WriteBacktest(tmp, bt)
 	}); err != nil {
