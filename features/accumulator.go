@@ -614,12 +614,8 @@ func (a *Accumulator) Finish() (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Customers = make([]Customer, 0, res.Count)
-	err = rows.Each(func(chunk []Customer) error {
-		res.Customers = append(res.Customers, chunk...)
-		return nil
-	})
-	return res, err
+	res.Customers = rows.All()
+	return res, nil
 }
 
 // pages store values in fixed pages, so growing to millions never copies

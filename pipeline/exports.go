@@ -194,10 +194,22 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 		paths[i] = filepath.Join(runDir, f)
 	}
 	deltaRows := 0
+	// On the first run the delta is every customer: the feed's bytes, so it
+	// is the feed under a second name.
+	everyone := prev == nil
+	if everyone {
+		paths = slices.Delete(paths, 1, 2)
+	}
 	err := writeFilesAtomic(paths, func(ws []*bufio.Writer) error {
-		feed, delta := newSafeCSV(ws[0], excel), newSafeCSV(ws[1], excel)
+		if everyone {
+			ws = slices.Insert(ws, 1, nil)
+		}
+		feed, delta := newSafeCSV(ws[0], excel), (*SafeCSVWriter)(nil)
+		if !everyone {
+			delta = newSafeCSV(ws[1], excel)
+			delta.Write(CRMHeader)
+		}
 		feed.Write(CRMHeader)
-		delta.Write(CRMHeader)
 		var line []byte
 		var f crmFields
 		for i := range er.res.Customers {
@@ -212,6 +224,10 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 				perk, reason = er.recs[i].PerkID, er.recs[i].Reason
 			}
 			tally.add(c.CustomerID, c.Segment, s.Tier, line[f.risk[0]:f.risk[1]], line[f.clv[0]:f.clv[1]], s.CLV, perk, reason)
+			if everyone {
+				deltaRows++
+				continue
+			}
 			// Compare what the file holds: the neutralised id, tier, segment, perk.
 			k, ok := prev[NeutraliseCell(c.CustomerID)]
 			if ok && k == [3]string{s.Tier, NeutraliseCell(c.Segment), NeutraliseCell(perk)} {
@@ -220,11 +236,14 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 			deltaRows++
 			delta.WriteLine(line)
 		}
-		if err := feed.Flush(); err != nil {
+		if err := feed.Flush(); err != nil || everyone {
 			return err
 		}
 		return delta.Flush()
 	})
+	if err == nil && everyone {
+		err = LinkOutput(paths[0], filepath.Join(runDir, files[1]))
+	}
 	return deltaRows, err
 }
 
@@ -576,19 +595,19 @@ func writeCRMJSONLine(bw *bufio.Writer, rec []string) {
 }
 
 // readCRMKeys reads (risk_tier, rfm_segment, recommended_perk) per customer
-// from a previous run's crm_scores.csv; a missing run gives an empty map.
+// from a previous run's crm_scores.csv; a missing run or feed gives nil.
 func readCRMKeys(runDir string) (map[string][3]string, error) {
-	out := map[string][3]string{}
 	if runDir == "" {
-		return out, nil
+		return nil, nil
 	}
+	out := map[string][3]string{}
 	crm := []string{"customer_id", "risk_tier", "rfm_segment", "recommended_perk"}
 	err := eachCSVRow(filepath.Join(runDir, "exports", "crm_scores.csv"), errRunFile, crm, nil, func(row csvRow) error {
 		out[row.get("customer_id")] = [3]string{row.get("risk_tier"), row.get("rfm_segment"), row.get("recommended_perk")}
 		return nil
 	})
 	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
+		return nil, nil
 	}
 	return out, err
 }
