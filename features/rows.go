@@ -336,6 +336,7 @@ func (r *Rows) Each(fn func(rows []Customer) error) error {
 // long as building them).
 func (r *Rows) All() []Customer {
 	out := make([]Customer, len(r.keys))
+	adviseHugePages(out)
 	var next, sink atomic.Int64
 	var wg sync.WaitGroup
 	for range runtime.GOMAXPROCS(0) {

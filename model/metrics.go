@@ -9,19 +9,30 @@ import (
 // AUC is the area under the ROC curve of scores for binary labels (the
 // probability that a random positive scores above a random negative, ties
 // counting ½); NaN when one class is empty.
-func AUC(scores []float64, labels []bool) float64 {
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(scores[a], scores[b]) })
+func AUC(scores []float64, labels []bool) float64 { return Rank(scores).AUC(labels) }
+
+// Ranking is scores in order from highest to lowest (ties in index order),
+// sorted once for every metric that needs the order.
+type Ranking struct {
+	scores []float64
+	desc   []int
+}
+
+// Rank sorts scores once.
+func Rank(scores []float64) Ranking { return Ranking{scores: scores, desc: sortedDesc(scores)} }
+
+// AUC is AUC of the ranked scores.
+func (r Ranking) AUC(labels []bool) float64 {
+	scores, idx, n := r.scores, r.desc, len(r.desc)
+	// Ranks count from the lowest score; the sums are of half-integers, so
+	// exact whatever the order.
 	var rankSum, pos float64
-	for i := 0; i < len(idx); {
+	for i := 0; i < n; {
 		j := i
-		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
+		for j < n && scores[idx[j]] == scores[idx[i]] {
 			j++
 		}
-		mid := float64(i+j+1) / 2 // mean 1-based rank of the tie group
+		mid := float64(2*n-i-j+1) / 2 // mean 1-based ascending rank of the tie group
 		for k := i; k < j; k++ {
 			if labels[idx[k]] {
 				rankSum += mid
@@ -30,7 +41,7 @@ func AUC(scores []float64, labels []bool) float64 {
 		}
 		i = j
 	}
-	neg := float64(len(scores)) - pos
+	neg := float64(n) - pos
 	if pos == 0 || neg == 0 {
 		return math.NaN()
 	}
@@ -61,7 +72,13 @@ type CalibrationBin struct {
 // Calibration sorts by predicted probability and cuts into bins of equal
 // size (the last ones one smaller when n does not divide).
 func Calibration(p []float64, y []bool, bins int) []CalibrationBin {
-	idx := sortedDesc(p)
+	return Rank(p).Calibration(y, bins)
+}
+
+// Calibration is Calibration of the ranked scores.
+func (r Ranking) Calibration(y []bool, bins int) []CalibrationBin {
+	p := r.scores
+	idx := slices.Clone(r.desc)
 	slices.Reverse(idx)
 	out := make([]CalibrationBin, 0, bins)
 	for b := 0; b < bins; b++ {
@@ -86,7 +103,12 @@ func Calibration(p []float64, y []bool, bins int) []CalibrationBin {
 // Lift is the positive rate among the top share of scores divided by the
 // overall rate.
 func Lift(scores []float64, y []bool, share float64) float64 {
-	idx := sortedDesc(scores)
+	return Rank(scores).Lift(y, share)
+}
+
+// Lift is Lift of the ranked scores.
+func (r Ranking) Lift(y []bool, share float64) float64 {
+	idx := r.desc
 	k := int(math.Ceil(share * float64(len(idx))))
 	var top, all float64
 	for j, i := range idx {

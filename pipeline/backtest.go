@@ -164,12 +164,13 @@ func RunBacktest(ctx context.Context, w *Warehouse, opt BacktestOptions) (*Backt
 		mm.TotalErrorPct = 100 * (mm.PredRepeat - mm.ActualRepeat) / math.Max(mm.ActualRepeat, 1)
 		es := model.Errors(pred, actual)
 		mm.MAE, mm.RMSE, mm.Correlation = es.MAE, es.RMSE, es.Correlation
-		mm.ChurnAUC = model.AUC(risk, churned)
+		ranked := model.Rank(risk)
+		mm.ChurnAUC = ranked.AUC(churned)
 		mm.Brier = model.Brier(risk, churned)
-		mm.LiftTop10 = model.Lift(risk, churned, 0.1)
-		mm.LiftTop20 = model.Lift(risk, churned, 0.2)
+		mm.LiftTop10 = ranked.Lift(churned, 0.1)
+		mm.LiftTop20 = ranked.Lift(churned, 0.2)
 		mm.SpendActual = actualSpend
-		mm.Calibration = model.Calibration(risk, churned, 10)
+		mm.Calibration = ranked.Calibration(churned, 10)
 		bt.Models = append(bt.Models, mm)
 	}
 	// Tracking: the cohort's expected repeat purchases per week, each

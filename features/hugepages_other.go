@@ -1,0 +1,5 @@
+//go:build !linux
+
+package features
+
+func adviseHugePages[T any](s []T) {}
