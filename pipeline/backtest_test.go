@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/model"
-	"github.com/churnhq/churn/pipeline"
 )
 
 // TestBacktestAUCOnSynth: on data drawn from a known BG/NBD, the backtest's
@@ -19,8 +22,8 @@ func TestBacktestAUCOnSynth(t *testing.T) {
 	w := synthWarehouse(t, 20_000, 11)
 	cutoff := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 78*7)
 	const holdout = 26 * 7
-	bt, err := pipeline.RunBacktest(context.Background(), w, pipeline.BacktestOptions{
-		Features: pipeline.FeaturesOptions{AsOf: cutoff}, HoldoutDays: holdout, Models: []string{"bgnbd"}})
+	bt, err := night.RunBacktest(context.Background(), w, night.BacktestOptions{
+		Features: night.FeaturesOptions{AsOf: cutoff}, HoldoutDays: holdout, Models: []string{"bgnbd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,24 +43,24 @@ func TestBacktestAUCOnSynth(t *testing.T) {
 
 // synthWarehouse ingests the synthetic generator's 104 weeks from
 // 2024-01-01 (BG/NBD with r 0.25, α 4, a 0.8, b 2.5) into a new warehouse.
-func synthWarehouse(t *testing.T, customers int, seed uint64) *pipeline.Warehouse {
+func synthWarehouse(t *testing.T, customers int, seed uint64) *warehouse.Warehouse {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: customers, Seed: seed, Weeks: 104}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline.Warehouse{Dir: data}
+	return &warehouse.Warehouse{Dir: data}
 }
 
 // trueChurnAUC is the churn AUC on the holdout after cutoff that the
 // generator's true BG/NBD parameters give, and the cohort's size.
-func trueChurnAUC(t *testing.T, w *pipeline.Warehouse, cutoff time.Time, holdoutDays int) (float64, int) {
+func trueChurnAUC(t *testing.T, w *warehouse.Warehouse, cutoff time.Time, holdoutDays int) (float64, int) {
 	t.Helper()
-	res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdoutDays)})
+	res, err := night.ComputeFeatures(context.Background(), w, night.FeaturesOptions{AsOf: cutoff, HoldoutEnd: cutoff.AddDate(0, 0, holdoutDays)})
 	if err != nil {
 		t.Fatal(err)
 	}

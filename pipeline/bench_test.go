@@ -5,10 +5,10 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"encoding/csv"
 	"fmt"
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/churnhq/churn/pipeline"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
 )
 
 // benchRows is the size of the benchmark export (the issues' budgets are
@@ -183,7 +185,7 @@ func BenchmarkFeatures10M(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		var rows atomic.Int64
-		if _, err := (&pipeline.Warehouse{Dir: data}).Scan(context.Background(), pipeline.ScanOptions{NoOrderID: true}, func(_ int, rec arrow.Record) error {
+		if _, err := (&warehouse.Warehouse{Dir: data}).Scan(context.Background(), warehouse.ScanOptions{NoOrderID: true}, func(_ int, rec arrow.Record) error {
 			rows.Add(rec.NumRows())
 			return nil
 		}); err != nil || rows.Load() != int64(n) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+
 	"gopkg.in/yaml.v3"
 
 	// The zone database is embedded so --timezone works on machines without tzdata.
@@ -15,15 +17,15 @@ import (
 // flag names of the commands; a flag given on the command line wins over
 // the file. Unknown keys are an error, so a typo is not silently ignored.
 type Config struct {
-	Data           string   `yaml:"data"`
-	MaxBadFraction *float64 `yaml:"max-bad-fraction"`
-	Inbox          string   `yaml:"inbox"`
-	SourceOptions  `yaml:",inline"`
-	Features       FeaturesConfig  `yaml:"features"`
-	Model          ModelConfig     `yaml:"model"`
-	Score          ScoreConfig     `yaml:"score"`
-	Recommend      RecommendConfig `yaml:"recommend"`
-	Exports        ExportsConfig   `yaml:"exports"`
+	Data                 string   `yaml:"data"`
+	MaxBadFraction       *float64 `yaml:"max-bad-fraction"`
+	Inbox                string   `yaml:"inbox"`
+	ingest.SourceOptions `yaml:",inline"`
+	Features             FeaturesConfig  `yaml:"features"`
+	Model                ModelConfig     `yaml:"model"`
+	Score                ScoreConfig     `yaml:"score"`
+	Recommend            RecommendConfig `yaml:"recommend"`
+	Exports              ExportsConfig   `yaml:"exports"`
 }
 
 // ExportsConfig is the exports: section: which forms of the CRM feed to

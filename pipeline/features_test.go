@@ -15,15 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/features"
-	"github.com/churnhq/churn/pipeline"
 )
 
 // TestCDNOWSummaryExact: frequency, recency and T of all 2,357 customers of
 // the CDNOW sample at 1997-09-30 equal the published summary to its 2 decimals.
 func TestCDNOWSummaryExact(t *testing.T) {
-	res, err := pipeline.ComputeFeatures(context.Background(), cdnowWarehouse(t), pipeline.FeaturesOptions{AsOf: date("1997-09-30")})
+	res, err := night.ComputeFeatures(context.Background(), cdnowWarehouse(t), night.FeaturesOptions{AsOf: date("1997-09-30")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +214,7 @@ func TestFeaturesMatchNaive(t *testing.T) {
 	}
 	src := filepath.Join(dir, datasets.SynthTransactions)
 	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{}, src); err != nil {
+	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
 	recs := readCSVFile(t, src)
@@ -227,8 +230,8 @@ func TestFeaturesMatchNaive(t *testing.T) {
 	for _, zone := range []string{"UTC", "America/New_York", "Asia/Kolkata"} {
 		loc, _ := time.LoadLocation(zone)
 		asOf, end := date("2024-09-30"), date("2025-03-31")
-		res, err := pipeline.ComputeFeatures(context.Background(), &pipeline.Warehouse{Dir: data},
-			pipeline.FeaturesOptions{AsOf: asOf, HoldoutEnd: end, Timezone: zone})
+		res, err := night.ComputeFeatures(context.Background(), &warehouse.Warehouse{Dir: data},
+			night.FeaturesOptions{AsOf: asOf, HoldoutEnd: end, Timezone: zone})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,17 +320,17 @@ func TestSeveralCurrenciesNeedRates(t *testing.T) {
 	src := filepath.Join(dir, "x.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount,currency\na,1,2024-01-01,10,EUR\nb,2,2024-01-02,10,USD\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{}, src); err != nil {
+	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
-	w := &pipeline.Warehouse{Dir: data}
-	_, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: date("2024-01-31")})
+	w := &warehouse.Warehouse{Dir: data}
+	_, err := night.ComputeFeatures(context.Background(), w, night.FeaturesOptions{AsOf: date("2024-01-31")})
 	if err == nil || !strings.Contains(err.Error(), "EUR, USD") {
 		t.Fatalf("err = %v; want an error naming EUR, USD", err)
 	}
 	fx := filepath.Join(dir, "fx.csv")
 	os.WriteFile(fx, []byte("currency,rate\nEUR,1\nUSD,0.9\n"), 0o644)
-	res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: date("2024-01-31"), FXFile: fx})
+	res, err := night.ComputeFeatures(context.Background(), w, night.FeaturesOptions{AsOf: date("2024-01-31"), FXFile: fx})
 	if err != nil {
 		t.Fatal(err)
 	}

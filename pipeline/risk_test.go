@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/churnhq/churn/pipeline"
+	"github.com/churnhq/churn/pipeline/night"
 )
 
 // TestRiskModelOnSynth: on data drawn from a known BG/NBD, the supervised
@@ -19,12 +19,12 @@ func TestRiskModelOnSynth(t *testing.T) {
 	w := synthWarehouse(t, 20_000, 12)
 	cutoff := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 78*7)
 	const holdout = 13 * 7
-	bt, err := pipeline.RunBacktest(ctx, w, pipeline.BacktestOptions{
-		Features: pipeline.FeaturesOptions{AsOf: cutoff}, HoldoutDays: holdout, Models: []string{"bgnbd", "logit"}})
+	bt, err := night.RunBacktest(ctx, w, night.BacktestOptions{
+		Features: night.FeaturesOptions{AsOf: cutoff}, HoldoutDays: holdout, Models: []string{"bgnbd", "logit"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logit pipeline.ModelMetrics
+	var logit night.ModelMetrics
 	for _, m := range bt.Models {
 		if m.Error != "" {
 			t.Fatalf("%s: %s", m.Model, m.Error)
@@ -50,12 +50,12 @@ func TestRiskModelOnSynth(t *testing.T) {
 
 	// auto on the day of the cutoff backtests one horizon back and keeps
 	// whichever model ranked churn better, saying why; scores follow it.
-	fo := pipeline.FeaturesOptions{AsOf: cutoff}
-	now, err := pipeline.ComputeFeatures(ctx, w, fo)
+	fo := night.FeaturesOptions{AsOf: cutoff}
+	now, err := night.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mf, abt, err := pipeline.FitSpecModels(ctx, w, fo, now, pipeline.FitSpec{Name: "auto", HorizonDays: holdout})
+	mf, abt, err := night.FitSpecModels(ctx, w, fo, now, night.FitSpec{Name: "auto", HorizonDays: holdout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func TestRiskModelOnSynth(t *testing.T) {
 	if (mf.Risk != nil) != (want == "logit") {
 		t.Errorf("risk model kept: %v, chosen %s", mf.Risk != nil, want)
 	}
-	so := pipeline.DefaultScoreOptions()
+	so := night.DefaultScoreOptions()
 	so.HorizonDays = holdout
-	_, meta, err := pipeline.ScoreCustomers(now, mf, so)
+	_, meta, err := night.ScoreCustomers(now, mf, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,18 +83,18 @@ func TestRiskModelOnSynth(t *testing.T) {
 	}
 	// --model logit always keeps the risk model; trained for 91 days, it
 	// refuses to score another horizon.
-	lmf, _, err := pipeline.FitSpecModels(ctx, w, fo, now, pipeline.FitSpec{Name: "logit", HorizonDays: holdout})
+	lmf, _, err := night.FitSpecModels(ctx, w, fo, now, night.FitSpec{Name: "logit", HorizonDays: holdout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lmf.Risk == nil || lmf.ChurnRisk.Source != "logit" || lmf.Risk.LabelWindow != "(2025-03-31, 2025-06-30]" {
 		t.Fatalf("--model logit: risk model %+v, churn_risk %+v", lmf.Risk, lmf.ChurnRisk)
 	}
-	if _, meta, err := pipeline.ScoreCustomers(now, lmf, so); err != nil || meta.ChurnRiskModel != "logit" {
+	if _, meta, err := night.ScoreCustomers(now, lmf, so); err != nil || meta.ChurnRiskModel != "logit" {
 		t.Errorf("score with the logit model: %v, churn_risk_model %q", err, meta.ChurnRiskModel)
 	}
 	so.HorizonDays = 90
-	if _, _, err := pipeline.ScoreCustomers(now, lmf, so); err == nil || !strings.Contains(err.Error(), "refit with --horizon 91d") {
+	if _, _, err := night.ScoreCustomers(now, lmf, so); err == nil || !strings.Contains(err.Error(), "refit with --horizon 91d") {
 		t.Errorf("a 90-day score with a 91-day risk model: %v, want an error that says how to fix it", err)
 	}
 }

@@ -1,6 +1,14 @@
+// Package pipeline runs the nightly job, Run: ingest the inbox, one scan
+// of the warehouse for every snapshot the night needs, fit, score,
+// backtest, plan, exports and report, each step over the customer table of
+// the one before, committed as one run directory. Config is the YAML file
+// of every command. The rooms it calls, in the order data flows:
+// warehouse, ingest, night, perkplan, export, report (sheet is the CSV
+// reader and writer they share).
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +25,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/export"
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+	"github.com/churnhq/churn/pipeline/report"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
 )
@@ -25,13 +40,13 @@ import (
 type RunOptions struct {
 	AsOf          time.Time
 	Inbox         string // directory of new exports; "" = none
-	Ingest        IngestOptions
-	Features      FeaturesOptions // AsOf is set from RunOptions.AsOf
+	Ingest        ingest.IngestOptions
+	Features      night.FeaturesOptions // AsOf is set from RunOptions.AsOf
 	Model         ModelConfig
-	Score         ScoreOptions
+	Score         night.ScoreOptions
 	Perks         string // perk catalog; "" = no plan
 	History       string // campaign history to learn uplift from; "" = the catalog's priors
-	Plan          PlanOptions
+	Plan          perkplan.PlanOptions
 	BacktestDays  int // holdout of the backtest; 0 = the score horizon
 	Excel         bool
 	ExportFormats []string // forms of the CRM feed (ExportOptions.Formats)
@@ -65,19 +80,19 @@ type RunOutput struct {
 
 // RunManifest is run.json.
 type RunManifest struct {
-	Version  string           `json:"version"`
-	AsOf     string           `json:"as_of"`
-	Config   any              `json:"config"`
-	Inputs   []FileSummary    `json:"inputs"`
-	Steps    []RunStep        `json:"steps"`
-	Model    *ModelFile       `json:"model"`
-	Refit    string           `json:"refit"`
-	Backtest []ModelMetrics   `json:"backtest,omitempty"`
-	Plan     *Plan            `json:"plan,omitempty"`
-	Outputs  []RunOutput      `json:"outputs"`
-	Quality  *QualitySummary  `json:"data_quality"` // the warehouse's totals after this run's ingest
-	Warnings []string         `json:"warnings"`
-	Counts   map[string]int64 `json:"counts"`
+	Version  string                 `json:"version"`
+	AsOf     string                 `json:"as_of"`
+	Config   any                    `json:"config"`
+	Inputs   []ingest.FileSummary   `json:"inputs"`
+	Steps    []RunStep              `json:"steps"`
+	Model    *night.ModelFile       `json:"model"`
+	Refit    string                 `json:"refit"`
+	Backtest []night.ModelMetrics   `json:"backtest,omitempty"`
+	Plan     *perkplan.Plan         `json:"plan,omitempty"`
+	Outputs  []RunOutput            `json:"outputs"`
+	Quality  *report.QualitySummary `json:"data_quality"` // the warehouse's totals after this run's ingest
+	Warnings []string               `json:"warnings"`
+	Counts   map[string]int64       `json:"counts"`
 	// The whole run: wall and CPU time, and the process's peak resident memory.
 	DurationMS float64 `json:"duration_ms"`
 	CPUMS      float64 `json:"cpu_ms"`
@@ -96,15 +111,15 @@ var ErrRunFailed = errors.New("run failed")
 // recommend, exports, report, run.json. The run directory is built under
 // runs/.tmp-<as-of> and renamed into place only when complete, so a failure
 // leaves the previous results as they were.
-func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, string, error) {
+func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManifest, string, error) {
 	log := opt.Log
 	if log == nil {
 		log = slog.Default()
 	}
 	asOf := opt.AsOf.Format(time.DateOnly)
 	final := w.RunDir(asOf)
-	tmp := w.path("runs", ".tmp-"+asOf)
-	old := w.path("runs", ".old-"+asOf)
+	tmp := w.Path("runs", ".tmp-"+asOf)
+	old := w.Path("runs", ".old-"+asOf)
 	if err := recoverRunDirs(final, tmp, old); err != nil {
 		return nil, "", err
 	}
@@ -164,7 +179,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 			}
 			io := opt.Ingest
 			io.Log = log
-			sum, err := ingestLocked(ctx, w, files, io)
+			sum, err := ingest.IngestLocked(ctx, w, files, io)
 			if sum != nil {
 				rm.Inputs = sum.Files
 			}
@@ -186,73 +201,73 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	if backtestDays == 0 {
 		backtestDays = int(math.Round(opt.Score.HorizonDays))
 	}
-	spec := FitSpec{Name: cmpOr(opt.Model.Name, "bgnbd"), Purchase: opt.Model.BTYD, LogitL2: opt.Model.LogitL2,
+	spec := night.FitSpec{Name: cmp.Or(opt.Model.Name, "bgnbd"), Purchase: opt.Model.BTYD, LogitL2: opt.Model.LogitL2,
 		HorizonDays: int(math.Round(opt.Score.HorizonDays)), Fit: model.FitOptions{Penalizer: opt.Model.Penalizer}}
 	var res *features.Result
 	if err := step("features", func() (int64, string, error) {
 		// One scan for every snapshot the night uses; the later steps find
 		// theirs in fo.Snapshots.
-		snaps, err := ScanSnapshots(ctx, w, fo, nightSnapshots(opt.AsOf, backtestDays, spec))
+		snaps, err := night.ScanSnapshots(ctx, w, fo, nightSnapshots(opt.AsOf, backtestDays, spec))
 		if err != nil {
 			return 0, "", err
 		}
 		fo.Snapshots = snaps
-		if res, err = ComputeFeatures(ctx, w, fo); err != nil {
+		if res, err = night.ComputeFeatures(ctx, w, fo); err != nil {
 			return 0, "", err
 		}
 		if len(res.Customers) == 0 {
 			return 0, "", fmt.Errorf("%w on or before %s", model.ErrNoData, asOf)
 		}
-		return int64(len(res.Customers)), "", WriteFeatures(tmp, res, fo.Timezone)
+		return int64(len(res.Customers)), "", night.WriteFeatures(tmp, res, fo.Timezone)
 	}); err != nil {
 		return nil, "", err
 	}
 
-	var mf *ModelFile
-	var autoBacktest *Backtest // the backtest --model auto chose with, when it ran one
+	var mf *night.ModelFile
+	var autoBacktest *night.Backtest // the backtest --model auto chose with, when it ran one
 	if err := step("fit", func() (int64, string, error) {
 		if prev, why := reusableModel(w, asOf, res, opt.Model, spec.Name); prev != nil {
 			mf, rm.Refit = prev, why
 		} else {
 			var err error
-			if mf, autoBacktest, err = FitSpecModels(ctx, w, fo, res, spec); err != nil {
+			if mf, autoBacktest, err = night.FitSpecModels(ctx, w, fo, res, spec); err != nil {
 				return 0, "", err
 			}
 			rm.Refit = why
 		}
 		rm.Model = mf
-		return int64(mf.Customers), rm.Refit, WriteModelFile(tmp, mf)
+		return int64(mf.Customers), rm.Refit, night.WriteModelFile(tmp, mf)
 	}); err != nil {
 		return nil, "", err
 	}
 
-	var scores []Score
-	var meta ScoresMeta
+	var scores []night.Score
+	var meta night.ScoresMeta
 	if err := step("score", func() (int64, string, error) {
 		var err error
-		if scores, meta, err = ScoreCustomers(res, mf, opt.Score); err != nil {
+		if scores, meta, err = night.ScoreCustomers(res, mf, opt.Score); err != nil {
 			return 0, "", err
 		}
 		for t, n := range meta.Tiers {
 			rm.Counts["tier_"+t] = int64(n)
 		}
-		return int64(len(scores)), "", WriteScores(tmp, res, scores, meta)
+		return int64(len(scores)), "", night.WriteScores(tmp, res, scores, meta)
 	}); err != nil {
 		return nil, "", err
 	}
 
-	var backtest *Backtest
+	var backtest *night.Backtest
 	if err := step("backtest", func() (int64, string, error) {
 		days := backtestDays
 		models := []string{mf.Model}
 		if spec.Name == "logit" || spec.Name == "auto" {
 			models = append(models, "logit")
 		}
-		bo := BacktestOptions{Features: fo, HoldoutDays: days, Models: models, Purchase: mf.Model, LogitL2: spec.LogitL2, Fit: spec.Fit}
+		bo := night.BacktestOptions{Features: fo, HoldoutDays: days, Models: models, Purchase: mf.Model, LogitL2: spec.LogitL2, Fit: spec.Fit}
 		bo.Features.AsOf = opt.AsOf.AddDate(0, 0, -days)
 		bt, err := autoBacktest, error(nil)
 		if bt == nil || bt.HoldoutDays != days {
-			bt, err = RunBacktest(ctx, w, bo)
+			bt, err = night.RunBacktest(ctx, w, bo)
 		}
 		if errors.Is(err, model.ErrNoData) {
 			rm.Warnings = append(rm.Warnings, fmt.Sprintf("no backtest: no customers before %s", bo.Features.AsOf.Format(time.DateOnly)))
@@ -266,48 +281,48 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 				rm.Warnings = append(rm.Warnings, "backtest of "+m.Model+" failed: "+m.Error)
 			}
 		}
-		bt.res, bt.files = nil, nil // the report keeps the metrics, not the cohort's rows
+		bt.DropCohort() // the report keeps the metrics, not the cohort's rows
 		rm.Backtest, backtest = bt.Models, bt
-		return int64(bt.Customers), "", WriteBacktest(tmp, bt)
+		return int64(bt.Customers), "", night.WriteBacktest(tmp, bt)
 	}); err != nil {
 		return nil, "", err
 	}
 
 	fo.Snapshots = nil // the snapshots' rows go; the uplift's send days are scanned on their own
-	var recs []Recommendation
+	var recs []perkplan.Recommendation
 	if opt.Perks != "" {
 		if err := step("recommend", func() (int64, string, error) {
-			catalog, err := ReadCatalog(opt.Perks, res.SegmentNames)
+			catalog, err := perkplan.ReadCatalog(opt.Perks, res.SegmentNames)
 			if err != nil {
 				return 0, "", err
 			}
 			po := opt.Plan
-			if po.Uplift, err = LearnUplift(ctx, w, fo, opt.History, catalog); err != nil {
+			if po.Uplift, err = perkplan.LearnUplift(ctx, w, fo, opt.History, catalog); err != nil {
 				return 0, "", err
 			}
 			if po.Uplift != nil {
-				if err := WriteUplift(tmp, po.Uplift); err != nil {
+				if err := perkplan.WriteUplift(tmp, po.Uplift); err != nil {
 					return 0, "", err
 				}
 				for _, why := range slices.Sorted(maps.Keys(po.Uplift.Skipped)) {
 					rm.Warnings = append(rm.Warnings, fmt.Sprintf("uplift: %d campaign history rows not used: %s", po.Uplift.Skipped[why], why))
 				}
 			}
-			plan, err := MakePlan(res, scores, meta, mf, catalog, po)
+			plan, err := perkplan.MakePlan(res, scores, meta, mf, catalog, po)
 			if err != nil {
 				return 0, "", err
 			}
 			rm.Plan = plan
 			recs = plan.Recommendations(len(res.Customers))
-			return int64(plan.Recommended), "", WritePlan(tmp, res, plan, opt.Excel)
+			return int64(plan.Recommended), "", perkplan.WritePlan(tmp, res, plan, opt.Excel)
 		}); err != nil {
 			return nil, "", err
 		}
 	}
 
-	var tally *ReportTally
+	var tally *report.ReportTally
 	if err := step("exports", func() (int64, string, error) {
-		ex, err := WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone, Formats: opt.ExportFormats})
+		ex, err := export.WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, export.ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone, Formats: opt.ExportFormats})
 		if err != nil {
 			return 0, "", err
 		}
@@ -323,16 +338,16 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	}
 
 	if err := step("report", func() (int64, string, error) {
-		q, err := warehouseQuality(w)
+		q, err := report.WarehouseQuality(w)
 		if err != nil {
 			return 0, "", err
 		}
 		rm.Quality = q
-		d, err := NewReportData(asOf, rm, &meta, mf, backtest, *q, tally)
+		d, err := report.NewReportData(asOf, opt.Version, &meta, mf, backtest, rm.Plan, *q, tally)
 		if err != nil {
 			return 0, "", err
 		}
-		return 1, "", WriteReport(tmp, d)
+		return 1, "", report.WriteReport(tmp, d)
 	}); err != nil {
 		return nil, "", err
 	}
@@ -344,7 +359,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 	rm.Outputs = outs
 	cpu, peak := processUsage()
 	rm.DurationMS, rm.CPUMS, rm.PeakRSSMiB = millis(time.Since(runStart)), millis(cpu-runCPU), mebibytes(peak)
-	if err := writeJSON(filepath.Join(tmp, "run.json"), rm); err != nil {
+	if err := warehouse.WriteJSON(filepath.Join(tmp, "run.json"), rm); err != nil {
 		return nil, "", err
 	}
 	if err := ctx.Err(); err != nil {
@@ -360,7 +375,7 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 		os.Rename(old, final)
 		return nil, "", err
 	}
-	syncDir(filepath.Dir(final))
+	warehouse.SyncDir(filepath.Dir(final))
 	os.RemoveAll(old)
 	ok = true
 	return rm, final, nil
@@ -370,9 +385,9 @@ func Run(ctx context.Context, w *Warehouse, opt RunOptions) (*RunManifest, strin
 // date D; the backtest's cutoff D − B with its holdout to D (and tracking);
 // with logit or auto, the auto backtest at D − H, and the risk model's
 // training snapshots, one holdout before each cutoff it is trained for.
-func nightSnapshots(asOf time.Time, backtestDays int, spec FitSpec) []Snapshot {
+func nightSnapshots(asOf time.Time, backtestDays int, spec night.FitSpec) []night.Snapshot {
 	back := func(t time.Time, days int) time.Time { return t.AddDate(0, 0, -days) }
-	out := []Snapshot{{AsOf: asOf}, {AsOf: back(asOf, backtestDays), HoldoutEnd: asOf, Tracking: true}}
+	out := []night.Snapshot{{AsOf: asOf}, {AsOf: back(asOf, backtestDays), HoldoutEnd: asOf, Tracking: true}}
 	if spec.Name != "logit" && spec.Name != "auto" {
 		return out
 	}
@@ -381,10 +396,10 @@ func nightSnapshots(asOf time.Time, backtestDays int, spec FitSpec) []Snapshot {
 		cutoff time.Time
 		days   int
 	}{{asOf, h}, {back(asOf, backtestDays), backtestDays}, {back(asOf, h), h}} {
-		out = append(out, Snapshot{AsOf: back(c.cutoff, c.days), HoldoutEnd: c.cutoff})
+		out = append(out, night.Snapshot{AsOf: back(c.cutoff, c.days), HoldoutEnd: c.cutoff})
 	}
 	if spec.Name == "auto" {
-		out = append(out, Snapshot{AsOf: back(asOf, h), HoldoutEnd: asOf, Tracking: true})
+		out = append(out, night.Snapshot{AsOf: back(asOf, h), HoldoutEnd: asOf, Tracking: true})
 	}
 	return out
 }
@@ -429,9 +444,8 @@ func hashOutputs(dir string) ([]RunOutput, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if o, ok := OutputDigest(p); ok {
-			o.Path = filepath.ToSlash(rel)
-			out = append(out, o)
+		if d, ok := warehouse.OutputDigest(p); ok {
+			out = append(out, RunOutput{Path: filepath.ToSlash(rel), Bytes: d.Bytes, SHA256: d.SHA256})
 			return nil
 		}
 		f, err := os.Open(p)
@@ -453,7 +467,7 @@ func hashOutputs(dir string) ([]RunOutput, error) {
 // reusableModel returns the latest earlier model when the refit policy is
 // "auto" and that model is young enough and still fits: its log-likelihood
 // per customer on today's data is within the drift limit of its own.
-func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConfig, name string) (*ModelFile, string) {
+func reusableModel(w *warehouse.Warehouse, asOf string, res *features.Result, mc ModelConfig, name string) (*night.ModelFile, string) {
 	if mc.Refit == "" || mc.Refit == "always" {
 		return nil, "refit: policy always"
 	}
@@ -461,8 +475,8 @@ func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConf
 	if prevDir == "" {
 		return nil, "refit: no earlier model"
 	}
-	mf, err := ReadModelFile(prevDir)
-	if err != nil || cmpOr(mf.Requested, mf.Model) != name || mf.Unit != res.Unit.String() {
+	mf, err := night.ReadModelFile(prevDir)
+	if err != nil || cmp.Or(mf.Requested, mf.Model) != name || mf.Unit != res.Unit.String() {
 		return nil, "refit: the earlier model is missing or of another kind"
 	}
 	end, _ := time.Parse(time.DateOnly, mf.Calibration.End)
@@ -477,7 +491,7 @@ func reusableModel(w *Warehouse, asOf string, res *features.Result, mc ModelConf
 	if err != nil {
 		return nil, "refit: " + err.Error()
 	}
-	ps, _ := customerPatterns(res)
+	ps, _ := night.CustomerPatterns(res)
 	llNow := pm.LogLik(ps) / float64(len(res.Customers))
 	llThen := mf.LogLik / mf.Customers
 	limit := mc.DriftLimit

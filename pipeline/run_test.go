@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/night"
+
 	"github.com/churnhq/churn/pipeline"
 )
 
@@ -23,7 +25,7 @@ func TestRunScansOnce(t *testing.T) {
 	for _, name := range []string{"bgnbd", "auto"} {
 		t.Run(name, func(t *testing.T) {
 			before := w.Scans()
-			opt := pipeline.RunOptions{AsOf: asOf, Model: pipeline.ModelConfig{Name: name}, Score: pipeline.DefaultScoreOptions()}
+			opt := pipeline.RunOptions{AsOf: asOf, Model: pipeline.ModelConfig{Name: name}, Score: night.DefaultScoreOptions()}
 			rm, dir, err := pipeline.Run(ctx, w, opt)
 			if err != nil {
 				t.Fatal(err)
@@ -35,12 +37,12 @@ func TestRunScansOnce(t *testing.T) {
 			if name == "auto" {
 				models = append(models, "logit")
 			}
-			bt, err := pipeline.RunBacktest(ctx, w, pipeline.BacktestOptions{Features: pipeline.FeaturesOptions{AsOf: asOf.AddDate(0, 0, -90)},
+			bt, err := night.RunBacktest(ctx, w, night.BacktestOptions{Features: night.FeaturesOptions{AsOf: asOf.AddDate(0, 0, -90)},
 				HoldoutDays: 90, Models: models, Purchase: rm.Model.Model})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var written pipeline.Backtest
+			var written night.Backtest
 			b, err := os.ReadFile(filepath.Join(dir, "backtest.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -49,7 +51,7 @@ func TestRunScansOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _ := json.Marshal(bt)
-			var wantBT pipeline.Backtest
+			var wantBT night.Backtest
 			json.Unmarshal(want, &wantBT)
 			if !reflect.DeepEqual(written, wantBT) {
 				t.Errorf("the run's backtest.json differs from a backtest of its own:\nrun  %s\nself %s", b, want)

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/features"
-	"github.com/churnhq/churn/pipeline"
 )
 
 // BenchmarkScore1M scores one million customers (BG/NBD + Gamma-Gamma, 90-day
@@ -21,7 +23,7 @@ func BenchmarkScore1M(b *testing.B) {
 	res, mf := customers1M()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions()); err != nil {
+		if _, _, err := night.ScoreCustomers(res, mf, night.DefaultScoreOptions()); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +34,7 @@ func BenchmarkScore1M(b *testing.B) {
 // kind, the allocation and the reasons.
 func BenchmarkRecommend1M(b *testing.B) {
 	res, mf := customers1M()
-	scores, meta, err := pipeline.ScoreCustomers(res, mf, pipeline.DefaultScoreOptions())
+	scores, meta, err := night.ScoreCustomers(res, mf, night.DefaultScoreOptions())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,13 +43,13 @@ func BenchmarkRecommend1M(b *testing.B) {
 	if err := os.WriteFile(path, catalog, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	perks, err := pipeline.ReadCatalog(path, res.SegmentNames)
+	perks, err := perkplan.ReadCatalog(path, res.SegmentNames)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		plan, err := pipeline.MakePlan(res, scores, meta, mf, perks, pipeline.PlanOptions{Budget: 200_000})
+		plan, err := perkplan.MakePlan(res, scores, meta, mf, perks, perkplan.PlanOptions{Budget: 200_000})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func BenchmarkRecommend1M(b *testing.B) {
 }
 
 // customers1M is one million customers and a BG/NBD + Gamma-Gamma model.
-func customers1M() (*features.Result, *pipeline.ModelFile) {
+func customers1M() (*features.Result, *night.ModelFile) {
 	const n = 1_000_000
 	rng := rand.New(rand.NewPCG(1, 2))
 	names := features.DefaultSegments().Names()
@@ -74,7 +76,7 @@ func customers1M() (*features.Result, *pipeline.ModelFile) {
 			MonetaryValue: 20 + rng.Float64()*40, MonetaryAvg: 20 + rng.Float64()*40, Orders: x + 1,
 			Segment: names[rng.IntN(len(names))], DaysSinceLast: int64((T - tx) * 7)}
 	}
-	mf := &pipeline.ModelFile{FittedModel: pipeline.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 0.25, "alpha": 4, "a": 0.8, "b": 2.5}}, Unit: "week"}
-	mf.Spend = &pipeline.FittedModel{Model: "gamma-gamma", Params: map[string]float64{"p": 6.25, "q": 3.74, "gamma": 15.44}}
+	mf := &night.ModelFile{FittedModel: night.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 0.25, "alpha": 4, "a": 0.8, "b": 2.5}}, Unit: "week"}
+	mf.Spend = &night.FittedModel{Model: "gamma-gamma", Params: map[string]float64{"p": 6.25, "q": 3.74, "gamma": 15.44}}
 	return res, mf
 }

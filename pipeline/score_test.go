@@ -6,13 +6,17 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline"
 )
 
 // cdnowWarehouse ingests the CDNOW sample into a new warehouse.
-func cdnowWarehouse(t *testing.T) *pipeline.Warehouse {
+func cdnowWarehouse(t *testing.T) *warehouse.Warehouse {
 	t.Helper()
 	dir := t.TempDir()
 	paths, err := datasets.WriteCDNOW(dir, true)
@@ -21,10 +25,10 @@ func cdnowWarehouse(t *testing.T) *pipeline.Warehouse {
 	}
 	cfg, _ := pipeline.LoadConfig(paths[1])
 	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{Source: cfg.SourceOptions}, paths[0]); err != nil {
+	if _, err := ingestFiles(t, data, ingest.IngestOptions{Source: cfg.SourceOptions}, paths[0]); err != nil {
 		t.Fatal(err)
 	}
-	return &pipeline.Warehouse{Dir: data}
+	return &warehouse.Warehouse{Dir: data}
 }
 
 // TestScoresAgreeWithModel: every score is the model's prediction for the
@@ -33,19 +37,19 @@ func cdnowWarehouse(t *testing.T) *pipeline.Warehouse {
 // tiers follow the thresholds.
 func TestScoresAgreeWithModel(t *testing.T) {
 	w := cdnowWarehouse(t)
-	for _, name := range pipeline.PurchaseModels {
-		res, err := pipeline.ComputeFeatures(context.Background(), w, pipeline.FeaturesOptions{AsOf: date("1997-09-30")})
+	for _, name := range night.PurchaseModels {
+		res, err := night.ComputeFeatures(context.Background(), w, night.FeaturesOptions{AsOf: date("1997-09-30")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mf, err := pipeline.FitModels(res, name, model.FitOptions{})
+		mf, err := night.FitModels(res, name, model.FitOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		opt := pipeline.DefaultScoreOptions()
+		opt := night.DefaultScoreOptions()
 		opt.DiscountRate = 0
 		opt.HorizonDays = 91
-		scores, meta, err := pipeline.ScoreCustomers(res, mf, opt)
+		scores, meta, err := night.ScoreCustomers(res, mf, opt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,9 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/features"
-	"github.com/churnhq/churn/pipeline"
 )
 
 // TestUpliftRecoversSyntheticCampaign: the synthetic generator sends three
@@ -27,24 +31,24 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	if _, err := ingest(t, data, pipeline.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
 		t.Fatal(err)
 	}
-	w := &pipeline.Warehouse{Dir: data}
+	w := &warehouse.Warehouse{Dir: data}
 	catalog := filepath.Join(dir, "perks.csv")
 	if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	perks, err := pipeline.ReadCatalog(catalog, features.DefaultSegments().Names())
+	perks, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
 	if err != nil {
 		t.Fatal(err)
 	}
-	history, err := pipeline.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
+	history, err := perkplan.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
 	asOf := time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC) // the end of the observation: every window is over
-	up, err := pipeline.EstimateUplift(ctx, w, pipeline.FeaturesOptions{AsOf: asOf}, history, perks, pipeline.UpliftOptions{})
+	up, err := perkplan.EstimateUplift(ctx, w, night.FeaturesOptions{AsOf: asOf}, history, perks, perkplan.UpliftOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/churnhq/churn/pipeline"
+	"github.com/churnhq/churn/pipeline/night"
 )
 
 const backtestExamples = `  churn backtest --data ./churn-data --cutoff 1997-09-30 --holdout 39w
@@ -50,7 +50,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	if !fs.Changed("model") {
 		spec.Name = "all" // the config's model: name is what fit and run use
 	}
-	choices := append(append([]string(nil), pipeline.PurchaseModels...), "logit")
+	choices := append(append([]string(nil), night.PurchaseModels...), "logit")
 	models := choices
 	if spec.Name != "all" {
 		models = strings.Split(spec.Name, ",")
@@ -65,7 +65,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
-	bt, err := pipeline.RunBacktest(ctx, w, pipeline.BacktestOptions{Features: fo, HoldoutDays: int(days), Models: models,
+	bt, err := night.RunBacktest(ctx, w, night.BacktestOptions{Features: fo, HoldoutDays: int(days), Models: models,
 		Purchase: spec.Purchase, LogitL2: spec.LogitL2, Fit: spec.Fit})
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 	if dir == "" {
 		dir = filepath.Join(*data, "backtests", bt.Cutoff+"_"+strings.TrimSpace(*holdout))
 	}
-	if err := pipeline.WriteBacktest(dir, bt); err != nil {
+	if err := night.WriteBacktest(dir, bt); err != nil {
 		return err
 	}
 	printBacktest(e, bt)
@@ -93,7 +93,7 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 }
 
 // printBacktest prints one column per model.
-func printBacktest(e *env, bt *pipeline.Backtest) {
+func printBacktest(e *env, bt *night.Backtest) {
 	fmt.Fprintf(e.stdout, "Backtest: calibration to %s, holdout to %s (%d days); %d customers, %.1f %% without a holdout purchase\n\n",
 		bt.Cutoff, bt.HoldoutEnd, bt.HoldoutDays, bt.Customers, 100*bt.ChurnRate)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -102,7 +102,7 @@ func printBacktest(e *env, bt *pipeline.Backtest) {
 		head += m.Model + "\t"
 	}
 	fmt.Fprintln(tw, head)
-	row := func(label, format string, get func(m pipeline.ModelMetrics) float64) {
+	row := func(label, format string, get func(m night.ModelMetrics) float64) {
 		line := label + "\t"
 		for _, m := range bt.Models {
 			if m.Error != "" {
@@ -117,24 +117,24 @@ func printBacktest(e *env, bt *pipeline.Backtest) {
 		}
 		fmt.Fprintln(tw, line)
 	}
-	row("log-likelihood", "%.2f", func(m pipeline.ModelMetrics) float64 {
+	row("log-likelihood", "%.2f", func(m night.ModelMetrics) float64 {
 		if m.Model == "logit" {
 			return math.NaN() // a Bernoulli likelihood on other data: not comparable
 		}
 		return m.LogLik
 	})
-	row("holdout purchases, actual", "%.0f", func(m pipeline.ModelMetrics) float64 { return m.ActualRepeat })
-	row("holdout purchases, predicted", "%.1f", func(m pipeline.ModelMetrics) float64 { return m.PredRepeat })
-	row("total error %", "%+.1f", func(m pipeline.ModelMetrics) float64 { return m.TotalErrorPct })
-	row("MAE per customer", "%.4f", func(m pipeline.ModelMetrics) float64 { return m.MAE })
-	row("RMSE per customer", "%.4f", func(m pipeline.ModelMetrics) float64 { return m.RMSE })
-	row("correlation", "%.4f", func(m pipeline.ModelMetrics) float64 { return m.Correlation })
-	row("churn AUC", "%.4f", func(m pipeline.ModelMetrics) float64 { return m.ChurnAUC })
-	row("Brier score", "%.4f", func(m pipeline.ModelMetrics) float64 { return m.Brier })
-	row("lift, top decile", "%.3f", func(m pipeline.ModelMetrics) float64 { return m.LiftTop10 })
-	row("lift, top quintile", "%.3f", func(m pipeline.ModelMetrics) float64 { return m.LiftTop20 })
-	row("holdout spend, actual", "%.2f", func(m pipeline.ModelMetrics) float64 { return m.SpendActual })
-	row("holdout spend, predicted", "%.2f", func(m pipeline.ModelMetrics) float64 { return m.SpendPred })
+	row("holdout purchases, actual", "%.0f", func(m night.ModelMetrics) float64 { return m.ActualRepeat })
+	row("holdout purchases, predicted", "%.1f", func(m night.ModelMetrics) float64 { return m.PredRepeat })
+	row("total error %", "%+.1f", func(m night.ModelMetrics) float64 { return m.TotalErrorPct })
+	row("MAE per customer", "%.4f", func(m night.ModelMetrics) float64 { return m.MAE })
+	row("RMSE per customer", "%.4f", func(m night.ModelMetrics) float64 { return m.RMSE })
+	row("correlation", "%.4f", func(m night.ModelMetrics) float64 { return m.Correlation })
+	row("churn AUC", "%.4f", func(m night.ModelMetrics) float64 { return m.ChurnAUC })
+	row("Brier score", "%.4f", func(m night.ModelMetrics) float64 { return m.Brier })
+	row("lift, top decile", "%.3f", func(m night.ModelMetrics) float64 { return m.LiftTop10 })
+	row("lift, top quintile", "%.3f", func(m night.ModelMetrics) float64 { return m.LiftTop20 })
+	row("holdout spend, actual", "%.2f", func(m night.ModelMetrics) float64 { return m.SpendActual })
+	row("holdout spend, predicted", "%.2f", func(m night.ModelMetrics) float64 { return m.SpendPred })
 	tw.Flush()
 	if bt.Best != "" {
 		fmt.Fprintf(e.stdout, "\nBest on churn: %s (%s)\n", bt.Best, bt.BestReason)

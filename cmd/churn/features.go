@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/night"
+
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline"
 	"github.com/spf13/pflag"
@@ -50,12 +52,12 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(20))
 	}
 	start := time.Now()
-	res, rows, err := pipeline.StreamFeatures(ctx, w, opt)
+	res, rows, err := night.StreamFeatures(ctx, w, opt)
 	if err != nil {
 		return err
 	}
 	dir := w.RunDir(opt.AsOf.Format("2006-01-02"))
-	if err := pipeline.WriteFeaturesStream(dir, res, rows.Each, opt.Timezone, *out); err != nil {
+	if err := night.WriteFeaturesStream(dir, res, rows.Each, opt.Timezone, *out); err != nil {
 		return err
 	}
 	e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", res.Count,
@@ -75,9 +77,9 @@ func addCalendarFlags(fs *pflag.FlagSet) calendarFlags {
 }
 
 // featuresOptions merges flags and the config's features: section.
-func featuresOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, asOf, holdout string, cal calendarFlags) (pipeline.FeaturesOptions, error) {
+func featuresOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, asOf, holdout string, cal calendarFlags) (night.FeaturesOptions, error) {
 	tz, unit, fx := *cal.tz, *cal.unit, *cal.fx
-	var opt pipeline.FeaturesOptions
+	var opt night.FeaturesOptions
 	if asOf == "" {
 		return opt, usagef("--as-of is required")
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/churnhq/churn/pipeline/night"
+
 	"github.com/spf13/pflag"
 
 	"github.com/churnhq/churn/pipeline"
@@ -31,12 +33,12 @@ func addModelFlags(fs *pflag.FlagSet, def, help string) *modelFlags {
 	fs.StringVar(&mf.name, "model", def, help)
 	fs.StringVar(&mf.btyd, "btyd", "bgnbd", "logit and auto: the purchase model whose outputs the risk model uses")
 	fs.Float64Var(&mf.penalizer, "penalizer", 0, "L2 penalty on the BTYD parameters (lifetimes' penalizer_coef)")
-	fs.Float64Var(&mf.logitL2, "logit-l2", pipeline.DefaultLogitL2, "logit: L2 penalty on the standardised inputs")
+	fs.Float64Var(&mf.logitL2, "logit-l2", night.DefaultLogitL2, "logit: L2 penalty on the standardised inputs")
 	return mf
 }
 
 // resolve merges the config's model: section (flags win) into a FitSpec.
-func (mf *modelFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (pipeline.FitSpec, error) {
+func (mf *modelFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (night.FitSpec, error) {
 	c := cfg.Model
 	if !fs.Changed("model") && c.Name != "" {
 		mf.name = c.Name
@@ -50,10 +52,10 @@ func (mf *modelFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (pipeline
 	if !fs.Changed("logit-l2") && c.LogitL2 != 0 {
 		mf.logitL2 = c.LogitL2
 	}
-	spec := pipeline.FitSpec{Name: mf.name, Purchase: mf.btyd, LogitL2: mf.logitL2}
+	spec := night.FitSpec{Name: mf.name, Purchase: mf.btyd, LogitL2: mf.logitL2}
 	spec.Fit.Penalizer = mf.penalizer
-	if !slices.Contains(pipeline.PurchaseModels, mf.btyd) {
-		return spec, usagef("--btyd %q: want one of %s", mf.btyd, strings.Join(pipeline.PurchaseModels, ", "))
+	if !slices.Contains(night.PurchaseModels, mf.btyd) {
+		return spec, usagef("--btyd %q: want one of %s", mf.btyd, strings.Join(night.PurchaseModels, ", "))
 	}
 	if !(mf.logitL2 > 0) {
 		return spec, usagef("--logit-l2 must be positive")
@@ -82,8 +84,8 @@ func runFit(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(pipeline.ModelChoices, spec.Name) {
-		return usagef("--model %q: want one of %s", spec.Name, strings.Join(pipeline.ModelChoices, ", "))
+	if !slices.Contains(night.ModelChoices, spec.Name) {
+		return usagef("--model %q: want one of %s", spec.Name, strings.Join(night.ModelChoices, ", "))
 	}
 	if !fs.Changed("horizon") && cfg.Score.Horizon != "" {
 		*horizon = cfg.Score.Horizon
@@ -102,16 +104,16 @@ func runFit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
-	res, err := pipeline.ComputeFeatures(ctx, w, fo)
+	res, err := night.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		return err
 	}
-	mf, _, err := pipeline.FitSpecModels(ctx, w, fo, res, spec)
+	mf, _, err := night.FitSpecModels(ctx, w, fo, res, spec)
 	if err != nil {
 		return err
 	}
 	dir := w.RunDir(fo.AsOf.Format("2006-01-02"))
-	if err := pipeline.WriteModelFile(dir, mf); err != nil {
+	if err := night.WriteModelFile(dir, mf); err != nil {
 		return err
 	}
 	attrs := []any{"model", mf.Model}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/churnhq/churn/pipeline/ingest"
+
 	"github.com/churnhq/churn/pipeline"
 	"github.com/spf13/pflag"
 )
@@ -23,7 +25,7 @@ func dataFlags(fs *pflag.FlagSet) (data, config *string) {
 }
 
 // sourceFlags registers the column and parsing flags of an export.
-func sourceFlags(fs *pflag.FlagSet, o *pipeline.SourceOptions) {
+func sourceFlags(fs *pflag.FlagSet, o *ingest.SourceOptions) {
 	fs.StringVar(&o.Format, "format", "", "input format: csv, tsv, jsonl or parquet (default: from the file name)")
 	fs.StringVar(&o.Delimiter, "delimiter", "", "field delimiter: one character, tab, or whitespace (default ',' and tab for .tsv)")
 	fs.BoolVar(&o.NoHeader, "no-header", false, "the first row is data; name the fields with --columns")
@@ -46,7 +48,7 @@ func sourceFlags(fs *pflag.FlagSet, o *pipeline.SourceOptions) {
 }
 
 // mergeSource fills the options not set on the command line from the config file.
-func mergeSource(fs *pflag.FlagSet, o *pipeline.SourceOptions, c *pipeline.SourceOptions) {
+func mergeSource(fs *pflag.FlagSet, o *ingest.SourceOptions, c *ingest.SourceOptions) {
 	set := func(name string, dst *string, v string) {
 		if !fs.Changed(name) && v != "" {
 			*dst = v
@@ -97,7 +99,7 @@ func loadConfig(fs *pflag.FlagSet, path string, data *string) (*pipeline.Config,
 func runIngest(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "ingest", "[--data DIR] [--config FILE] [column flags] FILE|DIR|GLOB...", ingestExamples)
 	data, config := dataFlags(fs)
-	var opt pipeline.IngestOptions
+	var opt ingest.IngestOptions
 	sourceFlags(fs, &opt.Source)
 	fs.BoolVar(&opt.Force, "force", false, "re-read files already in the manifest (their orders become duplicates)")
 	fs.Float64Var(&opt.MaxBadFraction, "max-bad-fraction", 0.01, "share of rejected rows (duplicates aside) above which nothing is committed (exit 3)")
@@ -121,7 +123,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	}
 	opt.Log = e.log
 	opt.Command = "churn ingest"
-	sum, err := pipeline.Ingest(ctx, *data, fs.Args(), opt)
+	sum, err := ingest.Ingest(ctx, *data, fs.Args(), opt)
 	if sum != nil && *jsonOut {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

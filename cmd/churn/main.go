@@ -16,7 +16,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/churnhq/churn/pipeline"
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/spf13/pflag"
 )
 
@@ -150,9 +154,9 @@ func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, pipeline.ErrOption), errors.Is(err, pipeline.ErrColumns), errors.Is(err, pipeline.ErrUnknownFormat), errors.Is(err, pipeline.ErrCatalog), errors.Is(err, pipeline.ErrCampaigns):
+	case errors.As(err, &ue), errors.Is(err, warehouse.ErrOption), errors.Is(err, ingest.ErrColumns), errors.Is(err, ingest.ErrUnknownFormat), errors.Is(err, perkplan.ErrCatalog), errors.Is(err, perkplan.ErrCampaigns):
 		return exitUsage
-	case errors.Is(err, pipeline.ErrTooManyBad):
+	case errors.Is(err, ingest.ErrTooManyBad):
 		return exitQuality
 	}
 	return exitFailed
@@ -219,25 +223,25 @@ func newFlagSet(e *env, name, synopsis, examples string) *pflag.FlagSet {
 }
 
 // lockWarehouse takes the writer lock of the warehouse in dir for a command.
-func lockWarehouse(dir, command string) (*pipeline.Warehouse, func(), error) {
-	lock, err := pipeline.AcquireLock(dir, command)
+func lockWarehouse(dir, command string) (*warehouse.Warehouse, func(), error) {
+	lock, err := warehouse.AcquireLock(dir, command)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &pipeline.Warehouse{Dir: dir}, func() { lock.Release() }, nil
+	return &warehouse.Warehouse{Dir: dir}, func() { lock.Release() }, nil
 }
 
 // lockFittedRun takes the writer lock for a command that works on a fitted
 // run: it returns the warehouse, the run directory of asOf and its
 // model.json; without a model the error says what to run first (hint).
-func lockFittedRun(data, command string, asOf time.Time, hint string) (*pipeline.Warehouse, func(), string, *pipeline.ModelFile, error) {
+func lockFittedRun(data, command string, asOf time.Time, hint string) (*warehouse.Warehouse, func(), string, *night.ModelFile, error) {
 	w, release, err := lockWarehouse(data, command)
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
 	day := asOf.Format("2006-01-02")
 	dir := w.RunDir(day)
-	mf, err := pipeline.ReadModelFile(dir)
+	mf, err := night.ReadModelFile(dir)
 	if err != nil {
 		release()
 		return nil, nil, "", nil, fmt.Errorf("no model for %s: %w (run %s first)", day, err, hint)

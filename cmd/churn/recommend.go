@@ -8,6 +8,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/churnhq/churn/pipeline/export"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
 	"github.com/churnhq/churn/pipeline"
 )
 
@@ -54,23 +59,23 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
-	prev, err := pipeline.ReadScoresMeta(dir)
+	prev, err := night.ReadScoresMeta(dir)
 	if err != nil {
 		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)
 	}
-	res, err := pipeline.ComputeFeatures(ctx, w, fo)
+	res, err := night.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		return err
 	}
-	catalog, err := pipeline.ReadCatalog(perks, res.SegmentNames)
+	catalog, err := perkplan.ReadCatalog(perks, res.SegmentNames)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if po.Uplift, err = pipeline.LearnUplift(ctx, w, fo, *history, catalog); err != nil {
+	if po.Uplift, err = perkplan.LearnUplift(ctx, w, fo, *history, catalog); err != nil {
 		return err
 	}
 	if po.Uplift != nil {
-		if err := pipeline.WriteUplift(dir, po.Uplift); err != nil {
+		if err := perkplan.WriteUplift(dir, po.Uplift); err != nil {
 			return err
 		}
 		for _, why := range slices.Sorted(maps.Keys(po.Uplift.Skipped)) {
@@ -78,19 +83,19 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	// The same options as churn score used, so the plan matches the feed.
-	scores, meta, err := pipeline.ScoreCustomers(res, mf, prev.ScoreOptions)
+	scores, meta, err := night.ScoreCustomers(res, mf, prev.ScoreOptions)
 	if err != nil {
 		return err
 	}
-	plan, err := pipeline.MakePlan(res, scores, meta, mf, catalog, po)
+	plan, err := perkplan.MakePlan(res, scores, meta, mf, catalog, po)
 	if err != nil {
 		return err
 	}
-	if err := pipeline.WritePlan(dir, res, plan, *excel); err != nil {
+	if err := perkplan.WritePlan(dir, res, plan, *excel); err != nil {
 		return err
 	}
-	if _, err := pipeline.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, plan.Recommendations(len(res.Customers)), mf,
-		pipeline.ExportOptions{Excel: *excel, Timezone: fo.Timezone, Formats: formats}); err != nil {
+	if _, err := export.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, plan.Recommendations(len(res.Customers)), mf,
+		export.ExportOptions{Excel: *excel, Timezone: fo.Timezone, Formats: formats}); err != nil {
 		return err
 	}
 	printPlan(e, plan)
@@ -101,8 +106,8 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 
 // planOptions merges the flags with the config's recommend: section and
 // parses the budget as an amount ("5000", "€12,500.00").
-func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, perks, budget, tiers string) (pipeline.PlanOptions, string, error) {
-	var po pipeline.PlanOptions
+func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, perks, budget, tiers string) (perkplan.PlanOptions, string, error) {
+	var po perkplan.PlanOptions
 	rc := cfg.Recommend
 	if perks == "" {
 		perks = rc.Perks
@@ -119,7 +124,7 @@ func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, per
 	if budget == "" {
 		return po, "", usagef("--budget is required")
 	}
-	micros, err := pipeline.ParseAmount(budget, false)
+	micros, err := warehouse.ParseAmount(budget, false)
 	if err != nil || micros < 0 {
 		return po, "", usagef("--budget %q: want an amount ≥ 0", budget)
 	}
@@ -134,7 +139,7 @@ func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, per
 	return po, perks, nil
 }
 
-func printPlan(e *env, p *pipeline.Plan) {
+func printPlan(e *env, p *perkplan.Plan) {
 	fmt.Fprintf(e.stdout, "Perk plan for %s: %d of %d eligible customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (bound %.2f, gap %.3f %%)\n",
 		p.AsOf, p.Recommended, p.Eligible, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.Bound, p.GapPct)
 	for _, s := range p.Perks {

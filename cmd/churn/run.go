@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/report"
+
 	"github.com/churnhq/churn/pipeline"
 )
 
@@ -94,8 +97,8 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(pipeline.ModelChoices, spec.Name) {
-		return usagef("--model %q: want one of %s", spec.Name, strings.Join(pipeline.ModelChoices, ", "))
+	if !slices.Contains(night.ModelChoices, spec.Name) {
+		return usagef("--model %q: want one of %s", spec.Name, strings.Join(night.ModelChoices, ", "))
 	}
 	opt.Model.Name, opt.Model.BTYD, opt.Model.LogitL2, opt.Model.Penalizer = spec.Name, spec.Purchase, spec.LogitL2, spec.Fit.Penalizer
 	opt.Ingest.Source = cfg.SourceOptions
@@ -123,14 +126,14 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		opt.BacktestDays = int(d)
 	}
 	opt.Config = struct {
-		Data   string                `json:"data"`
-		Inbox  string                `json:"inbox"`
-		Perks  string                `json:"perks"`
-		Budget float64               `json:"budget"`
-		Model  pipeline.ModelConfig  `json:"model"`
-		Score  pipeline.ScoreOptions `json:"score"`
-		Unit   string                `json:"unit"`
-		TZ     string                `json:"timezone"`
+		Data   string               `json:"data"`
+		Inbox  string               `json:"inbox"`
+		Perks  string               `json:"perks"`
+		Budget float64              `json:"budget"`
+		Model  pipeline.ModelConfig `json:"model"`
+		Score  night.ScoreOptions   `json:"score"`
+		Unit   string               `json:"unit"`
+		TZ     string               `json:"timezone"`
 	}{*data, *inbox, opt.Perks, opt.Plan.Budget, opt.Model, so, fo.Unit.String(), fo.Timezone}
 	w, release, err := lockWarehouse(*data, "churn run")
 	if err != nil {
@@ -167,7 +170,7 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 	w := e.stdout
 	fmt.Fprintf(w, "%s\n", dir)
 	fmt.Fprintf(w, "Run of %s: %.0f customers, model %s\n", rm.AsOf, rm.Model.Customers, rm.Model.ModelLabel())
-	var feats pipeline.FeaturesMeta
+	var feats night.FeaturesMeta
 	if b, err := os.ReadFile(filepath.Join(dir, "features.json")); err == nil && json.Unmarshal(b, &feats) == nil {
 		fmt.Fprintln(w, "Customers per RFM segment:")
 		names := make([]string, 0, len(feats.Segments))
@@ -225,11 +228,11 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	}
 	defer release()
 	dir := w.RunDir(*asOf)
-	d, err := pipeline.LoadReportData(w, dir)
+	d, err := report.LoadReportData(w, dir)
 	if err != nil {
 		return err
 	}
-	if err := pipeline.WriteReport(dir, d); err != nil {
+	if err := report.WriteReport(dir, d); err != nil {
 		return err
 	}
 	e.log.Info("report done", "path", filepath.Join(dir, "report.html"))

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/churnhq/churn/pipeline/export"
+	"github.com/churnhq/churn/pipeline/night"
+
 	"github.com/churnhq/churn/pipeline"
 	"github.com/spf13/pflag"
 )
@@ -19,7 +22,7 @@ const scoreExamples = `  churn score --data ./churn-data --as-of 1997-09-30
 // scoreFlags are the flags of the scoring step, shared by score and run.
 type scoreFlags struct {
 	horizon, tiers string
-	opt            pipeline.ScoreOptions
+	opt            night.ScoreOptions
 	excel          bool
 	exports        *exportFlags
 }
@@ -29,7 +32,7 @@ type exportFlags struct{ formats string }
 
 func addExportFlags(fs *pflag.FlagSet) *exportFlags {
 	ef := &exportFlags{}
-	fs.StringVar(&ef.formats, "export-formats", strings.Join(pipeline.DefaultExportFormats, ","),
+	fs.StringVar(&ef.formats, "export-formats", strings.Join(export.DefaultExportFormats, ","),
 		"forms of the CRM feed: csv (always), parquet, jsonl")
 	return ef
 }
@@ -41,7 +44,7 @@ func (ef *exportFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) ([]strin
 	if !fs.Changed("export-formats") && len(cfg.Exports.Formats) > 0 {
 		s = strings.Join(cfg.Exports.Formats, ",")
 	}
-	formats, err := pipeline.ParseExportFormats("csv," + s)
+	formats, err := export.ParseExportFormats("csv," + s)
 	if err != nil {
 		return nil, usagef("--export-formats: %v", err)
 	}
@@ -49,7 +52,7 @@ func (ef *exportFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) ([]strin
 }
 
 func addScoreFlags(fs *pflag.FlagSet) *scoreFlags {
-	sf := &scoreFlags{opt: pipeline.DefaultScoreOptions()}
+	sf := &scoreFlags{opt: night.DefaultScoreOptions()}
 	fs.StringVar(&sf.horizon, "horizon", "90d", "horizon of churn_risk and expected_purchases: days (90d) or weeks (13w)")
 	fs.IntVar(&sf.opt.CLVMonths, "clv-months", sf.opt.CLVMonths, "CLV horizon in months")
 	fs.Float64Var(&sf.opt.DiscountRate, "discount-rate", sf.opt.DiscountRate, "annual discount rate of CLV (0.10 = 10 %)")
@@ -61,7 +64,7 @@ func addScoreFlags(fs *pflag.FlagSet) *scoreFlags {
 }
 
 // resolve merges the config's score: section (flags win) and parses.
-func (sf *scoreFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (pipeline.ScoreOptions, error) {
+func (sf *scoreFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (night.ScoreOptions, error) {
 	c := cfg.Score
 	if !fs.Changed("horizon") && c.Horizon != "" {
 		sf.horizon = c.Horizon
@@ -154,19 +157,19 @@ func runScore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
-	res, err := pipeline.ComputeFeatures(ctx, w, fo)
+	res, err := night.ComputeFeatures(ctx, w, fo)
 	if err != nil {
 		return err
 	}
-	scores, meta, err := pipeline.ScoreCustomers(res, mf, so)
+	scores, meta, err := night.ScoreCustomers(res, mf, so)
 	if err != nil {
 		return err
 	}
-	if err := pipeline.WriteScores(dir, res, scores, meta); err != nil {
+	if err := night.WriteScores(dir, res, scores, meta); err != nil {
 		return err
 	}
-	ex, err := pipeline.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, nil, mf,
-		pipeline.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone, Formats: formats})
+	ex, err := export.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, nil, mf,
+		export.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone, Formats: formats})
 	if err != nil {
 		return err
 	}

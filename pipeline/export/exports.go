@@ -1,0 +1,560 @@
+// Package export writes what retention teams and marketers read from a
+// night's customer table: the CRM feed (CSV for people; Parquet and JSON
+// Lines for machines), its delta against the previous run, and one file per
+// segment and per perk, side by side.
+package export
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
+	"github.com/churnhq/churn/pipeline/report"
+	"github.com/churnhq/churn/pipeline/sheet"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
+	"github.com/churnhq/churn/features"
+	"github.com/parquet-go/parquet-go"
+)
+
+// CRMHeader is the CRM feed's header; the order is a contract (DESIGN.md).
+var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_score", "first_purchase", "last_purchase",
+	"orders", "frequency", "recency", "tenure", "monetary_avg", "total_spend", "p_alive", "churn_risk",
+	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
+	"recommended_perk", "scored_at", "model"}
+
+// ExportOptions shape the files people open.
+type ExportOptions struct {
+	Excel    bool   // start every CSV with a UTF-8 byte-order mark
+	Timezone string // reporting time zone of dates (default UTC)
+	// Formats of the CRM feed: csv, parquet, jsonl; nil = DefaultExportFormats.
+	Formats []string
+}
+
+// ExportFormats are the forms the CRM feed can be written in; the CSV is
+// for people, Parquet and JSON Lines for machines (exact ids, typed values).
+var ExportFormats = []string{"csv", "parquet", "jsonl"}
+
+// DefaultExportFormats are written when the config and flags name none.
+var DefaultExportFormats = []string{"csv", "parquet"}
+
+// ParseExportFormats reads a comma-separated list of ExportFormats.
+func ParseExportFormats(s string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(ExportFormats, f) {
+			return nil, fmt.Errorf("%w: export format %q: want %s", warehouse.ErrOption, f, strings.Join(ExportFormats, ", "))
+		}
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no export format given (want %s)", warehouse.ErrOption, strings.Join(ExportFormats, ", "))
+	}
+	return out, nil
+}
+
+// Exports is what WriteExports wrote.
+type Exports struct {
+	Files         []string // paths relative to the run directory
+	DeltaRows     int
+	PreviousRun   string // as-of of the run the delta compares with; "" on the first run
+	SegmentCounts map[string]int
+	// Tally is what the report shows of the customers, taken from the feed
+	// as it was written.
+	Tally *report.ReportTally
+}
+
+// exportRow builds one customer's CRM record as strings.
+type exportRow struct {
+	res      *features.Result
+	scores   []night.Score
+	recs     []perkplan.Recommendation
+	loc      *time.Location
+	dec      int
+	scoredAt string
+	model    string
+}
+
+func (e *exportRow) date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(e.loc).Format(time.DateOnly)
+}
+
+func (e *exportRow) money(v float64) string { return strconv.FormatFloat(v, 'f', e.dec, 64) }
+
+func (e *exportRow) perk(i int) string {
+	if e.recs == nil {
+		return ""
+	}
+	return e.recs[i].PerkID
+}
+
+func (e *exportRow) record(i int) []string {
+	c := &e.res.Customers[i]
+	s := &e.scores[i]
+	f4 := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+	next := ""
+	if !s.NextPurchase.IsZero() {
+		next = s.NextPurchase.Format(time.DateOnly)
+	}
+	return []string{c.CustomerID, c.Segment, strconv.Itoa(c.RScore), strconv.Itoa(c.FScore), strconv.Itoa(c.MScore),
+		e.date(c.FirstPurchase), e.date(c.LastPurchase), strconv.FormatInt(c.Orders, 10), strconv.FormatInt(c.Frequency, 10),
+		f4(c.Recency), strconv.FormatInt(c.TenureDays, 10), e.money(c.MonetaryAvg), warehouse.FormatAmount(c.TotalSpendMicros, e.dec),
+		f4(s.PAlive), f4(s.ChurnRisk), s.Tier, f4(s.ExpectedPurchases), e.money(s.ExpectedSpend), next, e.money(s.CLV),
+		e.perk(i), e.scoredAt, e.model}
+}
+
+// WriteExports writes the CRM feed (exports/crm_scores.csv, .parquet and,
+// when asked, .jsonl), exports/crm_delta.csv and segments/*.csv into runDir,
+// the three groups side by side. prevRunDir is the previous run's directory
+// ("" for none): the delta holds the customers whose risk tier, segment or
+// recommended perk differ from it, and new customers. recs may be nil (no
+// plan yet).
+func WriteExports(runDir, prevRunDir string, res *features.Result, scores []night.Score, recs []perkplan.Recommendation, mf *night.ModelFile, opt ExportOptions) (*Exports, error) {
+	loc, err := night.ReportingZone(opt.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	formats := opt.Formats
+	if formats == nil {
+		formats = DefaultExportFormats
+	}
+	dec := 2
+	if len(res.Currencies) == 1 {
+		dec = warehouse.CurrencyDecimals(res.Currencies[0])
+	}
+	er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec,
+		scoredAt: res.AsOf.Format(time.DateOnly), model: mf.ModelLabel()}
+	out := &Exports{SegmentCounts: map[string]int{}}
+	prev, err := readCRMKeys(prevRunDir)
+	if err != nil {
+		return nil, err
+	}
+	if prevRunDir != "" {
+		out.PreviousRun = filepath.Base(prevRunDir)
+	}
+	feedFiles := []string{"exports/crm_scores.csv", "exports/crm_delta.csv"}
+	if slices.Contains(formats, "jsonl") {
+		feedFiles = append(feedFiles, "exports/crm_scores.jsonl")
+	}
+	out.Files = append(out.Files, feedFiles...)
+	if slices.Contains(formats, "parquet") {
+		out.Files = append(out.Files, "exports/crm_scores.parquet")
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	var segFiles []string
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		out.Tally = report.NewReportTally()
+		out.DeltaRows, errs[0] = er.writeFeedCSV(runDir, feedFiles, prev, opt.Excel, out.Tally)
+	}()
+	go func() {
+		defer wg.Done()
+		if slices.Contains(formats, "parquet") {
+			errs[1] = er.writeFeedParquet(filepath.Join(runDir, "exports", "crm_scores.parquet"))
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		segFiles, errs[2] = er.writeSegments(runDir, out.SegmentCounts, opt.Excel)
+	}()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out.Files = append(out.Files, segFiles...)
+	return out, nil
+}
+
+// writeFeedCSV writes the feed, the delta and, when among files, the JSON
+// Lines twin in one pass, each line encoded once, and tallies the
+// customers for the report. It returns the delta's rows.
+func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string][3]string, excel bool, tally *report.ReportTally) (int, error) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(runDir, f)
+	}
+	deltaRows := 0
+	// On the first run the delta is every customer: the feed's bytes, so it
+	// is the feed under a second name.
+	everyone := prev == nil
+	if everyone {
+		paths = slices.Delete(paths, 1, 2)
+	}
+	err := sheet.WriteFilesAtomic(paths, func(ws []*bufio.Writer) error {
+		if everyone {
+			ws = slices.Insert(ws, 1, nil)
+		}
+		feed, delta := sheet.NewSafeCSV(ws[0], excel), (*sheet.SafeCSVWriter)(nil)
+		if !everyone {
+			delta = sheet.NewSafeCSV(ws[1], excel)
+			delta.Write(CRMHeader)
+		}
+		feed.Write(CRMHeader)
+		var line []byte
+		var f crmFields
+		for i := range er.res.Customers {
+			c, s := &er.res.Customers[i], &er.scores[i]
+			line = er.appendCRMLine(line[:0], i, &f)
+			feed.WriteLine(line)
+			if len(ws) > 2 {
+				writeCRMJSONLine(ws[2], er.record(i))
+			}
+			perk, reason := "", ""
+			if er.recs != nil {
+				perk, reason = er.recs[i].PerkID, er.recs[i].Reason
+			}
+			tally.Add(c.CustomerID, c.Segment, s.Tier, line[f.risk[0]:f.risk[1]], line[f.clv[0]:f.clv[1]], s.CLV, perk, reason)
+			if everyone {
+				deltaRows++
+				continue
+			}
+			// Compare what the file holds: the neutralised id, tier, segment, perk.
+			k, ok := prev[sheet.NeutraliseCell(c.CustomerID)]
+			if ok && k == [3]string{s.Tier, sheet.NeutraliseCell(c.Segment), sheet.NeutraliseCell(perk)} {
+				continue
+			}
+			deltaRows++
+			delta.WriteLine(line)
+		}
+		if err := feed.Flush(); err != nil || everyone {
+			return err
+		}
+		return delta.Flush()
+	})
+	if err == nil && everyone {
+		err = warehouse.LinkOutput(paths[0], filepath.Join(runDir, files[1]))
+	}
+	return deltaRows, err
+}
+
+// crmFields are where appendCRMLine put the churn risk and the CLV.
+type crmFields struct{ risk, clv [2]int }
+
+// lineEncoder appends the fields of one CSV line as SafeCSVWriter writes
+// them, formatting numbers and dates in place (no strings are made).
+type lineEncoder struct {
+	dst []byte
+	num [64]byte
+	loc *time.Location
+	dec int
+}
+
+// number appends a formatted number or date: they need no quoting, and
+// only a sign that does not start a plain number ("-Inf") is neutralised.
+func (e *lineEncoder) number(b []byte) {
+	e.dst = append(e.dst, ',')
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') && !sheet.IsPlainNumber(string(b)) {
+		e.dst = sheet.AppendSafeField(e.dst, string(b))
+		return
+	}
+	e.dst = append(e.dst, b...)
+}
+
+func (e *lineEncoder) text(v string) {
+	e.dst = sheet.AppendSafeField(append(e.dst, ','), v)
+}
+
+func (e *lineEncoder) integer(v int64) { e.number(strconv.AppendInt(e.num[:0], v, 10)) }
+func (e *lineEncoder) f4(v float64)    { e.number(strconv.AppendFloat(e.num[:0], v, 'f', 4, 64)) }
+func (e *lineEncoder) money(v float64) { e.number(strconv.AppendFloat(e.num[:0], v, 'f', e.dec, 64)) }
+
+// date appends t's calendar date in the reporting zone, or nothing for zero.
+func (e *lineEncoder) date(t time.Time) {
+	if t.IsZero() {
+		e.number(nil)
+		return
+	}
+	e.number(t.In(e.loc).AppendFormat(e.num[:0], time.DateOnly))
+}
+
+// appendCRMLine appends customer i's feed line: the bytes SafeCSVWriter
+// writes for record(i), without making its strings.
+func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
+	c, s := &er.res.Customers[i], &er.scores[i]
+	e := lineEncoder{dst: sheet.AppendSafeField(dst, c.CustomerID), loc: er.loc, dec: er.dec}
+	e.text(c.Segment)
+	e.integer(int64(c.RScore))
+	e.integer(int64(c.FScore))
+	e.integer(int64(c.MScore))
+	e.date(c.FirstPurchase)
+	e.date(c.LastPurchase)
+	e.integer(c.Orders)
+	e.integer(c.Frequency)
+	e.f4(c.Recency)
+	e.integer(c.TenureDays)
+	e.money(c.MonetaryAvg)
+	e.text(warehouse.FormatAmount(c.TotalSpendMicros, er.dec))
+	e.f4(s.PAlive)
+	f.risk[0] = len(e.dst) + 1
+	e.f4(s.ChurnRisk)
+	f.risk[1] = len(e.dst)
+	e.text(s.Tier)
+	e.f4(s.ExpectedPurchases)
+	e.money(s.ExpectedSpend)
+	if s.NextPurchase.IsZero() {
+		e.number(nil)
+	} else {
+		e.number(s.NextPurchase.AppendFormat(e.num[:0], time.DateOnly))
+	}
+	f.clv[0] = len(e.dst) + 1
+	e.money(s.CLV)
+	f.clv[1] = len(e.dst)
+	e.text(er.perk(i))
+	e.text(er.scoredAt)
+	e.text(er.model)
+	return append(e.dst, '\n')
+}
+
+// segHeader is the header of the segment and perk files.
+var segHeader = []string{"customer_id", "rfm_segment", "last_purchase", "orders", "total_spend", "churn_risk", "risk_tier", "clv", "recommended_perk", "reason"}
+
+// appendSegmentLine appends customer i's line of a segment file.
+func (er *exportRow) appendSegmentLine(dst []byte, i int) []byte {
+	c, s := &er.res.Customers[i], &er.scores[i]
+	reason := ""
+	if er.recs != nil {
+		reason = er.recs[i].Reason
+	}
+	e := lineEncoder{dst: sheet.AppendSafeField(dst, c.CustomerID), loc: er.loc, dec: er.dec}
+	e.text(c.Segment)
+	e.date(c.LastPurchase)
+	e.integer(c.Orders)
+	e.text(warehouse.FormatAmount(c.TotalSpendMicros, er.dec))
+	e.f4(s.ChurnRisk)
+	e.text(s.Tier)
+	e.money(s.CLV)
+	e.text(er.perk(i))
+	e.text(reason)
+	return append(e.dst, '\n')
+}
+
+// CRMRow is one row of exports/crm_scores.parquet: the CSV feed's columns
+// in its order, typed, with the ids exactly as ingested. Dates are calendar
+// dates in the reporting time zone, total_spend is DECIMAL(18,6), and an
+// empty expected_next_purchase or recommended_perk is null.
+type CRMRow struct {
+	CustomerID           string  `parquet:"customer_id"`
+	Segment              string  `parquet:"rfm_segment,dict"`
+	RScore               int32   `parquet:"r_score"`
+	FScore               int32   `parquet:"f_score"`
+	MScore               int32   `parquet:"m_score"`
+	FirstPurchase        int32   `parquet:"first_purchase,date"`
+	LastPurchase         int32   `parquet:"last_purchase,date"`
+	Orders               int64   `parquet:"orders"`
+	Frequency            int64   `parquet:"frequency"`
+	Recency              float64 `parquet:"recency"`
+	Tenure               int64   `parquet:"tenure"`
+	MonetaryAvg          float64 `parquet:"monetary_avg"`
+	TotalSpend           int64   `parquet:"total_spend,decimal(6:18)"`
+	PAlive               float64 `parquet:"p_alive"`
+	ChurnRisk            float64 `parquet:"churn_risk"`
+	RiskTier             string  `parquet:"risk_tier,dict"`
+	ExpectedPurchases    float64 `parquet:"expected_purchases"`
+	ExpectedSpend        float64 `parquet:"expected_spend"`
+	ExpectedNextPurchase *int32  `parquet:"expected_next_purchase,date,optional"`
+	CLV                  float64 `parquet:"clv"`
+	RecommendedPerk      *string `parquet:"recommended_perk,optional,dict"`
+	ScoredAt             int32   `parquet:"scored_at,date"`
+	Model                string  `parquet:"model,dict"`
+}
+
+// civilDays is the days since 1970-01-01 of t's calendar date in loc.
+func civilDays(t time.Time, loc *time.Location) int32 {
+	y, m, d := t.In(loc).Date()
+	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// writeFeedParquet writes the feed as Parquet, its row groups encoded on
+// every core.
+func (er *exportRow) writeFeedParquet(path string) error {
+	f, err := warehouse.CreateOutput(path)
+	if err != nil {
+		return err
+	}
+	w := warehouse.NewParallelParquet[CRMRow](f, night.FeatureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(&warehouse.FastSnappy{}))
+	scoredAt := civilDays(er.res.AsOf, er.res.AsOf.Location())
+	for i := range er.res.Customers {
+		c, s := &er.res.Customers[i], &er.scores[i]
+		row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
+			FirstPurchase: civilDays(c.FirstPurchase, er.loc), LastPurchase: civilDays(c.LastPurchase, er.loc),
+			Orders: c.Orders, Frequency: c.Frequency, Recency: c.Recency, Tenure: c.TenureDays, MonetaryAvg: c.MonetaryAvg,
+			TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
+			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model}
+		if !s.NextPurchase.IsZero() {
+			d := civilDays(s.NextPurchase, time.UTC)
+			row.ExpectedNextPurchase = &d
+		}
+		if p := er.perk(i); p != "" {
+			row.RecommendedPerk = &p
+		}
+		if err := w.Add(row); err != nil {
+			w.Stop()
+			f.Abort()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return f.CommitAfter(w.Close)
+}
+
+// writeSegments writes one file per segment (every segment of the table,
+// even empty ones, so a marketer's import does not break on a missing
+// file) and one per perk; counts gets the customers per segment.
+func (er *exportRow) writeSegments(runDir string, counts map[string]int, excel bool) ([]string, error) {
+	res, recs := er.res, er.recs
+	var files []string
+	write := func(rel string, fn func(w *sheet.SafeCSVWriter) error) error {
+		files = append(files, rel)
+		return sheet.WriteCSV(filepath.Join(runDir, rel), excel, fn)
+	}
+	writeRows := func(rel string, rows []int) error {
+		return write(rel, func(w *sheet.SafeCSVWriter) error {
+			if err := w.Write(segHeader); err != nil {
+				return err
+			}
+			var line []byte
+			for _, i := range rows {
+				line = er.appendSegmentLine(line[:0], i)
+				if err := w.WriteLine(line); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	bySeg := map[string][]int{}
+	for i := range res.Customers {
+		bySeg[res.Customers[i].Segment] = append(bySeg[res.Customers[i].Segment], i)
+	}
+	names := slices.Clone(res.SegmentNames)
+	for n := range bySeg {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, name := range names {
+		counts[name] = len(bySeg[name])
+		if err := writeRows("segments/"+Slug(name)+".csv", bySeg[name]); err != nil {
+			return nil, err
+		}
+	}
+	if recs != nil {
+		byPerk := map[string][]int{}
+		for i := range recs {
+			if recs[i].PerkID != "" {
+				byPerk[recs[i].PerkID] = append(byPerk[recs[i].PerkID], i)
+			}
+		}
+		for _, p := range slices.Sorted(maps.Keys(byPerk)) {
+			if err := writeRows("segments/perk_"+Slug(p)+".csv", byPerk[p]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
+}
+
+// Slug makes a file name of a segment or perk name: lower case, letters and
+// digits, '_' between words ("Can't Lose Them" → "cant_lose_them").
+func Slug(name string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			if under && b.Len() > 0 {
+				b.WriteByte('_')
+			}
+			under = false
+			b.WriteRune(r)
+		case r == '\'' || r == '’':
+		default:
+			under = true
+		}
+	}
+	if b.Len() == 0 {
+		return "unnamed"
+	}
+	return b.String()
+}
+
+// crmCol is the position of a column in the CRM feed.
+func crmCol(name string) int { return slices.Index(CRMHeader, name) }
+
+// crmNumeric are the CRM columns written as JSON numbers.
+var crmNumeric = map[string]bool{"r_score": true, "f_score": true, "m_score": true, "orders": true, "frequency": true,
+	"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
+	"expected_purchases": true, "expected_spend": true, "clv": true}
+
+// crmJSONKeys are the feed's keys as JSON object keys with their colon.
+var crmJSONKeys = func() []string {
+	out := make([]string, len(CRMHeader))
+	for i, k := range CRMHeader {
+		kb, _ := json.Marshal(k)
+		out[i] = string(kb) + ":"
+	}
+	return out
+}()
+
+// writeCRMJSONLine writes one CRM record as a JSON object: the same keys in
+// the same order, numbers as numbers, empty dates and perks as null.
+func writeCRMJSONLine(bw *bufio.Writer, rec []string) {
+	bw.WriteByte('{')
+	for j, k := range CRMHeader {
+		if j > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString(crmJSONKeys[j])
+		switch {
+		case crmNumeric[k]:
+			bw.WriteString(rec[j])
+		case rec[j] == "" && (k == "expected_next_purchase" || k == "recommended_perk"):
+			bw.WriteString("null")
+		default:
+			vb, _ := json.Marshal(rec[j])
+			bw.Write(vb)
+		}
+	}
+	bw.WriteString("}\n")
+}
+
+// readCRMKeys reads (risk_tier, rfm_segment, recommended_perk) per customer
+// from a previous run's crm_scores.csv; a missing run or feed gives nil.
+func readCRMKeys(runDir string) (map[string][3]string, error) {
+	if runDir == "" {
+		return nil, nil
+	}
+	out := map[string][3]string{}
+	crm := []string{"customer_id", "risk_tier", "rfm_segment", "recommended_perk"}
+	err := sheet.EachRow(filepath.Join(runDir, "exports", "crm_scores.csv"), sheet.ErrRunFile, crm, nil, func(row sheet.Row) error {
+		out[row.Get("customer_id")] = [3]string{row.Get("risk_tier"), row.Get("rfm_segment"), row.Get("recommended_perk")}
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return out, err
+}

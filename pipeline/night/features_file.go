@@ -1,0 +1,453 @@
+// Package night holds the steps of a night over the customers of one as-of
+// date: the feature snapshots of one warehouse scan (features.parquet), the
+// purchase and spend fits (model.json), the scores (scores.parquet), the
+// supervised risk model and the backtest.
+package night
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/churnhq/churn/pipeline/sheet"
+	"github.com/churnhq/churn/pipeline/warehouse"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/churnhq/churn/features"
+	"github.com/parquet-go/parquet-go"
+)
+
+// FeatureRow is one row of features.parquet. Column names are a contract
+// (README, "Features"); money columns are DECIMAL(18,6) millionths.
+type FeatureRow struct {
+	CustomerID    string  `parquet:"customer_id,delta"`
+	FirstPurchase int64   `parquet:"first_purchase,timestamp(microsecond),delta"`
+	LastPurchase  int64   `parquet:"last_purchase,timestamp(microsecond),delta"`
+	Orders        int64   `parquet:"orders,delta"`
+	Frequency     int64   `parquet:"frequency,delta"`
+	Recency       float64 `parquet:"recency"`
+	T             float64 `parquet:"T"`
+	MonetaryValue float64 `parquet:"monetary_value"`
+	MonetaryAvg   float64 `parquet:"monetary_avg"`
+	TotalSpend    int64   `parquet:"total_spend,decimal(6:18),delta"`
+	NetSpend      int64   `parquet:"net_spend,decimal(6:18),delta"`
+	Refunds       int64   `parquet:"refunds,delta"`
+	RefundAmount  int64   `parquet:"refund_amount,decimal(6:18),delta"`
+	RScore        int32   `parquet:"r_score,delta"`
+	FScore        int32   `parquet:"f_score,delta"`
+	MScore        int32   `parquet:"m_score,delta"`
+	Segment       string  `parquet:"rfm_segment,dict"`
+	Orders30      int64   `parquet:"orders_30d,delta"`
+	Orders90      int64   `parquet:"orders_90d,delta"`
+	Orders365     int64   `parquet:"orders_365d,delta"`
+	Spend30       int64   `parquet:"spend_30d,decimal(6:18),delta"`
+	Spend90       int64   `parquet:"spend_90d,decimal(6:18),delta"`
+	Spend365      int64   `parquet:"spend_365d,decimal(6:18),delta"`
+	SpendTrend    int64   `parquet:"spend_trend_90d,decimal(6:18),delta"`
+	DaysSinceLast int64   `parquet:"days_since_last,delta"`
+	GapMeanDays   float64 `parquet:"gap_mean_days"`
+	GapStdDays    float64 `parquet:"gap_std_days"`
+	TenureDays    int64   `parquet:"tenure_days,delta"`
+	Stores        int64   `parquet:"stores,delta"`
+	Categories    int64   `parquet:"categories,delta"`
+	HoldoutOrders int64   `parquet:"holdout_orders,delta"`
+	HoldoutDays   int64   `parquet:"holdout_days,delta"`
+	HoldoutSpend  int64   `parquet:"holdout_spend,decimal(6:18),delta"`
+}
+
+func featureRow(c *features.Customer) FeatureRow {
+	return FeatureRow{
+		CustomerID: c.CustomerID, FirstPurchase: c.FirstPurchase.UnixMicro(), LastPurchase: c.LastPurchase.UnixMicro(),
+		Orders: c.Orders, Frequency: c.Frequency, Recency: c.Recency, T: c.T,
+		MonetaryValue: c.MonetaryValue, MonetaryAvg: c.MonetaryAvg,
+		TotalSpend: c.TotalSpendMicros, NetSpend: c.NetSpendMicros, Refunds: c.Refunds, RefundAmount: c.RefundAmountMicros,
+		RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore), Segment: c.Segment,
+		Orders30: c.Orders30, Orders90: c.Orders90, Orders365: c.Orders365,
+		Spend30: c.Spend30Micros, Spend90: c.Spend90Micros, Spend365: c.Spend365Micros, SpendTrend: c.SpendTrendMicros,
+		DaysSinceLast: c.DaysSinceLast, GapMeanDays: c.GapMeanDays, GapStdDays: c.GapStdDays, TenureDays: c.TenureDays,
+		Stores: c.Stores, Categories: c.Categories, HoldoutOrders: c.HoldoutOrders, HoldoutDays: c.HoldoutDays, HoldoutSpend: c.HoldoutSpendMicros,
+	}
+}
+
+// FeaturesMeta is features.json, written next to features.parquet.
+type FeaturesMeta struct {
+	AsOf             string           `json:"as_of"`
+	HoldoutEnd       string           `json:"holdout_end,omitempty"`
+	Timezone         string           `json:"timezone"`
+	Unit             string           `json:"unit"`
+	Currency         string           `json:"currency"`
+	Customers        int              `json:"customers"`
+	ExcludedNoOrders int64            `json:"customers_without_purchases"`
+	RowsAfterWindow  int64            `json:"transactions_after_window"`
+	RFMCuts          features.RFMCuts `json:"rfm_cuts"`
+	Segments         map[string]int   `json:"segments"`
+}
+
+// FeaturesOptions are the inputs of `churn features`.
+type FeaturesOptions struct {
+	AsOf       time.Time
+	HoldoutEnd time.Time
+	Timezone   string
+	Unit       features.Unit
+	// FXFile is a CSV of currency,rate (to the reporting currency); empty = none.
+	FXFile   string
+	Segments *features.SegmentTable
+	Workers  int // scan workers; 0 = GOMAXPROCS
+	// Snapshots, when not nil, holds features computed earlier in the same
+	// scan (ScanSnapshots); a request it holds is answered without a scan.
+	Snapshots *Snapshots
+}
+
+// Snapshot names the features of one as-of date that a night needs: the
+// as-of date, the end of a holdout after it (zero for none), and whether
+// the backtest's daily tracking counts are wanted.
+type Snapshot struct {
+	AsOf, HoldoutEnd time.Time
+	Tracking         bool
+}
+
+// Snapshots are the features of several snapshots, computed in one
+// warehouse scan: every feature is a GROUP BY customer, so one pass over the
+// transactions feeds an accumulator per snapshot.
+type Snapshots struct {
+	specs   []Snapshot
+	results []*features.Result
+}
+
+// find returns the result for a request: same dates, and tracking counts if
+// it wants them.
+func (s *Snapshots) find(want Snapshot) *features.Result {
+	if s == nil {
+		return nil
+	}
+	for i, sp := range s.specs {
+		if sp.AsOf.Equal(want.AsOf) && sp.HoldoutEnd.Equal(want.HoldoutEnd) && (sp.Tracking || !want.Tracking) {
+			return s.results[i]
+		}
+	}
+	return nil
+}
+
+// ScanSnapshots computes the features of every snapshot in one scan of the
+// warehouse (the options' AsOf and HoldoutEnd are those of each snapshot;
+// the rest is shared). Repeated snapshots are computed once.
+func ScanSnapshots(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions, wants []Snapshot) (*Snapshots, error) {
+	s := &Snapshots{}
+	for _, want := range wants {
+		dup := false
+		for i, sp := range s.specs {
+			if sp.AsOf.Equal(want.AsOf) && sp.HoldoutEnd.Equal(want.HoldoutEnd) {
+				s.specs[i].Tracking = sp.Tracking || want.Tracking
+				dup = true
+			}
+		}
+		if !dup {
+			s.specs = append(s.specs, want)
+		}
+	}
+	accs, err := accumulateFeatures(ctx, w, opt, s.specs)
+	if err != nil {
+		return nil, err
+	}
+	for i, acc := range accs {
+		res, err := acc.Finish()
+		if err != nil {
+			return nil, err
+		}
+		accs[i] = nil // its aggregates go as soon as its rows are built
+		s.results = append(s.results, res)
+	}
+	return s, nil
+}
+
+// ComputeFeatures scans the warehouse and aggregates the features of one as-of date.
+func ComputeFeatures(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions) (*features.Result, error) {
+	return computeFeatures(ctx, w, opt, false)
+}
+
+// ReportingZone resolves --timezone: UTC when it is empty.
+func ReportingZone(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --timezone %q: %v", warehouse.ErrOption, name, err)
+	}
+	return loc, nil
+}
+
+func computeFeatures(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
+	want := Snapshot{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Tracking: tracking}
+	if res := opt.Snapshots.find(want); res != nil {
+		return res, nil
+	}
+	accs, err := accumulateFeatures(ctx, w, opt, []Snapshot{want})
+	if err != nil {
+		return nil, err
+	}
+	return accs[0].Finish()
+}
+
+// StreamFeatures scans the warehouse and finishes the features without
+// materialising the rows: the result (Count, not Customers) and the rows to
+// iterate in id order. `churn features` writes them this way, so its memory
+// is the per-customer aggregates, not a second copy as rows.
+func StreamFeatures(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions) (*features.Result, *features.Rows, error) {
+	accs, err := accumulateFeatures(ctx, w, opt, []Snapshot{{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return accs[0].Stream()
+}
+
+// accumulateFeatures streams the warehouse's transactions, month by month,
+// on all cores, into one accumulator per snapshot: one scan, whatever their
+// number.
+func accumulateFeatures(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions, snaps []Snapshot) ([]*features.Accumulator, error) {
+	loc, err := ReportingZone(opt.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	fo := features.Options{Location: loc, Unit: opt.Unit, Segments: opt.Segments}
+	// Sized from the ingests' customer sketches; a few per cent over the
+	// estimate, since a table one short of it would double.
+	if n, err := w.EstimateCustomers(); err != nil {
+		slog.Debug("no customer estimate: tables grow as customers come", "err", err)
+	} else {
+		fo.ExpectedCustomers = n + n/16
+	}
+	if opt.FXFile != "" {
+		rates, err := readFX(opt.FXFile)
+		if err != nil {
+			return nil, err
+		}
+		fo.FXMicros = rates
+	}
+	accs := make([]*features.Accumulator, len(snaps))
+	for i, sp := range snaps {
+		o := fo
+		o.AsOf, o.HoldoutEnd, o.Tracking = sp.AsOf, sp.HoldoutEnd, sp.Tracking
+		accs[i] = features.NewAccumulator(o)
+	}
+	_, err = w.Scan(ctx, warehouse.ScanOptions{Workers: opt.Workers, NoOrderID: true}, func(_ int, rec arrow.Record) error {
+		for _, acc := range accs {
+			if err := acc.AddRecord(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return accs, nil
+}
+
+// readFX reads a rate table: currency,rate — how many reporting-currency
+// units one unit of currency is worth.
+func readFX(path string) (map[string]int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("--fx %s: %w", path, err)
+	}
+	rates := map[string]int64{}
+	for i, r := range recs {
+		if len(r) < 2 {
+			return nil, fmt.Errorf("--fx %s line %d: want currency,rate", path, i+1)
+		}
+		if i == 0 && strings.EqualFold(strings.TrimSpace(r[0]), "currency") {
+			continue
+		}
+		v, err := warehouse.ParseAmount(r[1], false)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("--fx %s line %d: rate %q: want a positive decimal", path, i+1, r[1])
+		}
+		rates[strings.ToUpper(strings.TrimSpace(r[0]))] = v
+	}
+	return rates, nil
+}
+
+// WriteFeatures writes features.parquet and features.json into dir atomically.
+func WriteFeatures(dir string, res *features.Result, timezone string) error {
+	return WriteFeaturesStream(dir, res, eachOf(res.Customers), timezone, "")
+}
+
+// eachOf iterates materialised rows the way features.Rows.Each streams them.
+func eachOf(rows []features.Customer) func(func([]features.Customer) error) error {
+	return func(fn func([]features.Customer) error) error { return fn(rows) }
+}
+
+// WriteFeaturesStream writes features.parquet and features.json into dir, and
+// the same rows to extra (.parquet or .csv) when it is not empty, in one
+// pass over the rows that each yields (features.Rows.Each, or eachOf). Each
+// file appears whole or not at all.
+func WriteFeaturesStream(dir string, res *features.Result, each func(func([]features.Customer) error) error, timezone, extra string) error {
+	files := []featureFile{}
+	main, err := newFeatureFile(filepath.Join(dir, "features.parquet"), res)
+	if err != nil {
+		return err
+	}
+	files = append(files, main)
+	if extra != "" {
+		f, err := newFeatureFile(extra, res)
+		if err != nil {
+			main.abort()
+			return err
+		}
+		files = append(files, f)
+	}
+	segments := map[string]int{}
+	err = each(func(rows []features.Customer) error {
+		for i := range rows {
+			segments[rows[i].Segment]++
+		}
+		for _, f := range files {
+			if err := f.write(rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, f := range files {
+		if err == nil {
+			err = f.commit()
+		} else {
+			f.abort()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	meta := featuresMeta(res, timezone, segments)
+	return warehouse.WriteFileAtomic(filepath.Join(dir, "features.json"), func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(meta)
+	})
+}
+
+func featuresMeta(res *features.Result, timezone string, segments map[string]int) FeaturesMeta {
+	m := FeaturesMeta{
+		AsOf: res.AsOf.Format("2006-01-02"), Timezone: cmp.Or(timezone, "UTC"), Unit: res.Unit.String(),
+		Currency: strings.Join(res.Currencies, ","), Customers: res.Count,
+		ExcludedNoOrders: res.ExcludedNoOrders, RowsAfterWindow: res.RowsAfterWindow,
+		RFMCuts: res.Cuts, Segments: segments,
+	}
+	if !res.HoldoutEnd.IsZero() {
+		m.HoldoutEnd = res.HoldoutEnd.Format("2006-01-02")
+	}
+	return m
+}
+
+// featureFile is one features file being written.
+type featureFile interface {
+	write(rows []features.Customer) error
+	commit() error
+	abort()
+}
+
+// newFeatureFile starts path: CSV when it ends in .csv, Parquet otherwise.
+func newFeatureFile(path string, res *features.Result) (featureFile, error) {
+	f, err := warehouse.CreateOutput(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		return newFeatureCSV(f, res)
+	}
+	w := warehouse.NewParallelParquet[FeatureRow](f, FeatureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(&warehouse.FastSnappy{}))
+	return &featureParquet{f: f, w: w}, nil
+}
+
+// FeatureRowGroup is the rows of one row group of features.parquet; a few
+// are in memory at once, being encoded side by side.
+const FeatureRowGroup = 32 * 1024
+
+type featureParquet struct {
+	f *warehouse.AtomicFile
+	w *warehouse.ParallelParquet[FeatureRow]
+}
+
+func (p *featureParquet) write(rows []features.Customer) error {
+	for i := range rows {
+		if err := p.w.Add(featureRow(&rows[i])); err != nil {
+			return fmt.Errorf("write %s: %w", p.f.Path, err)
+		}
+	}
+	return nil
+}
+
+func (p *featureParquet) commit() error { return p.f.CommitAfter(p.w.Close) }
+
+func (p *featureParquet) abort() {
+	p.w.Stop()
+	p.f.Abort()
+}
+
+// featureCSVHeader is the header of the features CSV (--out FILE.csv).
+var featureCSVHeader = []string{"customer_id", "first_purchase", "last_purchase", "orders", "frequency", "recency", "T",
+	"monetary_value", "monetary_avg", "total_spend", "net_spend", "refunds", "refund_amount", "r_score", "f_score", "m_score",
+	"rfm_segment", "orders_30d", "orders_90d", "orders_365d", "spend_30d", "spend_90d", "spend_365d", "spend_trend_90d",
+	"days_since_last", "gap_mean_days", "gap_std_days", "tenure_days", "stores", "categories", "holdout_orders", "holdout_days", "holdout_spend"}
+
+type featureCSV struct {
+	f   *warehouse.AtomicFile
+	bw  *bufio.Writer
+	w   *sheet.SafeCSVWriter
+	dec int
+}
+
+func newFeatureCSV(f *warehouse.AtomicFile, res *features.Result) (*featureCSV, error) {
+	c := &featureCSV{f: f, bw: bufio.NewWriter(f), dec: 2}
+	if len(res.Currencies) == 1 {
+		c.dec = warehouse.CurrencyDecimals(res.Currencies[0])
+	}
+	c.w = sheet.NewSafeCSVWriter(c.bw)
+	if err := c.w.Write(featureCSVHeader); err != nil {
+		f.Abort()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *featureCSV) write(rows []features.Customer) error {
+	money := func(v int64) string { return warehouse.FormatAmount(v, c.dec) }
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	for i := range rows {
+		r := &rows[i]
+		rec := []string{r.CustomerID, ts(r.FirstPurchase), ts(r.LastPurchase), i64(r.Orders), i64(r.Frequency),
+			num(r.Recency), num(r.T), num(r.MonetaryValue), num(r.MonetaryAvg), money(r.TotalSpendMicros),
+			money(r.NetSpendMicros), i64(r.Refunds), money(r.RefundAmountMicros), strconv.Itoa(r.RScore),
+			strconv.Itoa(r.FScore), strconv.Itoa(r.MScore), r.Segment, i64(r.Orders30), i64(r.Orders90),
+			i64(r.Orders365), money(r.Spend30Micros), money(r.Spend90Micros), money(r.Spend365Micros),
+			money(r.SpendTrendMicros), i64(r.DaysSinceLast), num(r.GapMeanDays), num(r.GapStdDays),
+			i64(r.TenureDays), i64(r.Stores), i64(r.Categories), i64(r.HoldoutOrders), i64(r.HoldoutDays), money(r.HoldoutSpendMicros)}
+		if err := c.w.Write(rec); err != nil {
+			return fmt.Errorf("write %s: %w", c.f.Path, err)
+		}
+	}
+	return nil
+}
+
+func (c *featureCSV) commit() error { return c.f.CommitAfter(c.w.Flush, c.bw.Flush) }
+
+func (c *featureCSV) abort() { c.f.Abort() }

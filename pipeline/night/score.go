@@ -1,0 +1,304 @@
+package night
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/churnhq/churn/pipeline/warehouse"
+
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/model"
+	"github.com/parquet-go/parquet-go"
+)
+
+// ScoreOptions are the inputs of `churn score` besides the model.
+type ScoreOptions struct {
+	HorizonDays  float64 `json:"horizon_days"`         // horizon of expected_purchases and churn_risk, in days (default 90)
+	CLVMonths    int     `json:"clv_months"`           // horizon of clv in months of 365.25/12 days (default 12)
+	DiscountRate float64 `json:"discount_rate_annual"` // annual discount rate of clv (default 0.10)
+	Margin       float64 `json:"margin"`               // share of spend that is margin (default 0.30)
+	TierMedium   float64 `json:"tier_medium_from"`     // churn_risk ≥ TierMedium is medium (default 0.5)
+	TierHigh     float64 `json:"tier_high_from"`       // churn_risk ≥ TierHigh is high (default 0.8)
+}
+
+// DefaultScoreOptions are the documented defaults.
+func DefaultScoreOptions() ScoreOptions {
+	return ScoreOptions{HorizonDays: 90, CLVMonths: 12, DiscountRate: 0.10, Margin: 0.30, TierMedium: 0.5, TierHigh: 0.8}
+}
+
+// Validate reports the first option out of range.
+func (o ScoreOptions) Validate() error {
+	switch {
+	case !(o.HorizonDays > 0):
+		return fmt.Errorf("%w: --horizon must be positive", warehouse.ErrOption)
+	case o.CLVMonths < 1 || o.CLVMonths > 600:
+		return fmt.Errorf("%w: --clv-months must be 1–600", warehouse.ErrOption)
+	case !(o.DiscountRate >= 0) || o.DiscountRate > 10:
+		return fmt.Errorf("%w: --discount-rate must be an annual rate ≥ 0 (0.1 = 10 %%)", warehouse.ErrOption)
+	case !(o.Margin > 0) || o.Margin > 1:
+		return fmt.Errorf("%w: --margin must be in (0, 1]", warehouse.ErrOption)
+	case !(o.TierMedium > 0) || !(o.TierHigh > o.TierMedium) || o.TierHigh > 1:
+		return fmt.Errorf("%w: --risk-tiers must be two thresholds 0 < medium < high ≤ 1", warehouse.ErrOption)
+	}
+	return nil
+}
+
+// Score is one customer's scores; see the README for definitions and units.
+type Score struct {
+	PAlive            float64
+	ChurnRisk         float64 // P(no purchase within the horizon | history)
+	Tier              string  // low, medium, high
+	ExpectedPurchases float64 // within the horizon
+	ExpectedSpend     float64 // per purchase, currency units
+	CLV               float64 // discounted expected margin over CLVMonths, currency units
+	// NextPurchase is the date by which an active customer buys again with
+	// probability ½; zero when that is more than ten years away.
+	NextPurchase time.Time
+}
+
+// ScoresMeta is scores.json: what the numbers in scores.parquet mean.
+type ScoresMeta struct {
+	AsOf       string `json:"as_of"`
+	Model      string `json:"model"`
+	SpendModel string `json:"spend_model"`
+	// ChurnRiskModel is where churn_risk comes from: the purchase model, or logit.
+	ChurnRiskModel string `json:"churn_risk_model"`
+	Unit           string `json:"unit"`
+	ScoreOptions
+	Currency      string         `json:"currency"`
+	Customers     int            `json:"customers"`
+	Tiers         map[string]int `json:"tiers"`
+	SpendFallback float64        `json:"spend_fallback"` // expected spend of customers without repeat purchases
+}
+
+// ReadScoresMeta reads DIR/scores.json.
+func ReadScoresMeta(dir string) (*ScoresMeta, error) {
+	m, err := warehouse.ReadJSONFile[ScoresMeta](filepath.Join(dir, "scores.json"))
+	if err == nil && m == nil {
+		err = fmt.Errorf("%w: %s", os.ErrNotExist, filepath.Join(dir, "scores.json"))
+	}
+	return m, err
+}
+
+// ModelLabel is the CRM feed's model column: purchase model, the spend
+// model when there is one, and logit when churn_risk comes from it.
+func (mf *ModelFile) ModelLabel() string {
+	label := mf.Model
+	if mf.Spend != nil {
+		label += "+" + mf.Spend.Model
+	}
+	if mf.ChurnRisk != nil && mf.ChurnRisk.Source == "logit" {
+		label += "+logit"
+	}
+	return label
+}
+
+// ScoreCustomers scores every customer of res with the models of mf. The
+// purchase-model quantities are computed once per distinct (x, T) and
+// pattern (x, t_x, T), in parallel, and joined back.
+func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
+	meta := ScoresMeta{AsOf: res.AsOf.Format(time.DateOnly), Model: mf.Model, Unit: res.Unit.String(),
+		ScoreOptions: opt, Customers: len(res.Customers), Tiers: map[string]int{}}
+	if len(res.Currencies) == 1 {
+		meta.Currency = res.Currencies[0]
+	}
+	if err := opt.Validate(); err != nil {
+		return nil, meta, err
+	}
+	if mf.Unit != res.Unit.String() {
+		return nil, meta, fmt.Errorf("%w: model.json was fitted in %ss, the features are in %ss; refit or pass --unit %s", warehouse.ErrOption, mf.Unit, res.Unit, mf.Unit)
+	}
+	pm, err := mf.PurchaseModel()
+	if err != nil {
+		return nil, meta, err
+	}
+	params := pm.Params()
+	r, alpha := params[0], params[1]
+	unitDays := res.Unit.Days()
+	horizon := opt.HorizonDays / unitDays
+	month := 365.25 / 12 / unitDays
+
+	keys, of := CustomerPatterns(res)
+	// Every model here factors as E[X(t) | x, t_x, T] = P(alive | x, t_x, T)
+	// · E[X(t) | alive at T, x, T] and P(no purchase) = 1 − P(alive) +
+	// P(alive) · P(no purchase | alive, x, T): once alive at T, the future
+	// depends on (x, T) alone (the posterior of the rates). So the costly
+	// parts (hypergeometric series, 12 CLV months) are computed once per
+	// distinct (x, T) — far fewer than patterns — and each pattern needs only
+	// its P(alive). The alive-conditional values are the model's own
+	// predictions at t_x = T divided by its P(alive) there.
+	type xT struct{ x, T float64 }
+	type aliveScore struct {
+		p0, expected, discounted, waitDays float64
+	}
+	slot := map[xT]int32{}
+	var xts []xT
+	xtOf := make([]int32, len(keys))
+	for j, k := range keys {
+		key := xT{k.X, k.T}
+		i, ok := slot[key]
+		if !ok {
+			i = int32(len(xts))
+			slot[key] = i
+			xts = append(xts, key)
+		}
+		xtOf[j] = i
+	}
+	alive := make([]aliveScore, len(xts))
+	pAlive := make([]float64, len(keys))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			for j := wk; j < len(xts); j += workers {
+				x, T := xts[j].x, xts[j].T
+				s := &alive[j]
+				pa := pm.PAlive(x, T, T)
+				s.p0 = (pm.ProbNoPurchase(horizon, x, T, T) - (1 - pa)) / pa
+				s.expected = pm.ExpectedPurchases(horizon, x, T, T) / pa
+				// Σ_m (E[X(m months)] − E[X(m−1 months)]) / (1+d)^(m/12).
+				prev := 0.0
+				for m := 1; m <= opt.CLVMonths; m++ {
+					cum := pm.ExpectedPurchases(float64(m)*month, x, T, T) / pa
+					s.discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
+					prev = cum
+				}
+				s.waitDays = model.MedianWait(r, alpha, x, T) * unitDays
+			}
+			for j := wk; j < len(keys); j += workers {
+				k := keys[j]
+				pAlive[j] = pm.PAlive(k.X, k.TX, k.T)
+			}
+		}(wk)
+	}
+	wg.Wait()
+
+	gg, haveGG := mf.SpendModel()
+	fallback := 0.0
+	switch {
+	case haveGG && gg.Q > 1:
+		fallback = gg.P * gg.Gamma / (gg.Q - 1) // the population mean spend per purchase
+		meta.SpendModel = "gamma-gamma"
+	default:
+		// No usable spend model: the mean spend per order over customers.
+		var sum float64
+		for i := range res.Customers {
+			sum += res.Customers[i].MonetaryAvg
+		}
+		if len(res.Customers) > 0 {
+			fallback = sum / float64(len(res.Customers))
+		}
+		meta.SpendModel = "mean spend per order"
+		haveGG = false
+	}
+	meta.SpendFallback = fallback
+	out := make([]Score, len(res.Customers))
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		pa := pAlive[of[i]]
+		p := &alive[xtOf[of[i]]]
+		spend := fallback
+		if haveGG && c.Frequency > 0 {
+			spend = gg.ExpectedSpend(float64(c.Frequency), c.MonetaryValue)
+		}
+		out[i] = Score{PAlive: pa, ChurnRisk: clamp01(1 - pa + pa*p.p0), ExpectedPurchases: pa * p.expected, ExpectedSpend: spend,
+			CLV: opt.Margin * spend * pa * p.discounted}
+		if p.waitDays <= 3652 {
+			out[i].NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
+		}
+	}
+	meta.ChurnRiskModel = mf.Model
+	if mf.ChurnRisk != nil && mf.ChurnRisk.Source == "logit" {
+		rm := mf.Risk
+		if rm == nil {
+			return nil, meta, fmt.Errorf("model.json: churn_risk comes from the risk model but there is none; refit")
+		}
+		if float64(rm.HorizonDays) != opt.HorizonDays {
+			return nil, meta, fmt.Errorf("%w: the risk model in model.json predicts %d days ahead, --horizon asks for %g; refit with --horizon %dd or use that horizon",
+				warehouse.ErrOption, rm.HorizonDays, opt.HorizonDays, rm.HorizonDays)
+		}
+		risk, err := rm.churnRisk(res, out)
+		if err != nil {
+			return nil, meta, err
+		}
+		for i := range out {
+			out[i].ChurnRisk = risk[i]
+		}
+		meta.ChurnRiskModel = "logit"
+	}
+	for i := range out {
+		c := &res.Customers[i]
+		sc := out[i]
+		switch {
+		case sc.ChurnRisk >= opt.TierHigh:
+			sc.Tier = "high"
+		case sc.ChurnRisk >= opt.TierMedium:
+			sc.Tier = "medium"
+		default:
+			sc.Tier = "low"
+		}
+		for _, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, meta, fmt.Errorf("scoring customer %q (x=%d t_x=%g T=%g) gave %v: please report this with the model.json",
+					c.CustomerID, c.Frequency, c.Recency, c.T, v)
+			}
+		}
+		meta.Tiers[sc.Tier]++
+		out[i] = sc
+	}
+	return out, meta, nil
+}
+
+func clamp01(v float64) float64 { return math.Min(1, math.Max(0, v)) }
+
+// ScoreRow is one row of scores.parquet.
+type ScoreRow struct {
+	CustomerID        string  `parquet:"customer_id"`
+	PAlive            float64 `parquet:"p_alive"`
+	ChurnRisk         float64 `parquet:"churn_risk"`
+	RiskTier          string  `parquet:"risk_tier,dict"`
+	ExpectedPurchases float64 `parquet:"expected_purchases"`
+	ExpectedSpend     float64 `parquet:"expected_spend"`
+	CLV               float64 `parquet:"clv"`
+	NextPurchase      *int32  `parquet:"expected_next_purchase,date,optional"`
+}
+
+// WriteScores writes scores.parquet and scores.json into dir.
+func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMeta) error {
+	err := warehouse.WriteFileAtomic(filepath.Join(dir, "scores.parquet"), func(f io.Writer) error {
+		w := parquet.NewGenericWriter[ScoreRow](f, parquet.Compression(warehouse.ZstdCodec))
+		buf := make([]ScoreRow, 0, 4096)
+		for i := range scores {
+			s := &scores[i]
+			row := ScoreRow{CustomerID: res.Customers[i].CustomerID, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
+				ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV}
+			if !s.NextPurchase.IsZero() {
+				d := int32(s.NextPurchase.Unix() / 86400)
+				row.NextPurchase = &d
+			}
+			buf = append(buf, row)
+			if len(buf) == cap(buf) {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return err
+	}
+	return warehouse.WriteJSON(filepath.Join(dir, "scores.json"), meta)
+}

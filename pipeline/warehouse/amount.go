@@ -1,0 +1,229 @@
+package warehouse
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// AmountScale is the number of decimal places kept for money in the warehouse:
+// amounts are stored as int64 millionths of the currency unit (Parquet
+// DECIMAL(18,6)), which is exact for every ISO 4217 currency and for unit
+// prices with up to six decimals.
+const AmountScale = 6
+
+// AmountUnit is 10^AmountScale.
+const AmountUnit = 1_000_000
+
+// ErrBadAmount is the reason for an amount that is not an exact decimal number.
+var ErrBadAmount = errors.New("bad amount")
+
+// currencySymbols may lead an amount ("$12.00", "-€3,50") and are dropped.
+var currencySymbols = []string{"US$", "R$", "$", "€", "£", "¥", "₹", "₩", "₽", "₺", "₪", "CHF", "kr"}
+
+// ParseAmount parses a decimal money amount into millionths of the currency
+// unit. It accepts a leading sign or accounting parentheses, a leading
+// currency symbol, and thousands separators that group digits by three
+// (',' with a decimal point; '.', ' ' or '\” with decimalComma). More than
+// AmountScale decimals, stray characters, or values beyond ±9.2e12 are
+// ErrBadAmount: nothing is rounded or guessed.
+func ParseAmount(s string, decimalComma bool) (int64, error) {
+	if v, ok := ParsePlainAmount(s, decimalComma); ok {
+		return v, nil
+	}
+	return ParseAmountGeneral(s, decimalComma)
+}
+
+// ParseAmountGeneral is ParseAmount for every form it accepts.
+func ParseAmountGeneral(s string, decimalComma bool) (int64, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	neg := false
+	if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") {
+		neg = true
+		s = strings.TrimSpace(s[1 : len(s)-1])
+	}
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg = neg || s[0] == '-'
+		s = strings.TrimSpace(s[1:])
+	}
+	for _, sym := range currencySymbols {
+		if strings.HasPrefix(s, sym) {
+			s = strings.TrimSpace(s[len(sym):])
+			break
+		}
+	}
+	if s != "" && (s[0] == '-' || s[0] == '+') && !neg {
+		neg = s[0] == '-'
+		s = strings.TrimSpace(s[1:])
+	}
+	if s == "" {
+		return 0, fmt.Errorf("%w: %q is empty", ErrBadAmount, orig)
+	}
+	decSep, groupSeps := byte('.'), ",'"
+	if decimalComma {
+		decSep, groupSeps = ',', ". '"
+	}
+	intPart, fracPart := s, ""
+	if i := strings.IndexByte(s, decSep); i >= 0 {
+		intPart, fracPart = s[:i], s[i+1:]
+		if strings.IndexByte(fracPart, decSep) >= 0 {
+			return 0, fmt.Errorf("%w: %q has two decimal separators", ErrBadAmount, orig)
+		}
+	}
+	digits, err := ungroup(intPart, groupSeps)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q: %v", ErrBadAmount, orig, err)
+	}
+	if digits == "" && fracPart == "" {
+		return 0, fmt.Errorf("%w: %q has no digits", ErrBadAmount, orig)
+	}
+	if len(fracPart) > AmountScale {
+		return 0, fmt.Errorf("%w: %q has more than %d decimals", ErrBadAmount, orig, AmountScale)
+	}
+	var v int64
+	for i := 0; i < len(digits); i++ {
+		if v > (math.MaxInt64/AmountUnit-9)/10 {
+			return 0, fmt.Errorf("%w: %q is too large", ErrBadAmount, orig)
+		}
+		v = v*10 + int64(digits[i]-'0')
+	}
+	v *= AmountUnit
+	scale := int64(AmountUnit / 10)
+	for i := 0; i < len(fracPart); i++ {
+		c := fracPart[i]
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w: %q has a stray %q", ErrBadAmount, orig, c)
+		}
+		v += int64(c-'0') * scale
+		scale /= 10
+	}
+	if neg {
+		v = -v
+	}
+	return v, nil
+}
+
+// ParsePlainAmount reads the common case, an optional '-' and at most 12
+// digits with an optional decimal separator and at most AmountScale
+// decimals, without the general path's trimming and symbol search. Anything
+// else (ok false) goes the general way, which also words the errors.
+func ParsePlainAmount(s string, decimalComma bool) (v int64, ok bool) {
+	decSep := byte('.')
+	if decimalComma {
+		decSep = ','
+	}
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 12+1+AmountScale {
+		return 0, false
+	}
+	i, intDigits := 0, 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		v = v*10 + int64(s[i]-'0')
+		intDigits++
+	}
+	if intDigits > 12 {
+		return 0, false
+	}
+	v *= AmountUnit
+	if i < len(s) {
+		if s[i] != decSep {
+			return 0, false
+		}
+		frac := s[i+1:]
+		if len(frac) > AmountScale || (intDigits == 0 && len(frac) == 0) {
+			return 0, false
+		}
+		scale := int64(AmountUnit / 10)
+		for j := 0; j < len(frac); j++ {
+			c := frac[j]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v += int64(c-'0') * scale
+			scale /= 10
+		}
+	} else if intDigits == 0 {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// ungroup checks the integer part of an amount and removes its thousands
+// separators, which must group digits by three ("1,234,567").
+func ungroup(s, seps string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errors.New("invalid text")
+	}
+	sepAt := strings.IndexAny(s, seps)
+	if sepAt < 0 {
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return "", fmt.Errorf("stray %q", s[i])
+			}
+		}
+		return s, nil
+	}
+	sep := s[sepAt]
+	groups := strings.Split(s, string(sep))
+	var b strings.Builder
+	for i, g := range groups {
+		if (i == 0 && (len(g) < 1 || len(g) > 3)) || (i > 0 && len(g) != 3) {
+			return "", fmt.Errorf("thousands separator %q does not group by three", sep)
+		}
+		for j := 0; j < len(g); j++ {
+			if g[j] < '0' || g[j] > '9' {
+				return "", fmt.Errorf("stray %q", g[j])
+			}
+		}
+		b.WriteString(g)
+	}
+	return b.String(), nil
+}
+
+// FormatAmount renders millionths of a currency unit with the given number
+// of decimals (2 for most currencies), rounding half away from zero.
+func FormatAmount(micros int64, decimals int) string {
+	neg := micros < 0
+	u := uint64(micros)
+	if neg {
+		u = uint64(-micros)
+	}
+	div := uint64(1)
+	for i := decimals; i < AmountScale; i++ {
+		div *= 10
+	}
+	q := (u + div/2) / div
+	pow := uint64(1)
+	for i := 0; i < decimals; i++ {
+		pow *= 10
+	}
+	s := fmt.Sprintf("%d", q/pow)
+	if decimals > 0 {
+		s += fmt.Sprintf(".%0*d", decimals, q%pow)
+	}
+	if neg && q != 0 {
+		s = "-" + s
+	}
+	return s
+}
+
+// CurrencyDecimals returns the number of minor-unit digits of an ISO 4217
+// currency code: 0 for JPY, KRW and a few others, 3 for the dinars, else 2.
+func CurrencyDecimals(code string) int {
+	switch strings.ToUpper(code) {
+	case "JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF", "PYG", "UGX":
+		return 0
+	case "BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD":
+		return 3
+	}
+	return 2
+}
