@@ -274,8 +274,8 @@ type ScoreRow struct {
 // WriteScores writes scores.parquet and scores.json into dir.
 func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMeta) error {
 	err := warehouse.WriteFileAtomic(filepath.Join(dir, "scores.parquet"), func(f io.Writer) error {
-		w := parquet.NewGenericWriter[ScoreRow](f, parquet.Compression(warehouse.ZstdCodec))
-		buf := make([]ScoreRow, 0, 4096)
+		// Row groups encoded on every core (one encoder took 2 s of 3M rows).
+		w := warehouse.NewParallelParquet[ScoreRow](f, FeatureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(warehouse.ZstdCodec))
 		for i := range scores {
 			s := &scores[i]
 			row := ScoreRow{CustomerID: res.Customers[i].CustomerID, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
@@ -284,16 +284,10 @@ func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMe
 				d := int32(s.NextPurchase.Unix() / 86400)
 				row.NextPurchase = &d
 			}
-			buf = append(buf, row)
-			if len(buf) == cap(buf) {
-				if _, err := w.Write(buf); err != nil {
-					return err
-				}
-				buf = buf[:0]
+			if err := w.Add(row); err != nil {
+				w.Stop()
+				return err
 			}
-		}
-		if _, err := w.Write(buf); err != nil {
-			return err
 		}
 		return w.Close()
 	})
