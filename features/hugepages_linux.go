@@ -5,10 +5,8 @@ import (
 	"unsafe"
 )
 
-// adviseHugePages asks the kernel to back a large slice with 2 MiB pages
-// (transparent huge pages are commonly "madvise" only): building millions
-// of rows into fresh memory otherwise takes one page fault per 4 KiB, which
-// on a virtual machine cost as much as building the rows.
+// adviseHugePages asks the kernel to back the whole 2 MiB pages of a large,
+// not yet touched slice with huge pages (see MakeCustomers).
 func adviseHugePages[T any](s []T) {
 	const huge = 2 << 20
 	if len(s) == 0 {

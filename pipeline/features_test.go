@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -336,5 +337,54 @@ func TestSeveralCurrenciesNeedRates(t *testing.T) {
 	}
 	if res.Customers[1].TotalSpendMicros != 9_000_000 {
 		t.Fatalf("USD 10 at 0.9 = %d micros", res.Customers[1].TotalSpendMicros)
+	}
+}
+
+// TestFeaturesReused: features written with their provenance are read back
+// equal to a fresh computation, and are recomputed when the warehouse or
+// the settings change.
+func TestFeaturesReused(t *testing.T) {
+	ctx := context.Background()
+	w := synthWarehouse(t, 2000, 8)
+	fo := night.FeaturesOptions{AsOf: time.Date(2025, 3, 31, 0, 0, 0, 0, time.UTC), Timezone: "America/New_York"}
+	dir := w.RunDir("2025-03-31")
+	want, err := night.ComputeFeatures(ctx, w, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, why, _ := night.ReuseOrComputeFeatures(ctx, w, dir, fo); !strings.HasPrefix(why, "recomputed: no features.json") {
+		t.Errorf("without features.json: %s", why)
+	}
+	prov, err := night.ProvenanceOf(w, fo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := night.WriteFeatures(dir, want, prov); err != nil {
+		t.Fatal(err)
+	}
+	got, why, err := night.ReuseOrComputeFeatures(ctx, w, dir, fo)
+	if err != nil || !strings.HasPrefix(why, "reused") {
+		t.Fatalf("%s, %v", why, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		for i := range want.Customers {
+			if !reflect.DeepEqual(got.Customers[i], want.Customers[i]) {
+				t.Fatalf("customer %d read back\n%+v\nwant\n%+v", i, got.Customers[i], want.Customers[i])
+			}
+		}
+		t.Fatalf("result read back differs:\n%+v\nwant\n%+v", *got, *want)
+	}
+	other := fo
+	other.Timezone = "UTC"
+	if _, why, _ := night.ReuseOrComputeFeatures(ctx, w, dir, other); !strings.Contains(why, "other settings") {
+		t.Errorf("another time zone: %s", why)
+	}
+	src := filepath.Join(t.TempDir(), "more.csv")
+	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount\nnew1,x1,2025-01-02T10:00:00Z,5.00\n"), 0o644)
+	if _, err := ingestFiles(t, w.Dir, ingest.IngestOptions{}, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, why, _ := night.ReuseOrComputeFeatures(ctx, w, dir, fo); !strings.Contains(why, "warehouse changed") {
+		t.Errorf("after an ingest: %s", why)
 	}
 }

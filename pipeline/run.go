@@ -218,7 +218,11 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		if len(res.Customers) == 0 {
 			return 0, "", fmt.Errorf("%w on or before %s", model.ErrNoData, asOf)
 		}
-		return int64(len(res.Customers)), "", night.WriteFeatures(tmp, res, fo.Timezone)
+		prov, err := night.ProvenanceOf(w, fo)
+		if err != nil {
+			return 0, "", err
+		}
+		return int64(len(res.Customers)), "", night.WriteFeatures(tmp, res, prov)
 	}); err != nil {
 		return nil, "", err
 	}

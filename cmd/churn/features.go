@@ -52,12 +52,16 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(20))
 	}
 	start := time.Now()
+	prov, err := night.ProvenanceOf(w, opt)
+	if err != nil {
+		return err
+	}
 	res, rows, err := night.StreamFeatures(ctx, w, opt)
 	if err != nil {
 		return err
 	}
 	dir := w.RunDir(opt.AsOf.Format("2006-01-02"))
-	if err := night.WriteFeaturesStream(dir, res, rows.Each, opt.Timezone, *out); err != nil {
+	if err := night.WriteFeaturesStream(dir, res, rows.Each, prov, *out); err != nil {
 		return err
 	}
 	e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", res.Count,

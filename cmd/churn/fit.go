@@ -104,7 +104,8 @@ func runFit(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
-	res, err := night.ComputeFeatures(ctx, w, fo)
+	res, why, err := night.ReuseOrComputeFeatures(ctx, w, w.RunDir(fo.AsOf.Format("2006-01-02")), fo, night.FitColumns...)
+	e.log.Info("features", "as_of", fo.AsOf.Format("2006-01-02"), "source", why)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,8 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)
 	}
-	res, err := night.ComputeFeatures(ctx, w, fo)
+	res, why, err := night.ReuseOrComputeFeatures(ctx, w, dir, fo)
+	e.log.Info("features", "as_of", fo.AsOf.Format("2006-01-02"), "source", why)
 	if err != nil {
 		return err
 	}

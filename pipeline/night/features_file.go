@@ -8,7 +8,9 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +95,11 @@ type FeaturesMeta struct {
 	RowsAfterWindow  int64            `json:"transactions_after_window"`
 	RFMCuts          features.RFMCuts `json:"rfm_cuts"`
 	Segments         map[string]int   `json:"segments"`
+	// Provenance: the warehouse state (Warehouse.State) and the settings
+	// (FeaturesOptions.Settings) the features were computed from; a later
+	// command reuses features.parquet only when both are unchanged.
+	WarehouseState string `json:"warehouse_state,omitempty"`
+	Settings       string `json:"settings,omitempty"`
 }
 
 // FeaturesOptions are the inputs of `churn features`.
@@ -285,8 +293,238 @@ func readFX(path string) (map[string]int64, error) {
 }
 
 // WriteFeatures writes features.parquet and features.json into dir atomically.
-func WriteFeatures(dir string, res *features.Result, timezone string) error {
-	return WriteFeaturesStream(dir, res, eachOf(res.Customers), timezone, "")
+func WriteFeatures(dir string, res *features.Result, prov Provenance) error {
+	return WriteFeaturesStream(dir, res, eachOf(res.Customers), prov, "")
+}
+
+// Provenance is where features come from: the warehouse state and the
+// settings, as features.json records them.
+type Provenance struct {
+	Timezone, WarehouseState, Settings string
+}
+
+// ProvenanceOf is the provenance of features computed now from w with opt.
+func ProvenanceOf(w *warehouse.Warehouse, opt FeaturesOptions) (Provenance, error) {
+	state, err := w.State()
+	if err != nil {
+		return Provenance{}, err
+	}
+	settings, err := opt.Settings()
+	return Provenance{Timezone: opt.Timezone, WarehouseState: state, Settings: settings}, err
+}
+
+// Settings is a fingerprint of everything besides the warehouse that the
+// features depend on: the dates, the time zone, the unit, the segment table
+// and the contents of the FX file.
+func (opt FeaturesOptions) Settings() (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "as_of=%s holdout_end=%s timezone=%s unit=%s\n", opt.AsOf.Format(time.RFC3339), opt.HoldoutEnd.Format(time.RFC3339), cmp.Or(opt.Timezone, "UTC"), opt.Unit)
+	seg := opt.Segments
+	if seg == nil {
+		seg = features.DefaultSegments()
+	}
+	for r := 1; r <= 5; r++ {
+		for f := 1; f <= 5; f++ {
+			for m := 1; m <= 5; m++ {
+				fmt.Fprintf(h, "%s|", seg.Segment(r, f, m))
+			}
+		}
+	}
+	fmt.Fprintf(h, "%q\n", seg.Names())
+	if opt.FXFile != "" {
+		b, err := os.ReadFile(opt.FXFile)
+		if err != nil {
+			return "", err
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ReuseOrComputeFeatures returns the features of opt: read from dir's
+// features.parquet when its features.json records the same settings and the
+// warehouse state it was computed from is still the warehouse's (no ingest
+// since), else computed by a scan. The string says which, and why. With
+// only, a reused file gives just those columns (the other fields are zero),
+// for a caller that needs no others (FitColumns).
+func ReuseOrComputeFeatures(ctx context.Context, w *warehouse.Warehouse, dir string, opt FeaturesOptions, only ...string) (*features.Result, string, error) {
+	prov, err := ProvenanceOf(w, opt)
+	if err != nil {
+		return nil, "", err
+	}
+	why := "recomputed: no features.json"
+	if meta, err := warehouse.ReadJSONFile[FeaturesMeta](filepath.Join(dir, "features.json")); err == nil && meta != nil {
+		switch {
+		case meta.Settings != prov.Settings:
+			why = "recomputed: features.json was computed with other settings"
+		case meta.WarehouseState != prov.WarehouseState:
+			why = "recomputed: the warehouse changed since features.json was written"
+		case !opt.HoldoutEnd.IsZero():
+			why = "recomputed: features with a holdout are not reused"
+		default:
+			res, err := readFeatures(dir, meta, opt, only)
+			if err == nil {
+				return res, "reused features.parquet (same settings, warehouse unchanged)", nil
+			}
+			why = "recomputed: " + err.Error()
+		}
+	}
+	res, err := ComputeFeatures(ctx, w, opt)
+	return res, why, err
+}
+
+// readFeatures reads features.parquet back into rows, column by column
+// (parquet-go's row reader took longer than computing them again), with the
+// result's other fields from features.json.
+func readFeatures(dir string, meta *FeaturesMeta, opt FeaturesOptions, only []string) (*features.Result, error) {
+	path := filepath.Join(dir, "features.parquet")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	n := int(pf.NumRows())
+	if n != meta.Customers {
+		return nil, fmt.Errorf("%s has %d rows, features.json says %d", path, n, meta.Customers)
+	}
+	rows := features.MakeCustomers(n)
+	fields := featureColumns(rows)
+	for name := range fields {
+		if _, ok := pf.Schema().Lookup(name); !ok {
+			return nil, fmt.Errorf("%s has no column %s (written by an older churn)", path, name)
+		}
+		if len(only) > 0 && !slices.Contains(only, name) {
+			delete(fields, name)
+		}
+	}
+	base := 0
+	buf := make([]parquet.Value, 4096)
+	for _, rg := range pf.RowGroups() {
+		for c, chunk := range rg.ColumnChunks() {
+			set := fields[pf.Schema().Fields()[c].Name()]
+			if set == nil {
+				continue
+			}
+			i := base
+			pages := chunk.Pages()
+			for {
+				p, err := pages.ReadPage()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					pages.Close()
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				vr := p.Values()
+				for {
+					k, err := vr.ReadValues(buf)
+					for _, v := range buf[:k] {
+						set(i, v)
+						i++
+					}
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						parquet.Release(p)
+						pages.Close()
+						return nil, fmt.Errorf("%s: %w", path, err)
+					}
+				}
+				parquet.Release(p)
+			}
+			pages.Close()
+			if i != base+int(rg.NumRows()) {
+				return nil, fmt.Errorf("%s: column %d has %d values in a row group of %d", path, c, i-base, rg.NumRows())
+			}
+		}
+		base += int(rg.NumRows())
+	}
+	seg := opt.Segments
+	if seg == nil {
+		seg = features.DefaultSegments()
+	}
+	res := &features.Result{Customers: rows, Count: n, AsOf: opt.AsOf, Unit: opt.Unit,
+		Cuts: meta.RFMCuts, SegmentNames: seg.Names(), ExcludedNoOrders: meta.ExcludedNoOrders, RowsAfterWindow: meta.RowsAfterWindow}
+	if meta.Currency != "" {
+		res.Currencies = strings.Split(meta.Currency, ",")
+	}
+	return res, nil
+}
+
+// FitColumns are the features the fits use: the BTYD summary, the
+// monetary value and the first purchase (the calibration window's start).
+var FitColumns = []string{"customer_id", "first_purchase", "frequency", "recency", "T", "monetary_value"}
+
+// featureColumns are the setters of the rows' fields by column name.
+func featureColumns(rows []features.Customer) map[string]func(i int, v parquet.Value) {
+	i64 := func(field func(c *features.Customer) *int64) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = v.Int64() }
+	}
+	f64 := func(field func(c *features.Customer) *float64) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = v.Double() }
+	}
+	score := func(field func(c *features.Customer) *int) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = int(v.Int32()) }
+	}
+	instant := func(field func(c *features.Customer) *time.Time) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = time.UnixMicro(v.Int64()).UTC() }
+	}
+	// Repeated segment names share one string each.
+	segments := map[string]string{}
+	type C = features.Customer
+	return map[string]func(int, parquet.Value){
+		"customer_id": func(i int, v parquet.Value) { rows[i].CustomerID = string(v.ByteArray()) },
+		"rfm_segment": func(i int, v parquet.Value) {
+			b := v.ByteArray()
+			s, ok := segments[string(b)]
+			if !ok {
+				s = string(b)
+				segments[s] = s
+			}
+			rows[i].Segment = s
+		},
+		"first_purchase":  instant(func(c *C) *time.Time { return &c.FirstPurchase }),
+		"last_purchase":   instant(func(c *C) *time.Time { return &c.LastPurchase }),
+		"orders":          i64(func(c *C) *int64 { return &c.Orders }),
+		"frequency":       i64(func(c *C) *int64 { return &c.Frequency }),
+		"recency":         f64(func(c *C) *float64 { return &c.Recency }),
+		"T":               f64(func(c *C) *float64 { return &c.T }),
+		"monetary_value":  f64(func(c *C) *float64 { return &c.MonetaryValue }),
+		"monetary_avg":    f64(func(c *C) *float64 { return &c.MonetaryAvg }),
+		"total_spend":     i64(func(c *C) *int64 { return &c.TotalSpendMicros }),
+		"net_spend":       i64(func(c *C) *int64 { return &c.NetSpendMicros }),
+		"refunds":         i64(func(c *C) *int64 { return &c.Refunds }),
+		"refund_amount":   i64(func(c *C) *int64 { return &c.RefundAmountMicros }),
+		"r_score":         score(func(c *C) *int { return &c.RScore }),
+		"f_score":         score(func(c *C) *int { return &c.FScore }),
+		"m_score":         score(func(c *C) *int { return &c.MScore }),
+		"orders_30d":      i64(func(c *C) *int64 { return &c.Orders30 }),
+		"orders_90d":      i64(func(c *C) *int64 { return &c.Orders90 }),
+		"orders_365d":     i64(func(c *C) *int64 { return &c.Orders365 }),
+		"spend_30d":       i64(func(c *C) *int64 { return &c.Spend30Micros }),
+		"spend_90d":       i64(func(c *C) *int64 { return &c.Spend90Micros }),
+		"spend_365d":      i64(func(c *C) *int64 { return &c.Spend365Micros }),
+		"spend_trend_90d": i64(func(c *C) *int64 { return &c.SpendTrendMicros }),
+		"days_since_last": i64(func(c *C) *int64 { return &c.DaysSinceLast }),
+		"gap_mean_days":   f64(func(c *C) *float64 { return &c.GapMeanDays }),
+		"gap_std_days":    f64(func(c *C) *float64 { return &c.GapStdDays }),
+		"tenure_days":     i64(func(c *C) *int64 { return &c.TenureDays }),
+		"stores":          i64(func(c *C) *int64 { return &c.Stores }),
+		"categories":      i64(func(c *C) *int64 { return &c.Categories }),
+		"holdout_orders":  i64(func(c *C) *int64 { return &c.HoldoutOrders }),
+		"holdout_days":    i64(func(c *C) *int64 { return &c.HoldoutDays }),
+		"holdout_spend":   i64(func(c *C) *int64 { return &c.HoldoutSpendMicros }),
+	}
 }
 
 // eachOf iterates materialised rows the way features.Rows.Each streams them.
@@ -298,7 +536,7 @@ func eachOf(rows []features.Customer) func(func([]features.Customer) error) erro
 // the same rows to extra (.parquet or .csv) when it is not empty, in one
 // pass over the rows that each yields (features.Rows.Each, or eachOf). Each
 // file appears whole or not at all.
-func WriteFeaturesStream(dir string, res *features.Result, each func(func([]features.Customer) error) error, timezone, extra string) error {
+func WriteFeaturesStream(dir string, res *features.Result, each func(func([]features.Customer) error) error, prov Provenance, extra string) error {
 	files := []featureFile{}
 	main, err := newFeatureFile(filepath.Join(dir, "features.parquet"), res)
 	if err != nil {
@@ -335,7 +573,8 @@ func WriteFeaturesStream(dir string, res *features.Result, each func(func([]feat
 	if err != nil {
 		return err
 	}
-	meta := featuresMeta(res, timezone, segments)
+	meta := featuresMeta(res, prov.Timezone, segments)
+	meta.WarehouseState, meta.Settings = prov.WarehouseState, prov.Settings
 	return warehouse.WriteFileAtomic(filepath.Join(dir, "features.json"), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -9,7 +9,9 @@ package warehouse
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +90,23 @@ func (w *Warehouse) Path(elem ...string) string {
 	return filepath.Join(append([]string{w.Dir}, elem...)...)
 }
 
-func (w *Warehouse) manifestPath() string      { return w.Path("_ingest", "manifest.jsonl") }
+func (w *Warehouse) manifestPath() string { return w.Path("_ingest", "manifest.jsonl") }
+
+// State names the warehouse's committed content: the sha256 of its
+// manifest, which every ingest commit rewrites ("empty" before the first).
+// Results computed from the warehouse record it, so a later command knows
+// whether they still hold.
+func (w *Warehouse) State() (string, error) {
+	b, err := os.ReadFile(w.manifestPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return "empty", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
 func (w *Warehouse) KeysPath(id string) string { return w.Path("_ingest", "keys", id+".bin") }
 func (w *Warehouse) PartitionDir(month string) string {
 	return w.Path("transactions", "month="+month)
