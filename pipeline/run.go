@@ -245,21 +245,6 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		return nil, "", err
 	}
 
-	var scores []night.Score
-	var meta night.ScoresMeta
-	if err := step("score", func() (int64, string, error) {
-		var err error
-		if scores, meta, err = night.ScoreCustomers(res, mf, opt.Score); err != nil {
-			return 0, "", err
-		}
-		for t, n := range meta.Tiers {
-			rm.Counts["tier_"+t] = int64(n)
-		}
-		return int64(len(scores)), "", night.WriteScores(tmp, res, scores, meta)
-	}); err != nil {
-		return nil, "", err
-	}
-
 	var backtest *night.Backtest
 	if err := step("backtest", func() (int64, string, error) {
 		days := backtestDays
@@ -292,7 +277,25 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		return nil, "", err
 	}
 
-	fo.Snapshots = nil // the snapshots' rows go; the uplift's send days are scanned on their own
+	// Every snapshot but the as-of date's is done with: their rows go
+	// before the scores and the plan are made.
+	fo.Snapshots = nil
+
+	var scores []night.Score
+	var meta night.ScoresMeta
+	if err := step("score", func() (int64, string, error) {
+		var err error
+		if scores, meta, err = night.ScoreCustomers(res, mf, opt.Score); err != nil {
+			return 0, "", err
+		}
+		for t, n := range meta.Tiers {
+			rm.Counts["tier_"+t] = int64(n)
+		}
+		return int64(len(scores)), "", night.WriteScores(tmp, res, scores, meta)
+	}); err != nil {
+		return nil, "", err
+	}
+
 	var recs []perkplan.Recommendation
 	if opt.Perks != "" {
 		if err := step("recommend", func() (int64, string, error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,9 +58,11 @@ func TestGoldenRuns(t *testing.T) {
 			defer golden.Close()
 			sc := bufio.NewScanner(golden)
 			files := 0
+			var updated []string
 			for sc.Scan() {
 				want, path, ok := strings.Cut(sc.Text(), "  ")
 				if !ok || strings.HasPrefix(want, "#") {
+					updated = append(updated, sc.Text())
 					continue
 				}
 				b, err := os.ReadFile(filepath.Join("data", "runs", tc.asOf, path))
@@ -68,16 +71,27 @@ func TestGoldenRuns(t *testing.T) {
 					continue
 				}
 				files++
-				if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != want {
-					t.Errorf("%s differs from its golden copy", path)
+				sum := sha256.Sum256(b)
+				got := hex.EncodeToString(sum[:])
+				updated = append(updated, got+"  "+path)
+				if got != want && !*updateGolden {
+					t.Errorf("%s differs from its golden copy (go test ./cmd/churn -run TestGoldenRuns -update-golden rewrites them; review the diff)", path)
 				}
 			}
 			if files < 10 {
 				t.Fatalf("only %d golden files compared", files)
 			}
+			if *updateGolden {
+				if err := os.WriteFile(golden.Name(), []byte(strings.Join(updated, "\n")+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 	}
 }
+
+// updateGolden rewrites testdata/golden/*.sha256 from this run.
+var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden/*.sha256")
 
 // wd0 is the package directory, where the tests start.
 var wd0, _ = os.Getwd()

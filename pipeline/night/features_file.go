@@ -125,31 +125,54 @@ type Snapshot struct {
 	Tracking         bool
 }
 
-// Snapshots are the features of several snapshots, computed in one
+// Snapshots are the features of several snapshots, accumulated in one
 // warehouse scan: every feature is a GROUP BY customer, so one pass over the
-// transactions feeds an accumulator per snapshot.
+// transactions feeds an accumulator per snapshot. Each is finished into
+// rows when first asked for, so the rows of one snapshot and the aggregates
+// of another are not all in memory at once; Drop lets a snapshot's rows go.
 type Snapshots struct {
 	specs   []Snapshot
+	accs    []*features.Accumulator // nil once finished
 	results []*features.Result
 }
 
-// find returns the result for a request: same dates, and tracking counts if
-// it wants them.
-func (s *Snapshots) find(want Snapshot) *features.Result {
+// find returns the result for a request — same dates, and tracking counts
+// if it wants them — finishing its accumulator the first time.
+func (s *Snapshots) find(want Snapshot) (*features.Result, error) {
 	if s == nil {
-		return nil
+		return nil, nil
 	}
 	for i, sp := range s.specs {
 		if sp.AsOf.Equal(want.AsOf) && sp.HoldoutEnd.Equal(want.HoldoutEnd) && (sp.Tracking || !want.Tracking) {
-			return s.results[i]
+			if s.accs[i] != nil {
+				res, err := s.accs[i].Finish()
+				if err != nil {
+					return nil, err
+				}
+				s.accs[i], s.results[i] = nil, res // the aggregates go as soon as the rows are built
+			}
+			return s.results[i], nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
-// ScanSnapshots computes the features of every snapshot in one scan of the
-// warehouse (the options' AsOf and HoldoutEnd are those of each snapshot;
-// the rest is shared). Repeated snapshots are computed once.
+// Drop forgets the snapshot with these dates: its rows (or aggregates) go
+// once no one else holds them, and a later request scans again.
+func (s *Snapshots) Drop(asOf, holdoutEnd time.Time) {
+	for i, sp := range s.specs {
+		if sp.AsOf.Equal(asOf) && sp.HoldoutEnd.Equal(holdoutEnd) {
+			s.specs = slices.Delete(s.specs, i, i+1)
+			s.accs = slices.Delete(s.accs, i, i+1)
+			s.results = slices.Delete(s.results, i, i+1)
+			return
+		}
+	}
+}
+
+// ScanSnapshots accumulates the features of every snapshot in one scan of
+// the warehouse (the options' AsOf and HoldoutEnd are those of each
+// snapshot; the rest is shared). Repeated snapshots are accumulated once.
 func ScanSnapshots(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions, wants []Snapshot) (*Snapshots, error) {
 	s := &Snapshots{}
 	for _, want := range wants {
@@ -168,14 +191,7 @@ func ScanSnapshots(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOpti
 	if err != nil {
 		return nil, err
 	}
-	for i, acc := range accs {
-		res, err := acc.Finish()
-		if err != nil {
-			return nil, err
-		}
-		accs[i] = nil // its aggregates go as soon as its rows are built
-		s.results = append(s.results, res)
-	}
+	s.accs, s.results = accs, make([]*features.Result, len(accs))
 	return s, nil
 }
 
@@ -198,8 +214,8 @@ func ReportingZone(name string) (*time.Location, error) {
 
 func computeFeatures(ctx context.Context, w *warehouse.Warehouse, opt FeaturesOptions, tracking bool) (*features.Result, error) {
 	want := Snapshot{AsOf: opt.AsOf, HoldoutEnd: opt.HoldoutEnd, Tracking: tracking}
-	if res := opt.Snapshots.find(want); res != nil {
-		return res, nil
+	if res, err := opt.Snapshots.find(want); res != nil || err != nil {
+		return res, err
 	}
 	accs, err := accumulateFeatures(ctx, w, opt, []Snapshot{want})
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"image/color"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -19,8 +21,11 @@ import (
 	"github.com/churnhq/churn/pipeline/warehouse"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // ReportData is what report.html shows; everything is read from the files
@@ -243,42 +248,129 @@ func countColumn(path, name string, into map[string]int) error {
 }
 
 // svg renders a plot as an inline SVG element.
-func svg(p *plot.Plot) (template.HTML, error) {
-	wt, err := p.WriterTo(6*vg.Inch, 3.6*vg.Inch, "svg")
-	if err != nil {
-		return "", err
-	}
+// svg renders a plot as an inline SVG element of the given height (the
+// width is the page's).
+func svg(p *plot.Plot, height vg.Length) (template.HTML, error) {
+	c := vgsvg.New(7*vg.Inch, height)
+	// A margin on the left: gonum measures labels in its own fonts, and a
+	// browser without them draws wider ones, which the left edge would cut.
+	p.Draw(draw.Crop(draw.New(c), vg.Points(48), 0, 0, 0))
 	var b bytes.Buffer
-	if _, err := wt.WriteTo(&b); err != nil {
+	if _, err := c.WriteTo(&b); err != nil {
 		return "", err
 	}
 	s := b.String()
 	if i := strings.Index(s, "<svg"); i > 0 {
 		s = s[i:]
 	}
+	s = strings.ReplaceAll(s, "font-family:Liberation Sans;", "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")
 	return template.HTML(s), nil
 }
 
-func barPlot(title, xLabel, yLabel string, labels []string, values []float64) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, xLabel, yLabel
-	bars, err := plotter.NewBarChart(plotter.Values(values), vg.Points(18))
-	if err != nil {
-		return nil, err
+// The report's colours (Tableau 10): distinct, readable in print and by
+// most colour-blind readers.
+var (
+	blue, orange, red, teal, green = rgb(0x4E79A7), rgb(0xF28E2B), rgb(0xE15759), rgb(0x76B7B2), rgb(0x59A14F)
+	purple, brown, grey            = rgb(0xB07AA1), rgb(0x9C755F), rgb(0x79706E)
+	palette                        = []color.Color{blue, orange, green, purple, teal, brown, red}
+)
+
+func rgb(v uint32) color.Color {
+	return color.RGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
+}
+
+// countTicks marks an axis of counts: whole numbers only, with thousands
+// separators ("5,000", not "5000.00").
+type countTicks struct{}
+
+func (countTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if t.Label != "" {
+			t.Label = thousands(int64(t.Value))
+		}
+		out = append(out, t)
 	}
+	return out
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// style sets the fonts and the grid every chart shares. The fonts are
+// Liberation Sans, which has Arial's and Helvetica's metrics, so text a
+// browser draws in either takes the room gonum measured for it.
+func style(p *plot.Plot, title string) {
+	for _, f := range []*font.Font{&p.Title.TextStyle.Font, &p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font,
+		&p.X.Tick.Label.Font, &p.Y.Tick.Label.Font, &p.Legend.TextStyle.Font} {
+		f.Variant = "Sans"
+	}
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.Title.Padding = vg.Points(8)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font.Size = vg.Points(11)
+		a.Tick.Label.Font.Size = vg.Points(10)
+		a.Color, a.Tick.Color = grey, grey
+	}
+	p.Legend.TextStyle.Font.Size = vg.Points(10)
+	g := plotter.NewGrid()
+	g.Vertical.Color, g.Horizontal.Color = color.Gray{Y: 225}, color.Gray{Y: 225}
+	p.Add(g)
+}
+
+// hBarPlot is a bar chart of named values, bars across so that every name
+// fits beside its bar, the first value at the top; counts get whole ticks.
+// It returns the plot and the height it needs.
+func hBarPlot(title, valueLabel string, labels []string, values []float64, counts bool, c color.Color) (*plot.Plot, vg.Length, error) {
+	p := plot.New()
+	style(p, title)
+	p.X.Label.Text = valueLabel
+	n := len(values)
+	rev := make(plotter.Values, n)
+	names := make([]string, n)
+	for i := range values {
+		rev[n-1-i], names[n-1-i] = values[i], labels[i]
+	}
+	bars, err := plotter.NewBarChart(rev, vg.Points(14))
+	if err != nil {
+		return nil, 0, err
+	}
+	bars.Horizontal = true
+	bars.Color, bars.LineStyle.Width = c, 0
 	p.Add(bars)
-	p.NominalX(labels...)
-	p.X.Tick.Label.Rotation = 0.6
-	p.X.Tick.Label.XAlign = -1
-	return p, nil
+	p.NominalY(names...)
+	p.X.Min = 0
+	if counts {
+		p.X.Tick.Marker = countTicks{}
+	}
+	return p, vg.Points(float64(22*n + 90)), nil
 }
 
 func (d *ReportData) drawCharts(hist []float64) error {
-	add := func(key, title string, p *plot.Plot, err error) error {
+	add := func(key, title string, p *plot.Plot, height vg.Length, err error) error {
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", key, err)
 		}
-		s, err := svg(p)
+		s, err := svg(p, height)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", key, err)
 		}
@@ -291,23 +383,18 @@ func (d *ReportData) drawCharts(hist []float64) error {
 	for _, s := range d.Segments {
 		labels, vals = append(labels, s.Name), append(vals, float64(s.Count))
 	}
-	p, err := barPlot("RFM segments", "segment", "customers", labels, vals)
-	if err := add("segments", "RFM segments", p, err); err != nil {
+	p, h, err := hBarPlot("Customers per RFM segment", "customers", labels, vals, true, blue)
+	if err := add("segments", "RFM segments", p, h, err); err != nil {
 		return err
 	}
-	// Churn risk histogram, 20 bins of 0.05.
-	var bins []string
-	for i := range hist {
-		bins = append(bins, fmt.Sprintf("%.2f", float64(i)/20))
-	}
-	p, err = barPlot(fmt.Sprintf("Churn risk (no purchase within %.0f days)", d.Scores.HorizonDays), "churn risk, lower bin edge (probability)", "customers", bins, hist)
-	if err := add("risk", "Churn risk distribution", p, err); err != nil {
+	if err := d.riskChart(hist, add); err != nil {
 		return err
 	}
 	if bt := d.Backtest; bt != nil && len(bt.Tracking) > 0 {
 		p := plot.New()
-		p.Title.Text = "Backtest: cumulative repeat purchases, actual vs predicted"
-		p.X.Label.Text, p.Y.Label.Text = fmt.Sprintf("weeks since %s", bt.Tracking[0].WeekEnd), "cumulative repeat purchases (customer-days)"
+		style(p, "Backtest: repeat purchases, actual and predicted")
+		p.X.Label.Text, p.Y.Label.Text = fmt.Sprintf("weeks since %s", bt.Tracking[0].WeekEnd), "repeat purchase days, cumulative"
+		p.X.Tick.Marker, p.Y.Tick.Marker = countTicks{}, countTicks{}
 		actual := make(plotter.XYs, len(bt.Tracking))
 		cum := 0.0
 		cut := 0.0
@@ -322,7 +409,7 @@ func (d *ReportData) drawCharts(hist []float64) error {
 		if err != nil {
 			return err
 		}
-		l.Width = vg.Points(2)
+		l.Width, l.Color = vg.Points(2.5), grey
 		p.Add(l)
 		p.Legend.Add("actual", l)
 		for k, name := range bt.TrackedModels() {
@@ -336,27 +423,31 @@ func (d *ReportData) drawCharts(hist []float64) error {
 			if err != nil {
 				return err
 			}
-			l.Dashes = []vg.Length{vg.Points(4), vg.Points(2 + float64(k))}
+			l.Width, l.Color = vg.Points(1.5), palette[k%len(palette)]
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			p.Add(l)
-			p.Legend.Add(name, l)
+			p.Legend.Add(name+" (predicted)", l)
 		}
 		cutLine, _ := plotter.NewLine(plotter.XYs{{X: cut, Y: 0}, {X: cut, Y: cum}})
-		cutLine.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
+		cutLine.Dashes, cutLine.Color = []vg.Length{vg.Points(1), vg.Points(3)}, grey
 		p.Add(cutLine)
 		p.Legend.Add("cutoff", cutLine)
 		p.Legend.Top, p.Legend.Left = true, true
-		if err := add("tracking", "Backtest tracking", p, nil); err != nil {
+		p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), vg.Points(-8)
+		if err := add("tracking", "Backtest tracking", p, 3.8*vg.Inch, nil); err != nil {
 			return err
 		}
 		p = plot.New()
-		p.Title.Text = "Calibration of churn risk on the holdout (deciles)"
-		p.X.Label.Text, p.Y.Label.Text = "predicted churn probability", "observed share without a purchase"
+		style(p, "Calibration of churn risk on the holdout (deciles)")
+		p.X.Label.Text, p.Y.Label.Text = "predicted churn probability", "observed share with no purchase"
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 		diag, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
-		diag.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		diag.Dashes, diag.Color = []vg.Length{vg.Points(2), vg.Points(2)}, grey
 		p.Add(diag)
+		p.Legend.Add("perfect calibration", diag)
 		var lift []float64
 		var liftLabels []string
-		for _, m := range bt.Models {
+		for k, m := range bt.Models {
 			if m.Error != "" {
 				continue
 			}
@@ -368,17 +459,19 @@ func (d *ReportData) drawCharts(hist []float64) error {
 			if err != nil {
 				return err
 			}
+			sc.Color, sc.Radius, sc.Shape = palette[k%len(palette)], vg.Points(3.5), draw.CircleGlyph{}
 			p.Add(sc)
 			p.Legend.Add(m.Model, sc)
 			lift = append(lift, m.LiftTop10, m.LiftTop20)
-			liftLabels = append(liftLabels, m.Model+" top 10 %", m.Model+" top 20 %")
+			liftLabels = append(liftLabels, m.Model+", riskiest 10 %", m.Model+", riskiest 20 %")
 		}
 		p.Legend.Top, p.Legend.Left = true, true
-		if err := add("calibration", "Calibration", p, nil); err != nil {
+		p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), vg.Points(-8)
+		if err := add("calibration", "Calibration", p, 4.2*vg.Inch, nil); err != nil {
 			return err
 		}
-		p, err = barPlot("Lift of churn risk on the holdout", "model and share of customers ranked riskiest", "churn rate ÷ overall churn rate", liftLabels, lift)
-		if err := add("lift", "Lift", p, err); err != nil {
+		p, h, err := hBarPlot("Lift of churn risk on the holdout", "churn rate of the group ÷ churn rate of all customers", liftLabels, lift, false, orange)
+		if err := add("lift", "Lift", p, h, err); err != nil {
 			return err
 		}
 	}
@@ -388,18 +481,67 @@ func (d *ReportData) drawCharts(hist []float64) error {
 		for _, s := range d.Plan.Perks {
 			labels, vals = append(labels, s.PerkID), append(vals, float64(s.Customers))
 		}
-		p, err := barPlot("Perk plan: customers per perk", "perk", "customers", labels, vals)
-		if err := add("plan", "Perk plan", p, err); err != nil {
+		p, h, err := hBarPlot("Perk plan: customers per perk", "customers", labels, vals, true, green)
+		if err := add("plan", "Perk plan", p, h, err); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// riskChart is the histogram of churn risk in 20 bins of 0.05, each bar in
+// the colour of the tier its bin falls in.
+func (d *ReportData) riskChart(hist []float64, add func(string, string, *plot.Plot, vg.Length, error) error) error {
+	p := plot.New()
+	style(p, fmt.Sprintf("Churn risk: probability of no purchase within %.0f days", d.Scores.HorizonDays))
+	p.X.Label.Text, p.Y.Label.Text = "churn risk (bins of 0.05)", "customers"
+	p.Y.Tick.Marker = countTicks{}
+	tiers := []struct {
+		name string
+		from float64
+		c    color.Color
+	}{{"low", 0, green}, {"medium", d.Scores.TierMedium, orange}, {"high", d.Scores.TierHigh, red}}
+	for k, tier := range tiers {
+		to := 2.0
+		if k+1 < len(tiers) {
+			to = tiers[k+1].from
+		}
+		vals := make(plotter.Values, len(hist))
+		for i, v := range hist {
+			if lo := float64(i) / 20; lo >= tier.from-1e-9 && lo < to-1e-9 {
+				vals[i] = v
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(16))
+		if err != nil {
+			return fmt.Errorf("chart risk: %w", err)
+		}
+		bars.Color, bars.LineStyle.Width = tier.c, 0
+		p.Add(bars)
+		p.Legend.Add(tier.name+" risk", bars)
+	}
+	var bins []string
+	for i := range hist {
+		label := ""
+		if i%4 == 0 {
+			label = fmt.Sprintf("%.1f", float64(i)/20)
+		}
+		bins = append(bins, label)
+	}
+	p.NominalX(bins...)
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), vg.Points(-8)
+	return add("risk", "Churn risk distribution", p, 3.6*vg.Inch, nil)
+}
+
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f2":  func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 	"f4":  func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) },
 	"pct": func(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) + " %" },
+	// money is an amount with its currency code, when the run has one.
+	"money": func(v float64, currency string) string {
+		return strings.TrimSpace(strconv.FormatFloat(v, 'f', 2, 64) + " " + currency)
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -420,7 +562,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <tr><th>model</th><td>{{.Model.Model}}{{with .Model.Spend}} + {{.Model}}{{end}}, fitted on {{.Model.Calibration.Start}} to {{.Model.Calibration.End}} (time unit: {{.Model.Unit}}; log-likelihood {{f2 .Model.LogLik}})</td></tr>
 <tr><th>parameters</th><td>{{range $k, $v := .Model.Params}}{{$k}} = {{f4 $v}}; {{end}}{{with .Model.Spend}}{{range $k, $v := .Params}}{{$k}} = {{f4 $v}}; {{end}}{{end}}</td></tr>
 {{with .Model.ChurnRisk}}<tr><th>churn risk from</th><td>{{.Source}}: {{.Reason}}</td></tr>{{end}}
-<tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin, in {{.Scores.Currency}}</td></tr>
+<tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin{{with .Scores.Currency}}, in {{.}}{{end}}</td></tr>
 </table></section>
 <section id="quality"><h2>Data quality</h2>
 <table><tr><th>files ingested</th><td class="n">{{.Quality.Files}}</td></tr>
@@ -446,7 +588,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <figure class="chart" id="chart-calibration">{{index .Charts "calibration"}}</figure>
 <figure class="chart" id="chart-lift">{{index .Charts "lift"}}</figure>{{end}}
 {{with .Plan}}<section id="plan"><h2>Perk plan</h2>
-<p>{{.Recommended}} of {{.Eligible}} eligible customers get a perk. Expected cost {{f2 .BudgetUsed}} of a budget of {{f2 .Budget}} {{.Currency}}; expected value {{f2 .Objective}} (upper bound {{f2 .Bound}}, optimality gap {{f2 .GapPct}} %).</p>
+<p>{{.Recommended}} of {{.Eligible}} eligible customers get a perk. Expected cost {{money .BudgetUsed .Currency}} of a budget of {{money .Budget .Currency}}; expected value {{money .Objective .Currency}} (upper bound {{money .Bound .Currency}}, optimality gap {{f2 .GapPct}} %).</p>
 <table><tr><th>perk</th><th>kind</th><th>customers</th><th>capacity</th><th>expected cost</th><th>expected value</th><th>uplift from</th></tr>
 {{range .Perks}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="n">{{.Customers}}</td><td class="n">{{if lt .Capacity 0}}unlimited{{else}}{{.Capacity}}{{end}}</td><td class="n">{{f2 .Cost}}</td><td class="n">{{f2 .Value}}</td><td>{{.UpliftSource}}</td></tr>{{end}}</table>
 </section>{{end}}
