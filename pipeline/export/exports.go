@@ -279,6 +279,9 @@ func (e *lineEncoder) text(v string) {
 }
 
 func (e *lineEncoder) integer(v int64) { e.number(strconv.AppendInt(e.num[:0], v, 10)) }
+
+// amount appends millionths as money with the currency's decimals.
+func (e *lineEncoder) amount(micros int64) { e.number(warehouse.AppendAmount(e.num[:0], micros, e.dec)) }
 func (e *lineEncoder) f4(v float64)    { e.number(strconv.AppendFloat(e.num[:0], v, 'f', 4, 64)) }
 func (e *lineEncoder) money(v float64) { e.number(strconv.AppendFloat(e.num[:0], v, 'f', e.dec, 64)) }
 
@@ -307,7 +310,7 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.f4(c.Recency)
 	e.integer(c.TenureDays)
 	e.money(c.MonetaryAvg)
-	e.text(warehouse.FormatAmount(c.TotalSpendMicros, er.dec))
+	e.amount(c.TotalSpendMicros)
 	e.f4(s.PAlive)
 	f.risk[0] = len(e.dst) + 1
 	e.f4(s.ChurnRisk)
@@ -343,7 +346,7 @@ func (er *exportRow) appendSegmentLine(dst []byte, i int) []byte {
 	e.text(c.Segment)
 	e.date(c.LastPurchase)
 	e.integer(c.Orders)
-	e.text(warehouse.FormatAmount(c.TotalSpendMicros, er.dec))
+	e.amount(c.TotalSpendMicros)
 	e.f4(s.ChurnRisk)
 	e.text(s.Tier)
 	e.money(s.CLV)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -192,6 +193,11 @@ func ungroup(s, seps string) (string, error) {
 // FormatAmount renders millionths of a currency unit with the given number
 // of decimals (2 for most currencies), rounding half away from zero.
 func FormatAmount(micros int64, decimals int) string {
+	return string(AppendAmount(nil, micros, decimals))
+}
+
+// AppendAmount appends FormatAmount's text to dst.
+func AppendAmount(dst []byte, micros int64, decimals int) []byte {
 	neg := micros < 0
 	u := uint64(micros)
 	if neg {
@@ -206,14 +212,18 @@ func FormatAmount(micros int64, decimals int) string {
 	for i := 0; i < decimals; i++ {
 		pow *= 10
 	}
-	s := fmt.Sprintf("%d", q/pow)
-	if decimals > 0 {
-		s += fmt.Sprintf(".%0*d", decimals, q%pow)
-	}
 	if neg && q != 0 {
-		s = "-" + s
+		dst = append(dst, '-')
 	}
-	return s
+	dst = strconv.AppendUint(dst, q/pow, 10)
+	if decimals > 0 {
+		dst = append(dst, '.')
+		frac := q % pow
+		for p := pow / 10; p > 0; p /= 10 {
+			dst = append(dst, byte('0'+frac/p%10))
+		}
+	}
+	return dst
 }
 
 // CurrencyDecimals returns the number of minor-unit digits of an ISO 4217
