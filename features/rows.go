@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // idKey is a customer's place in id order: the id's first 16 bytes as two
@@ -421,34 +420,34 @@ func (a *Accumulator) row(id string, c *customerAcc, e extras, tags tagSets, q *
 	unit := a.opt.Unit.Days()
 	lastDay := DayOf(c.lastMicros, a.loc)
 	r := Customer{
-		CustomerID:         id,
-		FirstPurchase:      time.UnixMicro(c.firstMicros).UTC(),
-		LastPurchase:       time.UnixMicro(c.lastMicros).UTC(),
-		Orders:             int64(c.orders),
-		Frequency:          int64(c.days - 1),
-		Recency:            float64(lastDay-c.firstDay) / unit,
-		T:                  float64(a.asOfDay-c.firstDay) / unit,
-		TotalSpendMicros:   c.spend,
-		NetSpendMicros:     c.spend - e.refundAmount,
-		Refunds:            int64(e.refunds),
-		RefundAmountMicros: e.refundAmount,
-		Orders30:           int64(c.orders30),
-		Orders90:           int64(c.orders90),
-		Orders365:          int64(c.orders365),
-		Spend30Micros:      c.spend30,
-		Spend90Micros:      c.spend90,
-		Spend365Micros:     c.spend365,
-		SpendTrendMicros:   c.spend90 - c.spendPrev90,
-		DaysSinceLast:      int64(a.asOfDay - lastDay),
-		TenureDays:         int64(a.asOfDay - c.firstDay),
-		Stores:             int64(tags.stores),
-		Categories:         int64(tags.categories),
-		HoldoutOrders:      int64(e.holdoutOrders),
-		HoldoutDays:        int64(e.holdoutDays),
-		HoldoutSpendMicros: e.holdoutSpend,
+		CustomerID:          id,
+		FirstPurchaseMicros: c.firstMicros,
+		LastPurchaseMicros:  c.lastMicros,
+		Orders:              c.orders,
+		Frequency:           c.days - 1,
+		Recency:             float64(lastDay-c.firstDay) / unit,
+		T:                   float64(a.asOfDay-c.firstDay) / unit,
+		TotalSpendMicros:    c.spend,
+		NetSpendMicros:      c.spend - e.refundAmount,
+		Refunds:             e.refunds,
+		RefundAmountMicros:  e.refundAmount,
+		Orders30:            c.orders30,
+		Orders90:            c.orders90,
+		Orders365:           c.orders365,
+		Spend30Micros:       c.spend30,
+		Spend90Micros:       c.spend90,
+		Spend365Micros:      c.spend365,
+		SpendTrendMicros:    c.spend90 - c.spendPrev90,
+		DaysSinceLast:       a.asOfDay - lastDay,
+		TenureDays:          a.asOfDay - c.firstDay,
+		Stores:              int32(tags.stores),
+		Categories:          int32(tags.categories),
+		HoldoutOrders:       e.holdoutOrders,
+		HoldoutDays:         e.holdoutDays,
+		HoldoutSpendMicros:  e.holdoutSpend,
 	}
 	if e.holdoutDays > 0 {
-		r.HoldoutFirst = int64(e.holdoutFirst - a.asOfDay)
+		r.HoldoutFirst = e.holdoutFirst - a.asOfDay
 	}
 	r.MonetaryAvg = float64(c.spend) / float64(c.orders) / 1e6
 	if r.Frequency > 0 {
@@ -458,9 +457,8 @@ func (a *Accumulator) row(id string, c *customerAcc, e extras, tags tagSets, q *
 		r.GapMeanDays = float64(lastDay-c.firstDay) / n
 		r.GapStdDays = math.Sqrt(math.Max(0, float64(c.gapSq)/n-r.GapMeanDays*r.GapMeanDays))
 	}
-	r.RScore = q[0].score(int64(lastDay - a.asOfDay))
-	r.FScore = q[1].score(int64(c.orders))
-	r.MScore = q[2].score(c.spend)
-	r.Segment = table.Segment(r.RScore, r.FScore, r.MScore)
+	rs, fs, ms := q[0].score(int64(lastDay-a.asOfDay)), q[1].score(int64(c.orders)), q[2].score(c.spend)
+	r.RScore, r.FScore, r.MScore = int8(rs), int8(fs), int8(ms)
+	r.Segment = table.Segment(rs, fs, ms)
 	return r
 }

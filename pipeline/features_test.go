@@ -61,7 +61,7 @@ func TestCDNOWSummaryExact(t *testing.T) {
 		x, _ := strconv.ParseInt(r[1], 10, 64)
 		tx, _ := strconv.ParseFloat(r[2], 64)
 		T, _ := strconv.ParseFloat(r[3], 64)
-		if c.Frequency != x || math.Abs(c.Recency-tx) > 0.005+1e-9 || math.Abs(c.T-T) > 0.005+1e-9 {
+		if int64(c.Frequency) != x || math.Abs(c.Recency-tx) > 0.005+1e-9 || math.Abs(c.T-T) > 0.005+1e-9 {
 			t.Fatalf("customer %s: got x=%d t_x=%.4f T=%.4f; published %s", r[0], c.Frequency, c.Recency, c.T, strings.Join(r[1:], ","))
 		}
 	}
@@ -129,15 +129,15 @@ func naiveFeatures(txs []naiveTx, asOf, holdoutEnd time.Time, loc *time.Location
 					holdoutDays[d] = true
 					c.HoldoutDays++
 					if c.HoldoutFirst == 0 {
-						c.HoldoutFirst = int64(d - D) // the list is in time order
+						c.HoldoutFirst = int32(d - D) // the list is in time order
 					}
 				}
 				continue
 			}
 			if c.Orders == 0 {
-				c.FirstPurchase = t.at.UTC()
+				c.FirstPurchaseMicros = t.at.UnixMicro()
 			}
-			c.LastPurchase = t.at.UTC()
+			c.LastPurchaseMicros = t.at.UnixMicro()
 			c.Orders++
 			spend.Add(spend, t.amount)
 			if daySpend[d] == nil {
@@ -165,7 +165,7 @@ func naiveFeatures(txs []naiveTx, asOf, holdoutEnd time.Time, loc *time.Location
 			continue
 		}
 		sort.Ints(days)
-		c.Frequency = int64(len(days) - 1)
+		c.Frequency = int32(len(days) - 1)
 		c.Recency = float64(days[len(days)-1]-days[0]) / 7
 		c.T = float64(D-days[0]) / 7
 		c.TotalSpendMicros = micros(spend)
@@ -174,16 +174,16 @@ func naiveFeatures(txs []naiveTx, asOf, holdoutEnd time.Time, loc *time.Location
 		c.Spend30Micros, c.Spend90Micros, c.Spend365Micros = micros(s30), micros(s90), micros(s365)
 		c.SpendTrendMicros = micros(s90) - micros(sPrev)
 		c.HoldoutSpendMicros = micros(hold)
-		c.DaysSinceLast = int64(D - days[len(days)-1])
-		c.TenureDays = int64(D - days[0])
-		avg, _ := new(big.Rat).Quo(spend, big.NewRat(c.Orders, 1)).Float64()
+		c.DaysSinceLast = int32(D - days[len(days)-1])
+		c.TenureDays = int32(D - days[0])
+		avg, _ := new(big.Rat).Quo(spend, big.NewRat(int64(c.Orders), 1)).Float64()
 		c.MonetaryAvg = avg
 		if c.Frequency > 0 {
 			repeat := new(big.Rat)
 			for _, d := range days[1:] {
 				repeat.Add(repeat, daySpend[d])
 			}
-			mv, _ := repeat.Quo(repeat, big.NewRat(c.Frequency, 1)).Float64()
+			mv, _ := repeat.Quo(repeat, big.NewRat(int64(c.Frequency), 1)).Float64()
 			c.MonetaryValue = mv
 			var gaps []float64
 			for i := 1; i < len(days); i++ {
@@ -253,10 +253,10 @@ func TestFeaturesMatchNaive(t *testing.T) {
 			return 1 + 5*below/n
 		}
 		for _, c := range res.Customers {
-			r := naiveScore(func(o features.Customer) int64 { return -o.DaysSinceLast }, c)
-			f := naiveScore(func(o features.Customer) int64 { return o.Orders }, c)
+			r := naiveScore(func(o features.Customer) int64 { return -int64(o.DaysSinceLast) }, c)
+			f := naiveScore(func(o features.Customer) int64 { return int64(o.Orders) }, c)
 			m := naiveScore(func(o features.Customer) int64 { return o.TotalSpendMicros }, c)
-			if c.RScore != r || c.FScore != f || c.MScore != m || c.Segment != segments.Segment(r, f, m) {
+			if int(c.RScore) != r || int(c.FScore) != f || int(c.MScore) != m || c.Segment != segments.Segment(r, f, m) {
 				t.Fatalf("%s: customer %s: scores %d%d%d %s, naive %d%d%d", zone, c.CustomerID, c.RScore, c.FScore, c.MScore, c.Segment, r, f, m)
 			}
 		}
@@ -294,7 +294,7 @@ func diffCustomer(a, b features.Customer) string {
 		ok   bool
 	}
 	checks := []pair{
-		{"first_purchase", a.FirstPurchase.Equal(b.FirstPurchase)}, {"last_purchase", a.LastPurchase.Equal(b.LastPurchase)},
+		{"first_purchase", a.FirstPurchaseMicros == b.FirstPurchaseMicros}, {"last_purchase", a.LastPurchaseMicros == b.LastPurchaseMicros},
 		{"orders", a.Orders == b.Orders}, {"frequency", a.Frequency == b.Frequency},
 		{"recency", close(a.Recency, b.Recency)}, {"T", close(a.T, b.T)},
 		{"monetary_value", close(a.MonetaryValue, b.MonetaryValue)}, {"monetary_avg", close(a.MonetaryAvg, b.MonetaryAvg)},

@@ -67,14 +67,14 @@ func customers1M() (*features.Result, *night.ModelFile) {
 	res.Customers = make([]features.Customer, n)
 	for i := range res.Customers {
 		T := math.Round((26+rng.Float64()*52)*7) / 7
-		x := int64(rng.ExpFloat64() * 2)
+		x := int32(rng.ExpFloat64() * 2)
 		tx := 0.0
 		if x > 0 {
 			tx = math.Round(rng.Float64()*T*7) / 7
 		}
 		res.Customers[i] = features.Customer{CustomerID: fmt.Sprintf("c%07d", i), Frequency: x, Recency: tx, T: T,
 			MonetaryValue: 20 + rng.Float64()*40, MonetaryAvg: 20 + rng.Float64()*40, Orders: x + 1,
-			Segment: names[rng.IntN(len(names))], DaysSinceLast: int64((T - tx) * 7)}
+			Segment: names[rng.IntN(len(names))], DaysSinceLast: int32((T - tx) * 7)}
 	}
 	mf := &night.ModelFile{FittedModel: night.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 0.25, "alpha": 4, "a": 0.8, "b": 2.5}}, Unit: "week"}
 	mf.Spend = &night.FittedModel{Model: "gamma-gamma", Params: map[string]float64{"p": 6.25, "q": 3.74, "gamma": 15.44}}

@@ -117,9 +117,9 @@ func (e *exportRow) record(i int) []string {
 	if !s.NextPurchase.IsZero() {
 		next = s.NextPurchase.Format(time.DateOnly)
 	}
-	return []string{c.CustomerID, c.Segment, strconv.Itoa(c.RScore), strconv.Itoa(c.FScore), strconv.Itoa(c.MScore),
-		e.date(c.FirstPurchase), e.date(c.LastPurchase), strconv.FormatInt(c.Orders, 10), strconv.FormatInt(c.Frequency, 10),
-		f4(c.Recency), strconv.FormatInt(c.TenureDays, 10), e.money(c.MonetaryAvg), warehouse.FormatAmount(c.TotalSpendMicros, e.dec),
+	return []string{c.CustomerID, c.Segment, strconv.Itoa(int(c.RScore)), strconv.Itoa(int(c.FScore)), strconv.Itoa(int(c.MScore)),
+		e.date(c.FirstPurchase()), e.date(c.LastPurchase()), strconv.FormatInt(int64(c.Orders), 10), strconv.FormatInt(int64(c.Frequency), 10),
+		f4(c.Recency), strconv.FormatInt(int64(c.TenureDays), 10), e.money(c.MonetaryAvg), warehouse.FormatAmount(c.TotalSpendMicros, e.dec),
 		f4(s.PAlive), f4(s.ChurnRisk), s.Tier, f4(s.ExpectedPurchases), e.money(s.ExpectedSpend), next, e.money(s.CLV),
 		e.perk(i), e.scoredAt, e.model}
 }
@@ -303,12 +303,12 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.integer(int64(c.RScore))
 	e.integer(int64(c.FScore))
 	e.integer(int64(c.MScore))
-	e.date(c.FirstPurchase)
-	e.date(c.LastPurchase)
-	e.integer(c.Orders)
-	e.integer(c.Frequency)
+	e.date(c.FirstPurchase())
+	e.date(c.LastPurchase())
+	e.integer(int64(c.Orders))
+	e.integer(int64(c.Frequency))
 	e.f4(c.Recency)
-	e.integer(c.TenureDays)
+	e.integer(int64(c.TenureDays))
 	e.money(c.MonetaryAvg)
 	e.amount(c.TotalSpendMicros)
 	e.f4(s.PAlive)
@@ -344,8 +344,8 @@ func (er *exportRow) appendSegmentLine(dst []byte, i int) []byte {
 	}
 	e := lineEncoder{dst: sheet.AppendSafeField(dst, c.CustomerID), loc: er.loc, dec: er.dec}
 	e.text(c.Segment)
-	e.date(c.LastPurchase)
-	e.integer(c.Orders)
+	e.date(c.LastPurchase())
+	e.integer(int64(c.Orders))
 	e.amount(c.TotalSpendMicros)
 	e.f4(s.ChurnRisk)
 	e.text(s.Tier)
@@ -403,8 +403,8 @@ func (er *exportRow) writeFeedParquet(path string) error {
 	for i := range er.res.Customers {
 		c, s := &er.res.Customers[i], &er.scores[i]
 		row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
-			FirstPurchase: civilDays(c.FirstPurchase, er.loc), LastPurchase: civilDays(c.LastPurchase, er.loc),
-			Orders: c.Orders, Frequency: c.Frequency, Recency: c.Recency, Tenure: c.TenureDays, MonetaryAvg: c.MonetaryAvg,
+			FirstPurchase: civilDays(c.FirstPurchase(), er.loc), LastPurchase: civilDays(c.LastPurchase(), er.loc),
+			Orders: int64(c.Orders), Frequency: int64(c.Frequency), Recency: c.Recency, Tenure: int64(c.TenureDays), MonetaryAvg: c.MonetaryAvg,
 			TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
 			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model}
 		if !s.NextPurchase.IsZero() {

@@ -28,8 +28,8 @@ func TestCRMLineIsTheRecord(t *testing.T) {
 	for i := range 500 {
 		first := time.Unix(1.6e9+rng.Int64N(1e8), 0).UTC()
 		c := features.Customer{CustomerID: ids[i%len(ids)] + strconv.Itoa(i), Segment: []string{"Lost", "=evil", "Can't Lose Them", "a,b"}[i%4],
-			RScore: 1 + i%5, FScore: 2, MScore: 3, FirstPurchase: first, LastPurchase: first.Add(time.Duration(rng.IntN(1000)) * time.Hour),
-			Orders: int64(i % 7), Frequency: int64(i % 5), Recency: rng.Float64() * 50, TenureDays: int64(i), MonetaryAvg: rng.Float64() * 100,
+			RScore: int8(1 + i%5), FScore: 2, MScore: 3, FirstPurchaseMicros: first.UnixMicro(), LastPurchaseMicros: first.Add(time.Duration(rng.IntN(1000)) * time.Hour).UnixMicro(),
+			Orders: int32(i % 7), Frequency: int32(i % 5), Recency: rng.Float64() * 50, TenureDays: int32(i), MonetaryAvg: rng.Float64() * 100,
 			TotalSpendMicros: rng.Int64N(1e9) - 1e8}
 		s := night.Score{PAlive: rng.Float64(), ChurnRisk: rng.Float64(), Tier: "high", ExpectedPurchases: rng.Float64(), ExpectedSpend: rng.Float64() * 30, CLV: rng.Float64()*200 - 20}
 		switch i % 9 {
@@ -40,7 +40,7 @@ func TestCRMLineIsTheRecord(t *testing.T) {
 		case 2:
 			s.NextPurchase = time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
 		case 3:
-			c.FirstPurchase = time.Time{}
+			c.FirstPurchaseMicros = -1 // before the epoch
 		}
 		res.Customers = append(res.Customers, c)
 		scores = append(scores, s)

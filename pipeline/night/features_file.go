@@ -71,15 +71,16 @@ type FeatureRow struct {
 
 func featureRow(c *features.Customer) FeatureRow {
 	return FeatureRow{
-		CustomerID: c.CustomerID, FirstPurchase: c.FirstPurchase.UnixMicro(), LastPurchase: c.LastPurchase.UnixMicro(),
-		Orders: c.Orders, Frequency: c.Frequency, Recency: c.Recency, T: c.T,
+		CustomerID: c.CustomerID, FirstPurchase: c.FirstPurchaseMicros, LastPurchase: c.LastPurchaseMicros,
+		Orders: int64(c.Orders), Frequency: int64(c.Frequency), Recency: c.Recency, T: c.T,
 		MonetaryValue: c.MonetaryValue, MonetaryAvg: c.MonetaryAvg,
-		TotalSpend: c.TotalSpendMicros, NetSpend: c.NetSpendMicros, Refunds: c.Refunds, RefundAmount: c.RefundAmountMicros,
+		TotalSpend: c.TotalSpendMicros, NetSpend: c.NetSpendMicros, Refunds: int64(c.Refunds), RefundAmount: c.RefundAmountMicros,
 		RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore), Segment: c.Segment,
-		Orders30: c.Orders30, Orders90: c.Orders90, Orders365: c.Orders365,
+		Orders30: int64(c.Orders30), Orders90: int64(c.Orders90), Orders365: int64(c.Orders365),
 		Spend30: c.Spend30Micros, Spend90: c.Spend90Micros, Spend365: c.Spend365Micros, SpendTrend: c.SpendTrendMicros,
-		DaysSinceLast: c.DaysSinceLast, GapMeanDays: c.GapMeanDays, GapStdDays: c.GapStdDays, TenureDays: c.TenureDays,
-		Stores: c.Stores, Categories: c.Categories, HoldoutOrders: c.HoldoutOrders, HoldoutDays: c.HoldoutDays, HoldoutSpend: c.HoldoutSpendMicros,
+		DaysSinceLast: int64(c.DaysSinceLast), GapMeanDays: c.GapMeanDays, GapStdDays: c.GapStdDays, TenureDays: int64(c.TenureDays),
+		Stores: int64(c.Stores), Categories: int64(c.Categories), HoldoutOrders: int64(c.HoldoutOrders), HoldoutDays: int64(c.HoldoutDays),
+		HoldoutSpend: c.HoldoutSpendMicros,
 	}
 }
 
@@ -489,11 +490,12 @@ func featureColumns(rows []features.Customer) map[string]func(i int, v parquet.V
 	f64 := func(field func(c *features.Customer) *float64) func(int, parquet.Value) {
 		return func(i int, v parquet.Value) { *field(&rows[i]) = v.Double() }
 	}
-	score := func(field func(c *features.Customer) *int) func(int, parquet.Value) {
-		return func(i int, v parquet.Value) { *field(&rows[i]) = int(v.Int32()) }
+	// Counts are int64 columns, kept in 32 bits in memory.
+	count := func(field func(c *features.Customer) *int32) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = int32(v.Int64()) }
 	}
-	instant := func(field func(c *features.Customer) *time.Time) func(int, parquet.Value) {
-		return func(i int, v parquet.Value) { *field(&rows[i]) = time.UnixMicro(v.Int64()).UTC() }
+	score := func(field func(c *features.Customer) *int8) func(int, parquet.Value) {
+		return func(i int, v parquet.Value) { *field(&rows[i]) = int8(v.Int32()) }
 	}
 	// Repeated segment names share one string each.
 	segments := map[string]string{}
@@ -509,36 +511,36 @@ func featureColumns(rows []features.Customer) map[string]func(i int, v parquet.V
 			}
 			rows[i].Segment = s
 		},
-		"first_purchase":  instant(func(c *C) *time.Time { return &c.FirstPurchase }),
-		"last_purchase":   instant(func(c *C) *time.Time { return &c.LastPurchase }),
-		"orders":          i64(func(c *C) *int64 { return &c.Orders }),
-		"frequency":       i64(func(c *C) *int64 { return &c.Frequency }),
+		"first_purchase":  i64(func(c *C) *int64 { return &c.FirstPurchaseMicros }),
+		"last_purchase":   i64(func(c *C) *int64 { return &c.LastPurchaseMicros }),
+		"orders":          count(func(c *C) *int32 { return &c.Orders }),
+		"frequency":       count(func(c *C) *int32 { return &c.Frequency }),
 		"recency":         f64(func(c *C) *float64 { return &c.Recency }),
 		"T":               f64(func(c *C) *float64 { return &c.T }),
 		"monetary_value":  f64(func(c *C) *float64 { return &c.MonetaryValue }),
 		"monetary_avg":    f64(func(c *C) *float64 { return &c.MonetaryAvg }),
 		"total_spend":     i64(func(c *C) *int64 { return &c.TotalSpendMicros }),
 		"net_spend":       i64(func(c *C) *int64 { return &c.NetSpendMicros }),
-		"refunds":         i64(func(c *C) *int64 { return &c.Refunds }),
+		"refunds":         count(func(c *C) *int32 { return &c.Refunds }),
 		"refund_amount":   i64(func(c *C) *int64 { return &c.RefundAmountMicros }),
-		"r_score":         score(func(c *C) *int { return &c.RScore }),
-		"f_score":         score(func(c *C) *int { return &c.FScore }),
-		"m_score":         score(func(c *C) *int { return &c.MScore }),
-		"orders_30d":      i64(func(c *C) *int64 { return &c.Orders30 }),
-		"orders_90d":      i64(func(c *C) *int64 { return &c.Orders90 }),
-		"orders_365d":     i64(func(c *C) *int64 { return &c.Orders365 }),
+		"r_score":         score(func(c *C) *int8 { return &c.RScore }),
+		"f_score":         score(func(c *C) *int8 { return &c.FScore }),
+		"m_score":         score(func(c *C) *int8 { return &c.MScore }),
+		"orders_30d":      count(func(c *C) *int32 { return &c.Orders30 }),
+		"orders_90d":      count(func(c *C) *int32 { return &c.Orders90 }),
+		"orders_365d":     count(func(c *C) *int32 { return &c.Orders365 }),
 		"spend_30d":       i64(func(c *C) *int64 { return &c.Spend30Micros }),
 		"spend_90d":       i64(func(c *C) *int64 { return &c.Spend90Micros }),
 		"spend_365d":      i64(func(c *C) *int64 { return &c.Spend365Micros }),
 		"spend_trend_90d": i64(func(c *C) *int64 { return &c.SpendTrendMicros }),
-		"days_since_last": i64(func(c *C) *int64 { return &c.DaysSinceLast }),
+		"days_since_last": count(func(c *C) *int32 { return &c.DaysSinceLast }),
 		"gap_mean_days":   f64(func(c *C) *float64 { return &c.GapMeanDays }),
 		"gap_std_days":    f64(func(c *C) *float64 { return &c.GapStdDays }),
-		"tenure_days":     i64(func(c *C) *int64 { return &c.TenureDays }),
-		"stores":          i64(func(c *C) *int64 { return &c.Stores }),
-		"categories":      i64(func(c *C) *int64 { return &c.Categories }),
-		"holdout_orders":  i64(func(c *C) *int64 { return &c.HoldoutOrders }),
-		"holdout_days":    i64(func(c *C) *int64 { return &c.HoldoutDays }),
+		"tenure_days":     count(func(c *C) *int32 { return &c.TenureDays }),
+		"stores":          count(func(c *C) *int32 { return &c.Stores }),
+		"categories":      count(func(c *C) *int32 { return &c.Categories }),
+		"holdout_orders":  count(func(c *C) *int32 { return &c.HoldoutOrders }),
+		"holdout_days":    count(func(c *C) *int32 { return &c.HoldoutDays }),
 		"holdout_spend":   i64(func(c *C) *int64 { return &c.HoldoutSpendMicros }),
 	}
 }
@@ -685,14 +687,15 @@ func newFeatureCSV(f *warehouse.AtomicFile, res *features.Result) (*featureCSV, 
 func (c *featureCSV) write(rows []features.Customer) error {
 	money := func(v int64) string { return warehouse.FormatAmount(v, c.dec) }
 	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
-	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
+	i64 := func(v int32) string { return strconv.FormatInt(int64(v), 10) }
+	score := func(v int8) string { return strconv.Itoa(int(v)) }
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 	for i := range rows {
 		r := &rows[i]
-		rec := []string{r.CustomerID, ts(r.FirstPurchase), ts(r.LastPurchase), i64(r.Orders), i64(r.Frequency),
+		rec := []string{r.CustomerID, ts(r.FirstPurchase()), ts(r.LastPurchase()), i64(r.Orders), i64(r.Frequency),
 			num(r.Recency), num(r.T), num(r.MonetaryValue), num(r.MonetaryAvg), money(r.TotalSpendMicros),
-			money(r.NetSpendMicros), i64(r.Refunds), money(r.RefundAmountMicros), strconv.Itoa(r.RScore),
-			strconv.Itoa(r.FScore), strconv.Itoa(r.MScore), r.Segment, i64(r.Orders30), i64(r.Orders90),
+			money(r.NetSpendMicros), i64(r.Refunds), money(r.RefundAmountMicros), score(r.RScore),
+			score(r.FScore), score(r.MScore), r.Segment, i64(r.Orders30), i64(r.Orders90),
 			i64(r.Orders365), money(r.Spend30Micros), money(r.Spend90Micros), money(r.Spend365Micros),
 			money(r.SpendTrendMicros), i64(r.DaysSinceLast), num(r.GapMeanDays), num(r.GapStdDays),
 			i64(r.TenureDays), i64(r.Stores), i64(r.Categories), i64(r.HoldoutOrders), i64(r.HoldoutDays), money(r.HoldoutSpendMicros)}

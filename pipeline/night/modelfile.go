@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,16 +81,15 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 		return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownModel, name, PurchaseModels)
 	}
 	var spend []model.SpendPattern
-	start := time.Time{}
+	var first int64 = math.MaxInt64 // the earliest first purchase, µs
 	for i := range res.Customers {
 		c := &res.Customers[i]
 		if c.Frequency > 0 && c.MonetaryValue > 0 {
 			spend = append(spend, model.SpendPattern{X: float64(c.Frequency), M: c.MonetaryValue, Count: 1})
 		}
-		if start.IsZero() || c.FirstPurchase.Before(start) {
-			start = c.FirstPurchase
-		}
+		first = min(first, c.FirstPurchaseMicros)
 	}
+	start := time.UnixMicro(first).UTC()
 	ps, _ := CustomerPatterns(res)
 	fit, err := model.FitPurchaseModel(name, ps, opt)
 	if err != nil {

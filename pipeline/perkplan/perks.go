@@ -331,7 +331,7 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 				any := false
 				for k := range perks {
 					p := &perks[k]
-					if (len(p.Segments) > 0 && !slices.Contains(p.Segments, c.Segment)) || c.Orders < p.MinOrders || s.CLV < p.MinCLV {
+					if (len(p.Segments) > 0 && !slices.Contains(p.Segments, c.Segment)) || int64(c.Orders) < p.MinOrders || s.CLV < p.MinCLV {
 						continue
 					}
 					any = true
@@ -438,13 +438,13 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 func reason(buf []byte, c *features.Customer, risk, horizonDays float64, phrase, sym string, kept, cost float64) string {
 	buf = append(buf, c.Segment...)
 	buf = append(buf, ", "...)
-	buf = strconv.AppendInt(buf, c.Orders, 10)
+	buf = strconv.AppendInt(buf, int64(c.Orders), 10)
 	if c.Orders == 1 {
 		buf = append(buf, " order, last "...)
 	} else {
 		buf = append(buf, " orders, last "...)
 	}
-	buf = strconv.AppendInt(buf, c.DaysSinceLast, 10)
+	buf = strconv.AppendInt(buf, int64(c.DaysSinceLast), 10)
 	buf = append(buf, " days ago, "...)
 	buf = strconv.AppendFloat(buf, 100*risk, 'f', 0, 64)
 	buf = append(buf, " % risk of no purchase in "...)

@@ -191,7 +191,7 @@ func EstimateUplift(ctx context.Context, w *warehouse.Warehouse, fo night.Featur
 				up.Skipped["window not over at the as-of date"]++
 				continue
 			}
-			outs = append(outs, outcome{perk: c.PerkID, group: cu.Segment, firstIn: cu.HoldoutFirst, observed: observed, held: heldOut(c.CustomerID)})
+			outs = append(outs, outcome{perk: c.PerkID, group: cu.Segment, firstIn: int64(cu.HoldoutFirst), observed: observed, held: heldOut(c.CustomerID)})
 		}
 	}
 	for _, p := range perks {
