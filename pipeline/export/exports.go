@@ -281,7 +281,9 @@ func (e *lineEncoder) text(v string) {
 func (e *lineEncoder) integer(v int64) { e.number(strconv.AppendInt(e.num[:0], v, 10)) }
 
 // amount appends millionths as money with the currency's decimals.
-func (e *lineEncoder) amount(micros int64) { e.number(warehouse.AppendAmount(e.num[:0], micros, e.dec)) }
+func (e *lineEncoder) amount(micros int64) {
+	e.number(warehouse.AppendAmount(e.num[:0], micros, e.dec))
+}
 func (e *lineEncoder) f4(v float64)    { e.number(strconv.AppendFloat(e.num[:0], v, 'f', 4, 64)) }
 func (e *lineEncoder) money(v float64) { e.number(strconv.AppendFloat(e.num[:0], v, 'f', e.dec, 64)) }
 
