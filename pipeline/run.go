@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -153,7 +154,12 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 			defer fmt.Fprint(opt.Progress, "\r\x1b[K")
 		}
 		log.Info("step started", "step", name)
-		rows, note, err := fn()
+		// The step's name labels its CPU samples (and its goroutines'):
+		// go tool pprof -tagfocus step=score bin/churn DIR/cpu.pprof.
+		var rows int64
+		var note string
+		var err error
+		pprof.Do(ctx, pprof.Labels("step", name), func(context.Context) { rows, note, err = fn() })
 		if err != nil {
 			return fmt.Errorf("%w at step %s: %w", ErrRunFailed, name, err)
 		}

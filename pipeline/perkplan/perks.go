@@ -314,24 +314,53 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		eligible int
 		err      error
 	}
-	blocks := make([]block, workers)
+	offered := func(c *features.Customer, s *night.Score, p *Perk) bool {
+		return slices.Contains(opt.Tiers, s.Tier) && (len(p.Segments) == 0 || slices.Contains(p.Segments, c.Segment)) &&
+			int64(c.Orders) >= p.MinOrders && s.CLV >= p.MinCLV
+	}
+	span := func(wk int) (int, int) {
+		return wk * len(res.Customers) / workers, (wk + 1) * len(res.Customers) / workers
+	}
+	// Count each block's options first, so that every block writes its
+	// own part of one slice (growing the slices copied millions of options
+	// over and over).
+	counts := make([]int, workers+1)
 	var wg sync.WaitGroup
 	for wk := 0; wk < workers; wk++ {
 		wg.Add(1)
 		go func(wk int) {
 			defer wg.Done()
+			lo, hi := span(wk)
+			for i := lo; i < hi; i++ {
+				for k := range perks {
+					if offered(&res.Customers[i], &scores[i], &perks[k]) {
+						counts[wk+1]++
+					}
+				}
+			}
+		}(wk)
+	}
+	wg.Wait()
+	for wk := 1; wk <= workers; wk++ {
+		counts[wk] += counts[wk-1]
+	}
+	opts := make([]model.Option, counts[workers])
+	details := make([]detail, counts[workers]) // parallel to opts
+	blocks := make([]block, workers)
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
 			bl := &blocks[wk]
-			lo, hi := wk*len(res.Customers)/workers, (wk+1)*len(res.Customers)/workers
+			lo, hi := span(wk)
+			bl.opts, bl.details = opts[counts[wk]:counts[wk]:counts[wk+1]], details[counts[wk]:counts[wk]:counts[wk+1]]
 			for i := lo; i < hi; i++ {
 				c := &res.Customers[i]
 				s := &scores[i]
-				if !slices.Contains(opt.Tiers, s.Tier) {
-					continue
-				}
 				any := false
 				for k := range perks {
 					p := &perks[k]
-					if (len(p.Segments) > 0 && !slices.Contains(p.Segments, c.Segment)) || int64(c.Orders) < p.MinOrders || s.CLV < p.MinCLV {
+					if !offered(c, s, p) {
 						continue
 					}
 					any = true
@@ -358,20 +387,12 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		}(wk)
 	}
 	wg.Wait()
-	n, eligible := 0, 0
+	eligible := 0
 	for _, bl := range blocks {
 		if bl.err != nil {
 			return nil, bl.err
 		}
-		n += len(bl.opts)
 		eligible += bl.eligible
-	}
-	opts := make([]model.Option, 0, n)
-	details := make([]detail, 0, n) // parallel to opts
-	for wk := range blocks {
-		opts = append(opts, blocks[wk].opts...)
-		details = append(details, blocks[wk].details...)
-		blocks[wk] = block{}
 	}
 	plan.Eligible = eligible
 	capacity := make([]int, len(perks))
