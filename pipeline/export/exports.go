@@ -430,56 +430,61 @@ func (er *exportRow) writeFeedParquet(path string) error {
 // file) and one per perk; counts gets the customers per segment.
 func (er *exportRow) writeSegments(runDir string, counts map[string]int, excel bool) ([]string, error) {
 	res, recs := er.res, er.recs
-	var files []string
-	write := func(rel string, fn func(w *sheet.SafeCSVWriter) error) error {
-		files = append(files, rel)
-		return sheet.WriteCSV(filepath.Join(runDir, rel), excel, fn)
-	}
-	writeRows := func(rel string, rows []int) error {
-		return write(rel, func(w *sheet.SafeCSVWriter) error {
-			if err := w.Write(segHeader); err != nil {
-				return err
-			}
-			var line []byte
-			for _, i := range rows {
-				line = er.appendSegmentLine(line[:0], i)
-				if err := w.WriteLine(line); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	bySeg := map[string][]int{}
-	for i := range res.Customers {
-		bySeg[res.Customers[i].Segment] = append(bySeg[res.Customers[i].Segment], i)
-	}
 	names := slices.Clone(res.SegmentNames)
-	for n := range bySeg {
+	perkSet := map[string]bool{}
+	for i := range res.Customers {
+		counts[res.Customers[i].Segment]++
+		if recs != nil && recs[i].PerkID != "" {
+			perkSet[recs[i].PerkID] = true
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(counts)) {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
-	for _, name := range names {
-		counts[name] = len(bySeg[name])
-		if err := writeRows("segments/"+Slug(name)+".csv", bySeg[name]); err != nil {
-			return nil, err
+	perks := slices.Sorted(maps.Keys(perkSet))
+	var files []string
+	segFile, perkFile := map[string]int{}, map[string]int{}
+	for _, n := range names {
+		if _, ok := counts[n]; !ok {
+			counts[n] = 0 // every segment of the table has a file, empty or not
 		}
+		segFile[n] = len(files)
+		files = append(files, "segments/"+Slug(n)+".csv")
 	}
-	if recs != nil {
-		byPerk := map[string][]int{}
-		for i := range recs {
-			if recs[i].PerkID != "" {
-				byPerk[recs[i].PerkID] = append(byPerk[recs[i].PerkID], i)
+	for _, p := range perks {
+		perkFile[p] = len(files)
+		files = append(files, "segments/perk_"+Slug(p)+".csv")
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(runDir, f)
+	}
+	// All files at once, in one pass over the customers in id order: each
+	// file gets its rows in that order, and the rows are read in order.
+	err := sheet.WriteFilesAtomic(paths, func(ws []*bufio.Writer) error {
+		out := make([]*sheet.SafeCSVWriter, len(ws))
+		for i, w := range ws {
+			out[i] = sheet.NewSafeCSV(w, excel)
+			out[i].Write(segHeader)
+		}
+		var line []byte
+		for i := range res.Customers {
+			line = er.appendSegmentLine(line[:0], i)
+			out[segFile[res.Customers[i].Segment]].WriteLine(line)
+			if recs != nil && recs[i].PerkID != "" {
+				out[perkFile[recs[i].PerkID]].WriteLine(line)
 			}
 		}
-		for _, p := range slices.Sorted(maps.Keys(byPerk)) {
-			if err := writeRows("segments/perk_"+Slug(p)+".csv", byPerk[p]); err != nil {
-				return nil, err
+		for _, w := range out {
+			if err := w.Flush(); err != nil {
+				return err
 			}
 		}
-	}
-	return files, nil
+		return nil
+	})
+	return files, err
 }
 
 // Slug makes a file name of a segment or perk name: lower case, letters and
