@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
 
@@ -50,7 +51,7 @@ func synthWarehouse(t *testing.T, customers int, seed uint64) *warehouse.Warehou
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
 		t.Fatal(err)
 	}
 	return &warehouse.Warehouse{Dir: data}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
 
@@ -215,10 +216,10 @@ func TestFeaturesMatchNaive(t *testing.T) {
 	}
 	src := filepath.Join(dir, datasets.SynthTransactions)
 	data := filepath.Join(dir, "data")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, src); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
-	recs := readCSVFile(t, src)
+	recs := ingesttest.ReadCSVFile(t, src)
 	var txs []naiveTx
 	for _, r := range recs[1:] {
 		at, err := time.Parse(time.RFC3339, r[2])
@@ -321,7 +322,7 @@ func TestSeveralCurrenciesNeedRates(t *testing.T) {
 	src := filepath.Join(dir, "x.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount,currency\na,1,2024-01-01,10,EUR\nb,2,2024-01-02,10,USD\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, src); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
 	w := &warehouse.Warehouse{Dir: data}
@@ -381,7 +382,7 @@ func TestFeaturesReused(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "more.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount\nnew1,x1,2025-01-02T10:00:00Z,5.00\n"), 0o644)
-	if _, err := ingestFiles(t, w.Dir, ingest.IngestOptions{}, src); err != nil {
+	if _, err := ingesttest.Ingest(t, w.Dir, ingest.IngestOptions{}, src); err != nil {
 		t.Fatal(err)
 	}
 	if _, why, _ := night.ReuseOrComputeFeatures(ctx, w, dir, fo); !strings.Contains(why, "warehouse changed") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 )
 
 // warehouseDigest summarises what a reader sees: row count and a hash of
@@ -18,7 +19,7 @@ import (
 func warehouseDigest(t *testing.T, dir string) string {
 	t.Helper()
 	h := sha256.New()
-	rows := readAll(t, dir)
+	rows := ingesttest.ReadAll(t, dir)
 	for _, r := range rows {
 		fmt.Fprintf(h, "%s|%s|%d|%d|%s\n", r.CustomerID, r.OrderID, r.TimeMicros, r.AmountMicros, r.Currency)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
 
@@ -25,7 +26,7 @@ func cdnowWarehouse(t *testing.T) *warehouse.Warehouse {
 	}
 	cfg, _ := pipeline.LoadConfig(paths[1])
 	data := filepath.Join(dir, "data")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{Source: cfg.SourceOptions}, paths[0]); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: cfg.SourceOptions}, paths[0]); err != nil {
 		t.Fatal(err)
 	}
 	return &warehouse.Warehouse{Dir: data}

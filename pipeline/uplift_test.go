@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/warehouse"
@@ -31,7 +32,7 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
 		t.Fatal(err)
 	}
 	w := &warehouse.Warehouse{Dir: data}
@@ -56,7 +57,7 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 		t.Errorf("skipped history rows: %v", up.Skipped)
 	}
 
-	rows := readCSVFile(t, filepath.Join(dir, datasets.SynthCampaignTruth))
+	rows := ingesttest.ReadCSVFile(t, filepath.Join(dir, datasets.SynthCampaignTruth))
 	truth := map[[2]string]float64{}
 	for _, r := range rows[1:] {
 		v, _ := strconv.ParseFloat(r[4], 64)

@@ -3,13 +3,10 @@ package ingest_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -17,15 +14,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/warehouse"
 
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/pipeline"
 	"github.com/parquet-go/parquet-go"
@@ -33,57 +28,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// readAll scans the warehouse into transactions sorted by order id.
-func readAll(t testing.TB, dir string) []warehouse.Transaction {
-	t.Helper()
-	w := &warehouse.Warehouse{Dir: dir}
-	var mu sync.Mutex
-	var out []warehouse.Transaction
-	_, err := w.Scan(context.Background(), warehouse.ScanOptions{BatchRows: 1000}, func(_ int, rec arrow.Record) error {
-		cust := rec.Column(warehouse.ColCustomer).(*array.String)
-		order := rec.Column(warehouse.ColOrder).(*array.String)
-		ts := rec.Column(warehouse.ColTime).(*array.Timestamp)
-		amount := rec.Column(warehouse.ColAmount).(*array.Int64)
-		cur := rec.Column(warehouse.ColCurrency).(*array.String)
-		qty := rec.Column(warehouse.ColQuantity).(*array.Int64)
-		mu.Lock()
-		defer mu.Unlock()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			out = append(out, warehouse.Transaction{
-				// The batch's buffers are reused after fn returns: copy strings.
-				CustomerID: strings.Clone(cust.Value(i)), OrderID: strings.Clone(order.Value(i)), TimeMicros: int64(ts.Value(i)),
-				AmountMicros: amount.Value(i), Currency: strings.Clone(cur.Value(i)), QuantityMicros: qty.Value(i),
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].OrderID < out[j].OrderID })
-	return out
-}
-
-// readCSVFile reads every record of a CSV file, header included.
-func readCSVFile(t testing.TB, path string) [][]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return recs
-}
-
 // expectFromCSV reads a synthetic export independently of the ingest:
 // encoding/csv, time.Parse and exact rationals.
 func expectFromCSV(t *testing.T, path string) []warehouse.Transaction {
 	t.Helper()
-	recs := readCSVFile(t, path)
+	recs := ingesttest.ReadCSVFile(t, path)
 	var out []warehouse.Transaction
 	for _, r := range recs[1:] {
 		ts, err := time.Parse(time.RFC3339, r[2])
@@ -101,15 +50,6 @@ func expectFromCSV(t *testing.T, path string) []warehouse.Transaction {
 	return out
 }
 
-func ingestFiles(t *testing.T, data string, opt ingest.IngestOptions, args ...string) (*ingest.IngestSummary, error) {
-	t.Helper()
-	if opt.MaxBadFraction == 0 {
-		opt.MaxBadFraction = 0.01
-	}
-	opt.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	return ingest.Ingest(context.Background(), data, args, opt)
-}
-
 // TestRoundTripExact: what was ingested reads back to the cent and the microsecond.
 func TestRoundTripExact(t *testing.T) {
 	dir := t.TempDir()
@@ -118,12 +58,12 @@ func TestRoundTripExact(t *testing.T) {
 	}
 	src := filepath.Join(dir, datasets.SynthTransactions)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := expectFromCSV(t, src)
-	got := readAll(t, data)
+	got := ingesttest.ReadAll(t, data)
 	if len(got) != len(want) || sum.Accepted != int64(len(want)) || sum.Rejected != 0 {
 		t.Fatalf("read back %d rows, summary accepted %d rejected %d; the file has %d", len(got), sum.Accepted, sum.Rejected, len(want))
 	}
@@ -189,14 +129,14 @@ func TestFormatsAgree(t *testing.T) {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, files[name], 0o644)
 		data := filepath.Join(dir, "data-"+name)
-		sum, err := ingestFiles(t, data, ingest.IngestOptions{}, p)
+		sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, p)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if sum.Accepted != 4 || sum.Rejected != 0 {
 			t.Fatalf("%s: accepted %d rejected %d", name, sum.Accepted, sum.Rejected)
 		}
-		got := readAll(t, data)
+		got := ingesttest.ReadAll(t, data)
 		if first == nil {
 			first = got
 			if first[1].AmountMicros != -3_000_000 || first[3].AmountMicros != 1_234_560_000 || first[1].TimeMicros != time.Date(2024, 1, 4, 4, 30, 0, 0, time.UTC).UnixMicro() {
@@ -226,14 +166,14 @@ func TestCDNOWAllRowsAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := filepath.Join(dir, "data")
-		sum, err := ingestFiles(t, data, ingest.IngestOptions{Source: cfg.SourceOptions}, paths[0])
+		sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: cfg.SourceOptions}, paths[0])
 		if err != nil {
 			t.Fatal(err)
 		}
 		if sum.Accepted != tc.rows || sum.Rejected != 0 {
 			t.Fatalf("sample=%v: accepted %d rejected %d, want %d and 0", tc.sample, sum.Accepted, sum.Rejected, tc.rows)
 		}
-		got := readAll(t, data)
+		got := ingesttest.ReadAll(t, data)
 		var total int64
 		for _, tx := range got {
 			total += tx.AmountMicros
@@ -261,7 +201,7 @@ func TestQuarantineGolden(t *testing.T) {
 		"i,9,2024-01-01T10:00:00Z,-2.50\n"
 	os.WriteFile(src, []byte(body), 0o644)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{MaxBadFraction: 1}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{MaxBadFraction: 1}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +234,7 @@ func TestTooManyBadCommitsNothing(t *testing.T) {
 	src := filepath.Join(dir, "orders.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount\na,1,2024-01-01,1\nb,2,bad,1\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{MaxBadFraction: 0.01}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{MaxBadFraction: 0.01}, src)
 	if !errors.Is(err, ingest.ErrTooManyBad) || !strings.Contains(err.Error(), "unparseable_time=1") {
 		t.Fatalf("err = %v", err)
 	}
@@ -317,19 +257,19 @@ func TestIdempotentAndForce(t *testing.T) {
 	src := filepath.Join(dir, "orders.csv")
 	os.WriteFile(src, []byte("customer_id,ordered_at,amount\na,2024-01-01,1.00\na,2024-01-01,1.00\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, src)
 	if err != nil || sum.Accepted != 2 {
 		t.Fatalf("first: %+v %v (identical rows without order ids are two purchases)", sum, err)
 	}
-	sum, err = ingestFiles(t, data, ingest.IngestOptions{}, src)
+	sum, err = ingesttest.Ingest(t, data, ingest.IngestOptions{}, src)
 	if err != nil || !sum.Files[0].Skipped || sum.Committed {
 		t.Fatalf("second: %+v %v", sum, err)
 	}
-	sum, err = ingestFiles(t, data, ingest.IngestOptions{Force: true}, src)
+	sum, err = ingesttest.Ingest(t, data, ingest.IngestOptions{Force: true}, src)
 	if err != nil || sum.Duplicates != 2 || sum.Accepted != 0 {
 		t.Fatalf("forced: %+v %v", sum, err)
 	}
-	if n := len(readAll(t, data)); n != 2 {
+	if n := len(ingesttest.ReadAll(t, data)); n != 2 {
 		t.Fatalf("warehouse has %d rows, want 2", n)
 	}
 }
@@ -344,14 +284,14 @@ func TestLineItems(t *testing.T) {
 		"536365,C,8,12/1/2010 8:26,3.39,17850\n"+
 		"C536379,D,-1,12/13/2010 9:41,27.50,14527\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{PriceCol: "UnitPrice", QuantityCol: "Quantity"}}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{PriceCol: "UnitPrice", QuantityCol: "Quantity"}}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Accepted != 3 || sum.Rejected != 0 {
 		t.Fatalf("%+v", sum)
 	}
-	got := readAll(t, data)
+	got := ingesttest.ReadAll(t, data)
 	want := map[string]int64{"536365": 6*2_550_000 + 8*3_390_000, "536366": 3_700_000, "C536379": -27_500_000}
 	for _, tx := range got {
 		if tx.AmountMicros != want[tx.OrderID] {
@@ -375,7 +315,7 @@ func TestAmbiguousColumnsAndDates(t *testing.T) {
 	for name, body := range cases {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(body), 0o644)
-		_, err := ingestFiles(t, filepath.Join(dir, "data"), ingest.IngestOptions{}, p)
+		_, err := ingesttest.Ingest(t, filepath.Join(dir, "data"), ingest.IngestOptions{}, p)
 		if err == nil || !strings.Contains(err.Error(), wantFlag[name]) {
 			t.Errorf("%s: err = %v, want a message naming %s", name, err, wantFlag[name])
 		}
@@ -386,15 +326,15 @@ func TestEncodingLatin1(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "old.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount\nM\xfcller,1,2024-01-01,1\n"), 0o644)
-	sum, err := ingestFiles(t, filepath.Join(dir, "strict"), ingest.IngestOptions{MaxBadFraction: 1}, src)
+	sum, err := ingesttest.Ingest(t, filepath.Join(dir, "strict"), ingest.IngestOptions{MaxBadFraction: 1}, src)
 	if err != nil || sum.Files[0].ByReason["invalid_encoding"] != 1 {
 		t.Fatalf("strict: %+v %v", sum, err)
 	}
 	data := filepath.Join(dir, "latin1")
-	if _, err := ingestFiles(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{Encoding: "latin1"}}, src); err != nil {
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{Encoding: "latin1"}}, src); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAll(t, data); got[0].CustomerID != "Müller" {
+	if got := ingesttest.ReadAll(t, data); got[0].CustomerID != "Müller" {
 		t.Fatalf("customer %q", got[0].CustomerID)
 	}
 }
@@ -478,7 +418,7 @@ func TestSmallChunks(t *testing.T) {
 	}
 	os.WriteFile(src, []byte(body.String()), 0o644)
 	data := filepath.Join(dir, "data")
-	sum, err := ingestFiles(t, data, ingest.IngestOptions{MaxBadFraction: 1}, src)
+	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{MaxBadFraction: 1}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +427,7 @@ func TestSmallChunks(t *testing.T) {
 		rank[tx.OrderID] = i
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i].OrderID < want[j].OrderID })
-	got := readAll(t, data)
+	got := ingesttest.ReadAll(t, data)
 	if !slices.Equal(got, want) {
 		i := firstDiff(got, want)
 		t.Fatalf("warehouse: %d rows, want %d; first difference at %d: %+v, want %+v", len(got), len(want), i, got[min(i, len(got)-1)], want[min(i, len(want)-1)])
@@ -502,7 +442,7 @@ func TestSmallChunks(t *testing.T) {
 	if sum.Files[0].Refunds != int64(refunds) || sum.Accepted != int64(len(want)) {
 		t.Fatalf("summary: %d accepted, %d refunds; want %d and %d", sum.Accepted, sum.Files[0].Refunds, len(want), refunds)
 	}
-	recs := readCSVFile(t, sum.Quarantine)
+	recs := ingesttest.ReadCSVFile(t, sum.Quarantine)
 	var gotBad []int64
 	for _, r := range recs[1:] {
 		var line int64

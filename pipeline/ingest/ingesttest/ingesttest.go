@@ -1,4 +1,7 @@
-package pipeline_test
+// Package ingesttest has the helpers the tests of the ingest and of the
+// whole pipeline share: ingest files quietly, read the warehouse back, read
+// a whole CSV.
+package ingesttest
 
 import (
 	"context"
@@ -17,10 +20,8 @@ import (
 	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
-// Helpers of the end-to-end tests (the ingest room's tests have their own copies).
-
-// readAll scans the warehouse into transactions sorted by order id.
-func readAll(t testing.TB, dir string) []warehouse.Transaction {
+// ReadAll scans the warehouse into transactions sorted by order id.
+func ReadAll(t testing.TB, dir string) []warehouse.Transaction {
 	t.Helper()
 	w := &warehouse.Warehouse{Dir: dir}
 	var mu sync.Mutex
@@ -50,8 +51,8 @@ func readAll(t testing.TB, dir string) []warehouse.Transaction {
 	return out
 }
 
-// readCSVFile reads every record of a CSV file, header included.
-func readCSVFile(t testing.TB, path string) [][]string {
+// ReadCSVFile reads every record of a CSV file, header included.
+func ReadCSVFile(t testing.TB, path string) [][]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -65,7 +66,9 @@ func readCSVFile(t testing.TB, path string) [][]string {
 	return recs
 }
 
-func ingestFiles(t *testing.T, data string, opt ingest.IngestOptions, args ...string) (*ingest.IngestSummary, error) {
+// Ingest ingests files into the warehouse at data with opt, logging nowhere,
+// with a bad-row limit of 1 % unless opt sets one.
+func Ingest(t testing.TB, data string, opt ingest.IngestOptions, args ...string) (*ingest.IngestSummary, error) {
 	t.Helper()
 	if opt.MaxBadFraction == 0 {
 		opt.MaxBadFraction = 0.01
