@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/datasets"
-	"github.com/churnhq/churn/model"
 )
 
 // TestBacktestAUCOnSynth: on data drawn from a known BG/NBD, the backtest's

@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/datasets"
-	"github.com/churnhq/churn/features"
 )
 
 // TestCDNOWSummaryExact: frequency, recency and T of all 2,357 customers of

@@ -1,6 +1,6 @@
 // Package pipeline runs the nightly job, Run: ingest the inbox, one scan
-// of the warehouse for every snapshot the night needs, fit, score,
-// backtest, plan, exports and report, each step over the customer table of
+// of the warehouse for every snapshot the night needs, fit, backtest,
+// score, plan, exports and report, each step over the customer table of
 // the one before, committed as one run directory. Config is the YAML file
 // of every command. The rooms it calls, in the order data flows:
 // warehouse, ingest, night, perkplan, export, report (sheet is the CSV
@@ -26,15 +26,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline/export"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/report"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/features"
-	"github.com/churnhq/churn/model"
 )
 
 // RunOptions are the inputs of `churn run`.
@@ -108,8 +107,8 @@ func mebibytes(b int64) float64 { return math.Round(float64(b)/(1<<20)*10) / 10 
 var ErrRunFailed = errors.New("run failed")
 
 // Run does one night's work for an as-of date under the warehouse lock the
-// caller holds: ingest the inbox, features, fit (or reuse), score, backtest,
-// recommend, exports, report, run.json. The run directory is built under
+// caller holds: ingest the inbox, features (one scan for every snapshot),
+// fit (or reuse), backtest, score, recommend, exports, report, run.json. The run directory is built under
 // runs/.tmp-<as-of> and renamed into place only when complete, so a failure
 // leaves the previous results as they were.
 func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManifest, string, error) {

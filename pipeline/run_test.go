@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/night"
-
 	"github.com/churnhq/churn/pipeline"
+	"github.com/churnhq/churn/pipeline/night"
 )
 
 // TestRunScansOnce: a night reads the warehouse once, whatever the model

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/night"
-	"github.com/churnhq/churn/pipeline/perkplan"
-
 	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
 )
 
 // BenchmarkScore1M scores one million customers (BG/NBD + Gamma-Gamma, 90-day

@@ -6,14 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/datasets"
-	"github.com/churnhq/churn/model"
-	"github.com/churnhq/churn/pipeline"
 )
 
 // cdnowWarehouse ingests the CDNOW sample into a new warehouse.

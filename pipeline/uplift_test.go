@@ -9,14 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/datasets"
-	"github.com/churnhq/churn/features"
 )
 
 // TestUpliftRecoversSyntheticCampaign: the synthetic generator sends three

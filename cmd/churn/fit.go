@@ -8,11 +8,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/night"
 
 	"github.com/spf13/pflag"
-
-	"github.com/churnhq/churn/pipeline"
 )
 
 const fitExamples = `  churn fit --data ./churn-data --as-of 1997-09-30

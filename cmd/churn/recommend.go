@@ -8,12 +8,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/export"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/pipeline"
 )
 
 const recommendExamples = `  churn recommend --data ./churn-data --as-of 1998-06-30 --perks perks.csv --budget 5000

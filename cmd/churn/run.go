@@ -12,10 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/report"
-
-	"github.com/churnhq/churn/pipeline"
 )
 
 const runExamples = `  churn run --data ./churn-data --config churn.yaml --inbox ./inbox

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/sheet"
-
-	"github.com/churnhq/churn/features"
 )
 
 // TestCRMLineIsTheRecord: the feed's encoded line is what SafeCSVWriter

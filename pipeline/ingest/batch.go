@@ -5,9 +5,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/churnhq/churn/pipeline/warehouse"
-
 	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // rowBatch is the accepted rows of one chunk that fall in one UTC month

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/warehouse"
-
 	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // ErrBadTime is the reason for a timestamp that cannot be read.

@@ -10,11 +10,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/sheet"
-	"github.com/churnhq/churn/pipeline/warehouse"
-
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline/sheet"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // BacktestOptions are the inputs of `churn backtest`.

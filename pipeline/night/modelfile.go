@@ -12,10 +12,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/warehouse"
-
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // ModelFile is model.json: the fitted purchase model of one as-of date and,

@@ -9,10 +9,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/churnhq/churn/pipeline/warehouse"
-
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // RiskModel is the supervised churn model as model.json records it under

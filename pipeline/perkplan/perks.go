@@ -14,12 +14,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/sheet"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/features"
-	"github.com/churnhq/churn/model"
 )
 
 // ErrCatalog is a bad perk catalog: the message names the line and column.

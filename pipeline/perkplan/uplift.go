@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/sheet"
 	"github.com/churnhq/churn/pipeline/warehouse"
-
-	"github.com/churnhq/churn/features"
 )
 
 // ErrCampaigns is a bad campaign history: the message names the line and column.
