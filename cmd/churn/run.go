@@ -196,6 +196,11 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 	}
 	fmt.Fprintln(w, "Outputs:")
 	fmt.Fprintf(w, "  CRM feed       %s\n", filepath.Join(dir, "exports", "crm_scores.csv"))
+	for _, form := range []string{"parquet", "jsonl"} {
+		if p := filepath.Join(dir, "exports", "crm_scores."+form); fileExists(p) {
+			fmt.Fprintf(w, "  CRM feed       %s (for machines: exact ids)\n", p)
+		}
+	}
 	fmt.Fprintf(w, "  CRM delta      %s (%d rows)\n", filepath.Join(dir, "exports", "crm_delta.csv"), rm.Counts["delta_rows"])
 	fmt.Fprintf(w, "  segment files  %s\n", filepath.Join(dir, "segments")+string(filepath.Separator))
 	if rm.Plan != nil {
@@ -236,4 +241,9 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("report done", "path", filepath.Join(dir, "report.html"))
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
