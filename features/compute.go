@@ -9,12 +9,12 @@ import (
 )
 
 // ScanFunc streams transaction batches to fn from up to workers goroutines,
-// each call with its worker index (pipeline.Warehouse.Scan has this shape).
+// each call with its worker index (warehouse.Warehouse.Scan (pipeline/warehouse) has this shape).
 type ScanFunc func(ctx context.Context, fn func(worker int, rec arrow.Record) error) error
 
 // Accumulate aggregates every batch that scan yields into one Accumulator
 // (sharded by customer, so the workers share it). The scan must deliver
-// months in order (see the package comment), as pipeline.Warehouse.Scan does.
+// months in order (see the package comment), as warehouse.Warehouse.Scan (pipeline/warehouse) does.
 func Accumulate(ctx context.Context, scan ScanFunc, opt Options) (*Accumulator, error) {
 	acc := NewAccumulator(opt)
 	if err := scan(ctx, func(_ int, rec arrow.Record) error { return acc.AddRecord(rec) }); err != nil {
