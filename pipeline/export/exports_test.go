@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/sheet"
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestCRMLineIsTheRecord: the feed's encoded line is what SafeCSVWriter
@@ -75,5 +80,76 @@ func TestCRMLineIsTheRecord(t *testing.T) {
 				t.Fatalf("customer %d: segment line %q, want %q", i, got, want.String())
 			}
 		}
+	}
+}
+
+// TestParquetFeedIsTheCSVFeed: crm_scores.parquet has the CSV feed's rows in
+// its order with the exact ids (the CSV's are neutralised), the dates the
+// CSV shows, total spend exact, and null for no perk or next purchase; the
+// first run's delta is the feed, and the segment files hold every customer
+// once (plus once per perk file).
+func TestParquetFeedIsTheCSVFeed(t *testing.T) {
+	ids := []string{"=HYPERLINK(1)", "@SUM(1)", "a,b", "c1", "c2", "c3"}
+	res := &features.Result{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Currencies: []string{"EUR"}, SegmentNames: []string{"Lost", "Champions"}}
+	var scores []night.Score
+	var recs []perkplan.Recommendation
+	for i, id := range ids {
+		first := time.Date(2024, 1, 1+i, 23, 30, 0, 0, time.UTC)
+		res.Customers = append(res.Customers, features.Customer{CustomerID: id, Segment: []string{"Lost", "Champions"}[i%2], RScore: 1, FScore: 2, MScore: 3,
+			FirstPurchaseMicros: first.UnixMicro(), LastPurchaseMicros: first.AddDate(0, 2, 0).UnixMicro(), Orders: int32(1 + i), Frequency: int32(i),
+			Recency: float64(i), TenureDays: int32(100 + i), MonetaryAvg: 12.345, TotalSpendMicros: int64(1_234_567 * (i + 1))})
+		s := night.Score{PAlive: 0.5, ChurnRisk: 0.25 * float64(i%4), Tier: "high", ExpectedPurchases: 1.5, ExpectedSpend: 20, CLV: 7.125}
+		if i%2 == 0 {
+			s.NextPurchase = time.Date(2024, 9, 1+i, 0, 0, 0, 0, time.UTC)
+		}
+		scores = append(scores, s)
+		recs = append(recs, perkplan.Recommendation{PerkID: []string{"", "punch5", "=x"}[i%3], Reason: "r"})
+	}
+	dir := t.TempDir()
+	mf := &night.ModelFile{FittedModel: night.FittedModel{Model: "bgnbd"}}
+	ex, err := WriteExports(dir, "", res, scores, recs, mf, ExportOptions{Timezone: "America/New_York", Formats: []string{"csv", "parquet"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := parquet.ReadFile[CRMRow](filepath.Join(dir, "exports", "crm_scores.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvRows := ingesttest.ReadCSVFile(t, filepath.Join(dir, "exports", "crm_scores.csv"))
+	if len(rows) != len(ids) || len(csvRows) != len(ids)+1 {
+		t.Fatalf("%d Parquet rows, %d CSV lines, want %d customers", len(rows), len(csvRows), len(ids))
+	}
+	day := func(d int32) string { return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly) }
+	for i, r := range rows {
+		rec := csvRows[i+1]
+		if r.CustomerID != ids[i] || rec[0] != sheet.NeutraliseCell(ids[i]) {
+			t.Errorf("row %d: Parquet id %q, CSV id %q; want %q exactly and neutralised", i, r.CustomerID, rec[0], ids[i])
+		}
+		if day(r.FirstPurchase) != rec[crmCol("first_purchase")] || day(r.LastPurchase) != rec[crmCol("last_purchase")] {
+			t.Errorf("row %d: dates %s %s, CSV %s %s", i, day(r.FirstPurchase), day(r.LastPurchase), rec[crmCol("first_purchase")], rec[crmCol("last_purchase")])
+		}
+		if r.TotalSpend != res.Customers[i].TotalSpendMicros || r.Orders != int64(res.Customers[i].Orders) {
+			t.Errorf("row %d: total spend %d µ, orders %d", i, r.TotalSpend, r.Orders)
+		}
+		if (r.RecommendedPerk == nil) != (recs[i].PerkID == "") || r.RecommendedPerk != nil && *r.RecommendedPerk != recs[i].PerkID {
+			t.Errorf("row %d: perk %v, want %q", i, r.RecommendedPerk, recs[i].PerkID)
+		}
+		if (r.ExpectedNextPurchase == nil) != scores[i].NextPurchase.IsZero() {
+			t.Errorf("row %d: next purchase %v, want %v", i, r.ExpectedNextPurchase, scores[i].NextPurchase)
+		}
+	}
+	delta, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_delta.csv"))
+	feed, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_scores.csv"))
+	if ex.DeltaRows != len(ids) || !bytes.Equal(delta, feed) {
+		t.Errorf("first run: delta of %d rows, same bytes as the feed %v", ex.DeltaRows, bytes.Equal(delta, feed))
+	}
+	lines := 0
+	for _, f := range ex.Files {
+		if strings.HasPrefix(f, "segments/") && !strings.HasPrefix(f, "segments/perk_") {
+			lines += len(ingesttest.ReadCSVFile(t, filepath.Join(dir, f))) - 1
+		}
+	}
+	if lines != len(ids) {
+		t.Errorf("the segment files hold %d rows, want %d", lines, len(ids))
 	}
 }
