@@ -185,6 +185,15 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// A form not asked for this time must not stay behind from an earlier
+	// command in the same run directory, stale beside the new feed.
+	for _, form := range []string{"parquet", "jsonl"} {
+		if !slices.Contains(formats, form) {
+			if err := os.Remove(filepath.Join(runDir, "exports", "crm_scores."+form)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
 	out.Files = append(out.Files, segFiles...)
 	return out, nil
 }
