@@ -493,7 +493,22 @@ func (er *exportRow) writeSegments(runDir string, counts map[string]int, excel b
 		}
 		return nil
 	})
-	return files, err
+	if err != nil {
+		return nil, err
+	}
+	// Segment or perk files of an earlier command that this one did not
+	// write (a perk no longer in the plan, a re-score without a plan) go:
+	// the directory holds this feed's files only.
+	old, _ := filepath.Glob(filepath.Join(runDir, "segments", "*.csv"))
+	for _, p := range old {
+		rel := "segments/" + filepath.Base(p)
+		if !slices.Contains(files, rel) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
 }
 
 // Slug makes a file name of a segment or perk name: lower case, letters and
