@@ -480,7 +480,7 @@ func readFeatures(dir string, meta *FeaturesMeta, opt FeaturesOptions, only []st
 
 // FitColumns are the features the fits use: the BTYD summary, the
 // monetary value and the first purchase (the calibration window's start).
-var FitColumns = []string{"customer_id", "first_purchase", "frequency", "recency", "T", "monetary_value"}
+var FitColumns = []string{"first_purchase", "frequency", "recency", "T", "monetary_value"}
 
 // featureColumns are the setters of the rows' fields by column name.
 func featureColumns(rows []features.Customer) map[string]func(i int, v parquet.Value) {
