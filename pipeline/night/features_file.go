@@ -370,7 +370,11 @@ func ReuseOrComputeFeatures(ctx context.Context, w *warehouse.Warehouse, dir str
 		return nil, "", err
 	}
 	why := "recomputed: no features.json"
-	if meta, err := warehouse.ReadJSONFile[FeaturesMeta](filepath.Join(dir, "features.json")); err == nil && meta != nil {
+	meta, err := warehouse.ReadJSONFile[FeaturesMeta](filepath.Join(dir, "features.json"))
+	if err != nil {
+		why = "recomputed: " + err.Error()
+	}
+	if meta != nil {
 		switch {
 		case meta.Settings != prov.Settings:
 			why = "recomputed: features.json was computed with other settings"
