@@ -26,6 +26,9 @@ type FitStats struct {
 	Status        string // the optimiser's status
 	Customers     float64
 	Patterns      int
+	// Warning, when not empty, says what a user should know of the fit: it
+	// ran to a boundary and was refitted with a penalty, say.
+	Warning string
 }
 
 // FitOptions tune a fit. The zero value is a plain maximum-likelihood fit.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -155,6 +156,7 @@ func (t *spendTable) eval(th []float64, wantGrad, wantHess bool) sums {
 type GammaGammaFit struct {
 	GammaGamma
 	FitStats
+	spendScale float64 // 1 / the mean spend the fit rescaled by
 }
 
 // FitGammaGamma fits Gamma-Gamma on repeat buyers (x ≥ 1, M > 0) by
@@ -162,6 +164,42 @@ type GammaGammaFit struct {
 // errors. Spend is rescaled to a mean of 1 while optimising and γ scaled
 // back; where Newton fails, BFGS on the same log-likelihood takes over.
 func FitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
+	fit, err := fitGammaGamma(ss, opt)
+	if err != nil || opt.Penalizer != 0 || fit == nil {
+		return fit, err
+	}
+	// As for the purchase models (FitPurchaseModel): a fit that ran to a
+	// boundary, q → ∞ say, is refitted with a small penalty, and says so.
+	// γ is judged on the spend scale of the fit (mean spend 1).
+	if at := fit.boundary(); at != "" {
+		popt := opt
+		popt.Penalizer = BoundaryPenalizer
+		if pf, perr := fitGammaGamma(ss, popt); perr == nil && pf.boundary() == "" {
+			pf.Warning = fmt.Sprintf("gamma-gamma: the maximum-likelihood fit ran to a boundary (%s, log-likelihood %.4f); refitted with penalizer %g (log-likelihood %.4f)",
+				at, fit.LogLikelihood, BoundaryPenalizer, pf.LogLikelihood)
+			return pf, nil
+		}
+		fit.Warning = fmt.Sprintf("gamma-gamma: the fit ran to a boundary (%s) and a penalised refit did not help", at)
+	}
+	return fit, nil
+}
+
+// boundary names the parameters at a boundary ("" for none), γ relative to
+// the mean spend.
+func (f *GammaGammaFit) boundary() string {
+	var at []string
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"p", f.P}, {"q", f.Q}, {"gamma", f.Gamma * f.spendScale}} {
+		if p.v > 1e4 || p.v < 1e-6 {
+			at = append(at, fmt.Sprintf("%s = %.3g", p.name, p.v))
+		}
+	}
+	return strings.Join(at, ", ")
+}
+
+func fitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 	var n, sum float64
 	for _, s := range ss {
 		if s.X < 1 || !(s.M > 0) || math.IsInf(s.M, 0) {
@@ -205,7 +243,7 @@ func FitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 	// Scaling every m̄ by c adds −ln c per customer to LL, and γ scales with
 	// spend: LL and the Hessian in the callers' units follow.
 	fit.LogLikelihood = at.ll + n*math.Log(scale)
-	fit.Customers, fit.Patterns = n, len(ss)
+	fit.Customers, fit.Patterns, fit.spendScale = n, len(ss), scale
 	if err != nil {
 		return fit, err
 	}

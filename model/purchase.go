@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -273,7 +274,40 @@ func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
 	if m == nil {
 		return nil, err
 	}
+	if err == nil && opt.Penalizer == 0 {
+		if at := boundaryParams(m); at != "" {
+			// The likelihood is flat towards the boundary (a small shop, a
+			// short history: a, b → ∞ at a fixed a/(a+b) is a dropout
+			// probability without heterogeneity), and there the predictions'
+			// series are not finite. A small penalty keeps the parameters
+			// finite at a likelihood a hair below the maximum.
+			popt := opt
+			popt.Penalizer = BoundaryPenalizer
+			if pm, pst, perr := fitModel(name, ps, popt); perr == nil && pm != nil && boundaryParams(pm) == "" {
+				pst.Warning = fmt.Sprintf("%s: the maximum-likelihood fit ran to a boundary (%s, log-likelihood %.4f); refitted with penalizer %g (log-likelihood %.4f)",
+					name, at, st.LogLikelihood, BoundaryPenalizer, pst.LogLikelihood)
+				return &Fit{Model: pm, FitStats: pst}, nil
+			}
+			st.Warning = fmt.Sprintf("%s: the fit ran to a boundary (%s) and a penalised refit did not help; its predictions may not be finite", name, at)
+		}
+	}
 	return &Fit{Model: m, FitStats: st}, err
+}
+
+// BoundaryPenalizer is the penalty of the refit of a fit that ran to a
+// boundary (lifetimes' penalizer_coef scale).
+const BoundaryPenalizer = 0.001
+
+// boundaryParams names the parameters of m at a boundary of the parameter
+// space, beyond 1e4 or below 1e-6 ("" for none).
+func boundaryParams(m PurchaseModel) string {
+	var at []string
+	for i, v := range m.Params() {
+		if v > 1e4 || v < 1e-6 {
+			at = append(at, fmt.Sprintf("%s = %.3g", m.ParamNames()[i], v))
+		}
+	}
+	return strings.Join(at, ", ")
 }
 
 // NewPurchaseModel builds a model from its name and parameters (as model.json

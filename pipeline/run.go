@@ -245,6 +245,9 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 			rm.Refit = why
 		}
 		rm.Model = mf
+		if w := mf.Warnings(); w != "" {
+			rm.Warnings = append(rm.Warnings, "fit: "+w)
+		}
 		return int64(mf.Customers), rm.Refit, night.WriteModelFile(tmp, mf)
 	}); err != nil {
 		return nil, "", err
@@ -273,6 +276,12 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		for _, m := range bt.Models {
 			if m.Error != "" {
 				rm.Warnings = append(rm.Warnings, "backtest of "+m.Model+" failed: "+m.Error)
+			}
+			if len(m.Undefined) > 0 {
+				rm.Warnings = append(rm.Warnings, fmt.Sprintf("backtest of %s: %s undefined on this holdout (%s)", m.Model, strings.Join(m.Undefined, ", "), bt.BestReason))
+			}
+			if m.Warning != "" {
+				rm.Warnings = append(rm.Warnings, "backtest fit at the cutoff: "+m.Warning)
 			}
 		}
 		bt.DropCohort() // the report keeps the metrics, not the cohort's rows

@@ -6,11 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/churnhq/churn/datasets"
 	"github.com/churnhq/churn/pipeline"
+	"github.com/churnhq/churn/pipeline/ingest"
+	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // TestRunScansOnce: a night reads the warehouse once, whatever the model
@@ -56,5 +61,38 @@ func TestRunScansOnce(t *testing.T) {
 				t.Errorf("the run's backtest.json differs from a backtest of its own:\nrun  %s\nself %s", b, want)
 			}
 		})
+	}
+}
+
+// TestSmallAndStaleShops: a 300-customer shop with 26 weeks of history,
+// whose backtest fit at D − 90 days runs to a boundary (a, b → ∞), and the
+// same shop a year after its last order, whose holdout has no purchase:
+// both nights finish, with warnings that say what happened instead of a
+// NaN.
+func TestSmallAndStaleShops(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 300, Seed: 5, Weeks: 26}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, datasets.SynthTransactions)); err != nil {
+		t.Fatal(err)
+	}
+	w := &warehouse.Warehouse{Dir: data}
+	for _, tc := range []struct {
+		asOf time.Time
+		want string
+	}{
+		{time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), "ran to a boundary"},
+		{time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), "churn_auc, correlation undefined on this holdout (none: the churn AUC is undefined, no customer bought in the holdout"},
+	} {
+		rm, _, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: tc.asOf, Score: night.DefaultScoreOptions()})
+		if err != nil {
+			t.Fatalf("as of %s: %v", tc.asOf.Format(time.DateOnly), err)
+		}
+		if !strings.Contains(strings.Join(rm.Warnings, "\n"), tc.want) {
+			t.Errorf("as of %s: warnings %q, want one saying %q", tc.asOf.Format(time.DateOnly), rm.Warnings, tc.want)
+		}
 	}
 }

@@ -28,10 +28,14 @@ type BacktestOptions struct {
 
 // ModelMetrics is how one model did on the holdout.
 type ModelMetrics struct {
-	Model         string                 `json:"model"`
-	Params        map[string]float64     `json:"params"`
-	LogLik        float64                `json:"log_likelihood,omitempty"` // purchase models only
-	Status        string                 `json:"optimizer_status"`
+	Model   string             `json:"model"`
+	Params  map[string]float64 `json:"params"`
+	LogLik  float64            `json:"log_likelihood,omitempty"` // purchase models only
+	Status  string             `json:"optimizer_status"`
+	Warning string             `json:"warning,omitempty"` // of the fit at the cutoff (model.json's warning)
+	// Undefined names the metrics this holdout cannot define (set to 0):
+	// with no purchase in it, say, there is no churn AUC.
+	Undefined     []string               `json:"undefined,omitempty"`
 	Error         string                 `json:"error,omitempty"` // the fit failed; no metrics
 	ActualRepeat  float64                `json:"holdout_actual_purchases"`
 	PredRepeat    float64                `json:"holdout_predicted_purchases"`
@@ -147,6 +151,7 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 			pm, _ := mf.PurchaseModel()
 			fitted[name] = pm
 			mm.Params, mm.LogLik, mm.Status = mf.Params, mf.LogLik, mf.Optimizer.Status
+			mm.Warning = mf.Warnings()
 		}
 		so := DefaultScoreOptions()
 		so.HorizonDays = float64(opt.HoldoutDays)
@@ -173,6 +178,7 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 		mm.LiftTop20 = ranked.Lift(churned, 0.2)
 		mm.SpendActual = actualSpend
 		mm.Calibration = ranked.Calibration(churned, 10)
+		mm.undefined()
 		bt.Models = append(bt.Models, mm)
 	}
 	// Tracking: the cohort's expected repeat purchases per week, each
@@ -207,14 +213,53 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 	bt.Tracking, bt.res, bt.files = track, res, files
 	best := -1.0
 	for _, m := range bt.Models {
-		if m.Error == "" && m.ChurnAUC > best {
+		if m.Error == "" && !slices.Contains(m.Undefined, "churn_auc") && m.ChurnAUC > best {
 			best, bt.Best = m.ChurnAUC, m.Model
 		}
 	}
-	if bt.Best != "" {
+	switch {
+	case bt.Best != "":
 		bt.BestReason = fmt.Sprintf("highest churn AUC on the %d-day holdout (%.4f)", opt.HoldoutDays, best)
+	case len(bt.Models) > 0:
+		bt.BestReason = fmt.Sprintf("none: the churn AUC is undefined, %s", undefinedWhy(bt.ChurnRate))
 	}
 	return bt, nil
+}
+
+// undefined sets the metrics a holdout cannot define (JSON has no NaN) to
+// 0 and names them: with no purchase in the holdout, or no customer without
+// one, there is nothing to rank, and with no variation no correlation.
+func (mm *ModelMetrics) undefined() {
+	for _, m := range []struct {
+		name string
+		v    *float64
+	}{{"churn_auc", &mm.ChurnAUC}, {"lift_top_decile", &mm.LiftTop10}, {"lift_top_quintile", &mm.LiftTop20},
+		{"correlation", &mm.Correlation}, {"brier", &mm.Brier}, {"mae", &mm.MAE}, {"rmse", &mm.RMSE},
+		{"holdout_total_error_pct", &mm.TotalErrorPct}, {"holdout_predicted_purchases", &mm.PredRepeat}, {"holdout_predicted_spend", &mm.SpendPred}} {
+		if math.IsNaN(*m.v) || math.IsInf(*m.v, 0) {
+			*m.v = 0
+			mm.Undefined = append(mm.Undefined, m.name)
+		}
+	}
+	for i := range mm.Calibration {
+		b := &mm.Calibration[i]
+		if math.IsNaN(b.Predicted) || math.IsNaN(b.Observed) {
+			b.Predicted, b.Observed = 0, 0
+			if !slices.Contains(mm.Undefined, "calibration") {
+				mm.Undefined = append(mm.Undefined, "calibration")
+			}
+		}
+	}
+}
+
+func undefinedWhy(churnRate float64) string {
+	switch churnRate {
+	case 1:
+		return "no customer bought in the holdout (is the as-of date after the data's end?)"
+	case 0:
+		return "every customer bought in the holdout"
+	}
+	return "the scores do not vary"
 }
 
 // DropCohort lets the cohort's features and fits go: the metrics stay.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/churnhq/churn/features"
@@ -48,6 +49,9 @@ type FittedModel struct {
 		Iterations int    `json:"iterations"`
 		FuncEvals  int    `json:"function_evaluations"`
 	} `json:"optimizer"`
+	// Warning says what a user should know of the fit (a boundary fit
+	// refitted with a penalty); run.json and the report repeat it.
+	Warning string `json:"warning,omitempty"`
 }
 
 // fittedModel names the parameters (and standard errors, when the fit has
@@ -64,7 +68,19 @@ func fittedModel(name string, names []string, values []float64, st model.FitStat
 		}
 	}
 	fm.Optimizer.Status, fm.Optimizer.Iterations, fm.Optimizer.FuncEvals = st.Status, st.Iterations, st.FuncEvals
+	fm.Warning = st.Warning
 	return fm
+}
+
+// Warnings joins the warnings of the purchase and spend fits ("" for none).
+func (mf *ModelFile) Warnings() string {
+	var w []string
+	for _, fm := range []*FittedModel{&mf.FittedModel, mf.Spend} {
+		if fm != nil && fm.Warning != "" {
+			w = append(w, fm.Warning)
+		}
+	}
+	return strings.Join(w, "; ")
 }
 
 // ErrUnknownModel is returned for a model name that is not one of PurchaseModels.
