@@ -79,7 +79,7 @@ func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
 	// 1−z = (α+T)/(α+T+t): the series left has small parameters, so heavy
 	// buyers (x in the thousands) neither overflow nor lose precision.
 	z := t / (al + T + t)
-	tail := math.Pow((al+T)/(al+T+t), a-1) * hyp2f1(a+b-1-r, a-1, a+b+x-1, z)
+	tail := powHyp2f1((al+T)/(al+T+t), a-1, a+b-1-r, a-1, a+b+x-1, z)
 	num := (a + b + x - 1) / (a - 1) * (1 - tail)
 	if x == 0 {
 		return num

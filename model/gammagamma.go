@@ -165,22 +165,34 @@ type GammaGammaFit struct {
 // back; where Newton fails, BFGS on the same log-likelihood takes over.
 func FitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 	fit, err := fitGammaGamma(ss, opt)
-	if err != nil || opt.Penalizer != 0 || fit == nil {
+	if opt.Penalizer != 0 || fit == nil {
 		return fit, err
 	}
 	// As for the purchase models (FitPurchaseModel): a fit that ran to a
-	// boundary, q → ∞ say, is refitted with a small penalty, and says so.
+	// boundary, q → ∞ say, or that a flat likelihood (a handful of repeat
+	// buyers) stopped short, is refitted with a small penalty, and says so.
 	// γ is judged on the spend scale of the fit (mean spend 1).
-	if at := fit.boundary(); at != "" {
+	why := ""
+	switch {
+	case err != nil:
+		why = fmt.Sprintf("did not converge (%v)", err)
+	case fit.boundary() != "":
+		why = fmt.Sprintf("ran to a boundary (%s, log-likelihood %.4f)", fit.boundary(), fit.LogLikelihood)
+	default:
+		return fit, nil
+	}
+	for _, pen := range BoundaryPenalizers {
 		popt := opt
-		popt.Penalizer = BoundaryPenalizer
+		popt.Penalizer = pen
 		if pf, perr := fitGammaGamma(ss, popt); perr == nil && pf.boundary() == "" {
-			pf.Warning = fmt.Sprintf("gamma-gamma: the maximum-likelihood fit ran to a boundary (%s, log-likelihood %.4f); refitted with penalizer %g (log-likelihood %.4f)",
-				at, fit.LogLikelihood, BoundaryPenalizer, pf.LogLikelihood)
+			pf.Warning = fmt.Sprintf("gamma-gamma: the maximum-likelihood fit %s; refitted with penalizer %g (log-likelihood %.4f)", why, pen, pf.LogLikelihood)
 			return pf, nil
 		}
-		fit.Warning = fmt.Sprintf("gamma-gamma: the fit ran to a boundary (%s) and a penalised refit did not help", at)
 	}
+	if err != nil {
+		return fit, err
+	}
+	fit.Warning = "gamma-gamma: the fit " + why + " and a penalised refit did not help"
 	return fit, nil
 }
 

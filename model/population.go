@@ -17,7 +17,7 @@ func (m BGNBD) PopulationPurchases(t float64) float64 {
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
 	z := t / (al + t)
-	return (a + b - 1) / (a - 1) * (1 - math.Pow(al/(al+t), r)*hyp2f1(r, b, a+b-1, z))
+	return (a + b - 1) / (a - 1) * (1 - powHyp2f1(al/(al+t), r, r, b, a+b-1, z))
 }
 
 // PopulationPurchases for MBG/NBD (Batislam et al. 2007):
@@ -28,7 +28,7 @@ func (m MBGNBD) PopulationPurchases(t float64) float64 {
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
 	z := t / (al + t)
-	return b / (a - 1) * (1 - math.Pow(al/(al+t), r)*hyp2f1(r, b+1, a+b, z))
+	return b / (a - 1) * (1 - powHyp2f1(al/(al+t), r, r, b+1, a+b, z))
 }
 
 // PopulationPurchases for Pareto/NBD (Schmittlein et al. 1987):

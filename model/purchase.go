@@ -281,12 +281,14 @@ func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
 			// probability without heterogeneity), and there the predictions'
 			// series are not finite. A small penalty keeps the parameters
 			// finite at a likelihood a hair below the maximum.
-			popt := opt
-			popt.Penalizer = BoundaryPenalizer
-			if pm, pst, perr := fitModel(name, ps, popt); perr == nil && pm != nil && boundaryParams(pm) == "" {
-				pst.Warning = fmt.Sprintf("%s: the maximum-likelihood fit ran to a boundary (%s, log-likelihood %.4f); refitted with penalizer %g (log-likelihood %.4f)",
-					name, at, st.LogLikelihood, BoundaryPenalizer, pst.LogLikelihood)
-				return &Fit{Model: pm, FitStats: pst}, nil
+			for _, pen := range BoundaryPenalizers {
+				popt := opt
+				popt.Penalizer = pen
+				if pm, pst, perr := fitModel(name, ps, popt); perr == nil && pm != nil && boundaryParams(pm) == "" {
+					pst.Warning = fmt.Sprintf("%s: the maximum-likelihood fit ran to a boundary (%s, log-likelihood %.4f); refitted with penalizer %g (log-likelihood %.4f)",
+						name, at, st.LogLikelihood, pen, pst.LogLikelihood)
+					return &Fit{Model: pm, FitStats: pst}, nil
+				}
 			}
 			st.Warning = fmt.Sprintf("%s: the fit ran to a boundary (%s) and a penalised refit did not help; its predictions may not be finite", name, at)
 		}
@@ -294,9 +296,9 @@ func FitPurchaseModel(name string, ps []Pattern, opt FitOptions) (*Fit, error) {
 	return &Fit{Model: m, FitStats: st}, err
 }
 
-// BoundaryPenalizer is the penalty of the refit of a fit that ran to a
-// boundary (lifetimes' penalizer_coef scale).
-const BoundaryPenalizer = 0.001
+// BoundaryPenalizers are the penalties tried, smallest first, in the refit
+// of a fit that ran to a boundary (lifetimes' penalizer_coef scale).
+var BoundaryPenalizers = []float64{0.001, 0.01, 0.1}
 
 // boundaryParams names the parameters of m at a boundary of the parameter
 // space, beyond 1e4 or below 1e-6 ("" for none).

@@ -30,3 +30,56 @@ func trigamma(x float64) float64 { return mathext.Zeta(2, x) }
 
 // hyp2f1 is the Gaussian hypergeometric function ₂F₁(a, b; c; z) for |z| < 1.
 func hyp2f1(a, b, c, z float64) float64 { return mathext.Hypergeo(a, b, c, z) }
+
+// powHyp2f1 is base^p · ₂F₁(a, b; c; z) for 0 < base ≤ 1 and 0 ≤ z < 1, the
+// shape of the BTYD models' expected purchases. With large parameters (a
+// small shop's fit: a in the hundreds, a year's horizon) the power underflows
+// to 0 where ₂F₁ overflows to +Inf, and their product was NaN; then both are
+// taken in logs, ₂F₁ by its series of positive terms (a, b, c > 0), summed
+// in log space with a bound on the terms.
+func powHyp2f1(base, p, a, b, c, z float64) float64 {
+	h, pw := hyp2f1(a, b, c, z), math.Pow(base, p)
+	if !math.IsNaN(h) && !math.IsInf(h, 0) && (pw > 0 || h == 0) {
+		return pw * h
+	}
+	if !(a > 0 && b > 0 && c > 0 && z >= 0 && z < 1) {
+		return math.NaN()
+	}
+	lh, ok := logHyp2f1Positive(a, b, c, z)
+	if !ok {
+		return math.NaN()
+	}
+	return math.Exp(p*math.Log(base) + lh)
+}
+
+// maxSeriesTerms bounds a series: past it the sum is not trusted (NaN, which
+// the scores report as an error, never a hang).
+const maxSeriesTerms = 200_000
+
+// logHyp2f1Positive is ln ₂F₁(a, b; c; z) for a, b, c > 0 and 0 ≤ z < 1,
+// where every term of the series is positive: terms t_{k+1} = t_k (a+k)(b+k)
+// z / ((c+k)(k+1)), summed in logs (log-sum-exp, rescaled as the largest
+// term grows).
+func logHyp2f1Positive(a, b, c, z float64) (float64, bool) {
+	if z == 0 {
+		return 0, true
+	}
+	lz := math.Log(z)
+	lt, lmax, sum := 0.0, 0.0, 1.0 // sum of exp(l_k − lmax)
+	for k := 0; k < maxSeriesTerms; k++ {
+		fk := float64(k)
+		lt += math.Log((a+fk)*(b+fk)/((c+fk)*(fk+1))) + lz
+		if lt > lmax {
+			sum = sum*math.Exp(lmax-lt) + 1
+			lmax = lt
+		} else {
+			sum += math.Exp(lt - lmax)
+		}
+		// Past the peak the terms fall at least geometrically (ratio → z):
+		// stop when the rest cannot move the sum.
+		if lt < lmax-40 && (a+fk)*(b+fk)*z < (c+fk)*(fk+1) {
+			return lmax + math.Log(sum), true
+		}
+	}
+	return 0, false
+}

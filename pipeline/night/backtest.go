@@ -158,7 +158,11 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 		so.CLVMonths = 1 // CLV is not part of the backtest; one month keeps its work small
 		scores, _, err := ScoreCustomers(res, mf, so)
 		if err != nil {
-			return nil, err
+			// As a failed fit: this model has no metrics, the others do.
+			mm.Error = err.Error()
+			bt.Models = append(bt.Models, mm)
+			delete(fitted, name)
+			continue
 		}
 		pred := make([]float64, n)
 		risk := make([]float64, n)

@@ -121,11 +121,17 @@ func FitModels(res *features.Result, name string, opt model.FitOptions) (*ModelF
 	mf.Calibration.End = res.AsOf.Format("2006-01-02")
 	if len(spend) > 0 {
 		gg, err := model.FitGammaGamma(spend, opt)
-		if err != nil {
+		switch {
+		case errors.Is(err, model.ErrNotConverged):
+			// Too few or too alike repeat buyers to fit: the scores take the
+			// mean spend per order (ScoreCustomers), and the fit says why.
+			mf.Warning = strings.TrimPrefix(mf.Warning+"; ", "; ") + fmt.Sprintf("gamma-gamma not fitted on %d repeat buyers (%v): spend per purchase is the mean spend per order", len(spend), err)
+		case err != nil:
 			return nil, fmt.Errorf("fit gamma-gamma: %w", err)
+		default:
+			sm := fittedModel("gamma-gamma", []string{"p", "q", "gamma"}, []float64{gg.P, gg.Q, gg.Gamma}, gg.FitStats)
+			mf.Spend = &sm
 		}
-		sm := fittedModel("gamma-gamma", []string{"p", "q", "gamma"}, []float64{gg.P, gg.Q, gg.Gamma}, gg.FitStats)
-		mf.Spend = &sm
 	}
 	return mf, nil
 }

@@ -470,9 +470,11 @@ func (d *ReportData) drawCharts(hist []float64) error {
 		if err := add("calibration", "Calibration", p, 4.2*vg.Inch, nil); err != nil {
 			return err
 		}
-		p, h, err := hBarPlot("Lift of churn risk on the holdout", "churn rate of the group ÷ churn rate of all customers", liftLabels, lift, false, orange)
-		if err := add("lift", "Lift", p, h, err); err != nil {
-			return err
+		if len(lift) > 0 { // no model with metrics (every fit failed): no lift to show
+			p, h, err := hBarPlot("Lift of churn risk on the holdout", "churn rate of the group ÷ churn rate of all customers", liftLabels, lift, false, orange)
+			if err := add("lift", "Lift", p, h, err); err != nil {
+				return err
+			}
 		}
 	}
 	if d.Plan != nil && len(d.Plan.Perks) > 0 {
