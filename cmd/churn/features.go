@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
 
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline"
@@ -77,6 +78,31 @@ func addCalendarFlags(fs *pflag.FlagSet) calendarFlags {
 		tz:   fs.String("timezone", "", "reporting time zone of days (default UTC)"),
 		unit: fs.String("unit", "week", "time unit of recency, T and the models: week or day"),
 		fx:   fs.String("fx", "", "CSV of currency,rate into one reporting currency"),
+	}
+}
+
+// runCalendar makes a command on an existing run (score, recommend, fit)
+// use the run's time zone and unit, from its features.json, unless the
+// flags or the config name them: re-scoring a run of America/New_York in
+// UTC would move customers between days and rewrite its feed with other
+// numbers. It logs what it took.
+func runCalendar(e *env, fs interface{ Changed(string) bool }, cfg *pipeline.Config, data, asOf string, cal calendarFlags) {
+	if _, err := time.Parse(time.DateOnly, asOf); err != nil {
+		return // featuresOptions says what is wrong
+	}
+	meta, err := warehouse.ReadJSONFile[night.FeaturesMeta](filepath.Join((&warehouse.Warehouse{Dir: data}).RunDir(asOf), "features.json"))
+	if err != nil || meta == nil {
+		return
+	}
+	if !fs.Changed("timezone") && cfg.Features.Timezone == "" && meta.Timezone != "" && meta.Timezone != *cal.tz {
+		if meta.Timezone != "UTC" || *cal.tz != "" {
+			*cal.tz = meta.Timezone
+			e.log.Info("the run's time zone", "timezone", meta.Timezone, "from", "features.json", "override", "--timezone")
+		}
+	}
+	if !fs.Changed("unit") && cfg.Features.Unit == "" && meta.Unit != "" && meta.Unit != *cal.unit {
+		*cal.unit = meta.Unit
+		e.log.Info("the run's time unit", "unit", meta.Unit, "from", "features.json", "override", "--unit")
 	}
 }
 

@@ -94,6 +94,7 @@ func runFit(ctx context.Context, e *env, args []string) error {
 		return usagef("--horizon %q: want whole days (90d) or weeks (13w)", *horizon)
 	}
 	spec.HorizonDays = int(days)
+	runCalendar(e, fs, cfg, *data, *asOf, cal)
 	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err

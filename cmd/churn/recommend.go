@@ -42,6 +42,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	runCalendar(e, fs, cfg, *data, *asOf, cal)
 	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err

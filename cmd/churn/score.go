@@ -140,6 +140,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	runCalendar(e, fs, cfg, *data, *asOf, cal)
 	fo, err := featuresOptions(fs, cfg, *asOf, "", cal)
 	if err != nil {
 		return err
