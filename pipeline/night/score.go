@@ -39,8 +39,11 @@ func (o ScoreOptions) Validate() error {
 		return fmt.Errorf("%w: --horizon must be positive", warehouse.ErrOption)
 	case o.CLVMonths < 1 || o.CLVMonths > 600:
 		return fmt.Errorf("%w: --clv-months must be 1–600", warehouse.ErrOption)
-	case !(o.DiscountRate >= 0) || o.DiscountRate > 10:
+	case !(o.DiscountRate >= 0):
 		return fmt.Errorf("%w: --discount-rate must be an annual rate ≥ 0 (0.1 = 10 %%)", warehouse.ErrOption)
+	case o.DiscountRate > 1:
+		// 10 is 1,000 % a year: almost surely meant as 10 %.
+		return fmt.Errorf("%w: --discount-rate %g is %g %% a year; give the rate as a fraction (0.10 = 10 %%)", warehouse.ErrOption, o.DiscountRate, 100*o.DiscountRate)
 	case !(o.Margin > 0) || o.Margin > 1:
 		return fmt.Errorf("%w: --margin must be in (0, 1]", warehouse.ErrOption)
 	case !(o.TierMedium > 0) || !(o.TierHigh > o.TierMedium) || o.TierHigh > 1:
