@@ -144,6 +144,9 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 	runStart := time.Now()
 	runCPU, _ := processUsage()
 	step := func(name string, fn func() (int64, string, error)) error {
+		if err := ctx.Err(); err != nil { // SIGTERM between steps: stop here
+			return fmt.Errorf("%w before step %s: interrupted: %w", ErrRunFailed, name, err)
+		}
 		start := time.Now()
 		cpu0, _ := processUsage()
 		done++
@@ -299,7 +302,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 	var meta night.ScoresMeta
 	if err := step("score", func() (int64, string, error) {
 		var err error
-		if scores, meta, err = night.ScoreCustomers(res, mf, opt.Score); err != nil {
+		if scores, meta, err = night.ScoreCustomersContext(ctx, res, mf, opt.Score); err != nil {
 			return 0, "", err
 		}
 		for t, n := range meta.Tiers {

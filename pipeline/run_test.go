@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/model"
 	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
@@ -94,5 +96,31 @@ func TestSmallAndStaleShops(t *testing.T) {
 		if !strings.Contains(strings.Join(rm.Warnings, "\n"), tc.want) {
 			t.Errorf("as of %s: warnings %q, want one saying %q", tc.asOf.Format(time.DateOnly), rm.Warnings, tc.want)
 		}
+	}
+}
+
+// TestInterrupted: a cancelled context (SIGTERM) stops the night before its
+// next step and the scoring within its loop, leaving no run behind.
+func TestInterrupted(t *testing.T) {
+	w := synthWarehouse(t, 2000, 6)
+	asOf := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 90*7)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: asOf, Score: night.DefaultScoreOptions()}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled run: %v", err)
+	}
+	if _, err := os.Stat(w.RunDir(asOf.Format(time.DateOnly))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a cancelled run left %s: %v", w.RunDir(asOf.Format(time.DateOnly)), err)
+	}
+	res, err := night.ComputeFeatures(context.Background(), w, night.FeaturesOptions{AsOf: asOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mf, err := night.FitModels(res, "bgnbd", model.FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := night.ScoreCustomersContext(ctx, res, mf, night.DefaultScoreOptions()); !errors.Is(err, context.Canceled) {
+		t.Errorf("scoring with a cancelled context: %v", err)
 	}
 }

@@ -84,7 +84,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	// The same options as churn score used, so the plan matches the feed.
-	scores, meta, err := night.ScoreCustomers(res, mf, prev.ScoreOptions)
+	scores, meta, err := night.ScoreCustomersContext(ctx, res, mf, prev.ScoreOptions)
 	if err != nil {
 		return err
 	}

@@ -163,7 +163,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	scores, meta, err := night.ScoreCustomers(res, mf, so)
+	scores, meta, err := night.ScoreCustomersContext(ctx, res, mf, so)
 	if err != nil {
 		return err
 	}

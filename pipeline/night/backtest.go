@@ -156,7 +156,7 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 		so := DefaultScoreOptions()
 		so.HorizonDays = float64(opt.HoldoutDays)
 		so.CLVMonths = 1 // CLV is not part of the backtest; one month keeps its work small
-		scores, _, err := ScoreCustomers(res, mf, so)
+		scores, _, err := ScoreCustomersContext(ctx, res, mf, so)
 		if err != nil {
 			// As a failed fit: this model has no metrics, the others do.
 			mm.Error = err.Error()

@@ -1,6 +1,7 @@
 package night
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -106,6 +107,13 @@ func (mf *ModelFile) ModelLabel() string {
 // purchase-model quantities are computed once per distinct (x, T) and
 // pattern (x, t_x, T), in parallel, and joined back.
 func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
+	return ScoreCustomersContext(context.Background(), res, mf, opt)
+}
+
+// ScoreCustomersContext is ScoreCustomers that stops, with ctx's error, soon
+// after ctx is done (SIGTERM): the per-pattern work can be long for a fit
+// near a boundary.
+func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Score, ScoresMeta, error) {
 	meta := ScoresMeta{AsOf: res.AsOf.Format(time.DateOnly), Model: mf.Model, Unit: res.Unit.String(),
 		ScoreOptions: opt, Customers: len(res.Customers), Tiers: map[string]int{}}
 	if len(res.Currencies) == 1 {
@@ -162,6 +170,9 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 		go func(wk int) {
 			defer wg.Done()
 			for j := wk; j < len(xts); j += workers {
+				if ctx.Err() != nil {
+					return
+				}
 				x, T := xts[j].x, xts[j].T
 				s := &alive[j]
 				pa := pm.PAlive(x, T, T)
@@ -183,6 +194,9 @@ func ScoreCustomers(res *features.Result, mf *ModelFile, opt ScoreOptions) ([]Sc
 		}(wk)
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, meta, fmt.Errorf("scoring interrupted: %w", err)
+	}
 
 	gg, haveGG := mf.SpendModel()
 	fallback := 0.0
