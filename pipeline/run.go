@@ -226,6 +226,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		if len(res.Customers) == 0 {
 			return 0, "", fmt.Errorf("%w on or before %s", model.ErrNoData, asOf)
 		}
+		rm.Warnings = append(rm.Warnings, dataWarnings(res, opt.Score.HorizonDays)...)
 		prov, err := night.ProvenanceOf(w, fo)
 		if err != nil {
 			return 0, "", err
@@ -367,7 +368,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 			return 0, "", err
 		}
 		rm.Quality = q
-		d, err := report.NewReportData(asOf, opt.Version, &meta, mf, backtest, rm.Plan, *q, tally)
+		d, err := report.NewReportData(asOf, opt.Version, rm.Warnings, &meta, mf, backtest, rm.Plan, *q, tally)
 		if err != nil {
 			return 0, "", err
 		}
@@ -403,6 +404,43 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 	os.RemoveAll(old)
 	ok = true
 	return rm, final, nil
+}
+
+// The documented limits below which the models' judgement is weak: the
+// night still runs, with a warning.
+const (
+	fewCustomers    = 500 // customers with a purchase up to the as-of date
+	fewRepeatBuyers = 100 // customers with a repeat purchase day
+	staleDays       = 30  // days from the last purchase to the as-of date
+)
+
+// dataWarnings says what the features show the model cannot judge well: a
+// small shop, few repeat buyers, a history shorter than the horizon, data
+// that stopped well before the as-of date.
+func dataWarnings(res *features.Result, horizonDays float64) []string {
+	var out []string
+	repeat := 0
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	for i := range res.Customers {
+		c := &res.Customers[i]
+		if c.Frequency > 0 {
+			repeat++
+		}
+		first, last = min(first, c.FirstPurchaseMicros), max(last, c.LastPurchaseMicros)
+	}
+	if n := len(res.Customers); n < fewCustomers || repeat < fewRepeatBuyers {
+		out = append(out, fmt.Sprintf("small shop: %d customers, %d with a repeat purchase (below %d and %d the fits are weakly identified; read the scores with their warnings)",
+			n, repeat, fewCustomers, fewRepeatBuyers))
+	}
+	end := res.AsOf.AddDate(0, 0, 1) // the as-of day is included
+	if days := end.Sub(time.UnixMicro(first)).Hours() / 24; days < horizonDays {
+		out = append(out, fmt.Sprintf("short history: %.0f days of purchases, less than the %.0f-day horizon", days, horizonDays))
+	}
+	if days := end.Sub(time.UnixMicro(last)).Hours() / 24; days > staleDays+1 {
+		out = append(out, fmt.Sprintf("stale data: the last purchase is %.0f days before the end of the as-of date %s (is the export up to date?)",
+			math.Floor(days), res.AsOf.Format(time.DateOnly)))
+	}
+	return out
 }
 
 // nightSnapshots are the feature snapshots a night's steps use: the as-of

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/churnhq/churn/datasets"
@@ -87,14 +88,21 @@ func TestSmallAndStaleShops(t *testing.T) {
 		want string
 	}{
 		{time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), "ran to a boundary"},
+		{time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), "small shop: 300 customers"},
 		{time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), "churn_auc, correlation undefined on this holdout (none: the churn AUC is undefined, no customer bought in the holdout"},
+		{time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC), "stale data: the last purchase is"},
 	} {
-		rm, _, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: tc.asOf, Score: night.DefaultScoreOptions()})
+		rm, dir, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: tc.asOf, Score: night.DefaultScoreOptions()})
 		if err != nil {
 			t.Fatalf("as of %s: %v", tc.asOf.Format(time.DateOnly), err)
 		}
 		if !strings.Contains(strings.Join(rm.Warnings, "\n"), tc.want) {
 			t.Errorf("as of %s: warnings %q, want one saying %q", tc.asOf.Format(time.DateOnly), rm.Warnings, tc.want)
+		}
+		// The report repeats them.
+		html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+		if err != nil || !strings.Contains(string(html), `<section id="warnings">`) || !strings.Contains(string(html), htmlEscape(tc.want)) {
+			t.Errorf("as of %s: report.html lacks the warning %q (%v)", tc.asOf.Format(time.DateOnly), tc.want, err)
 		}
 	}
 }
@@ -124,3 +132,5 @@ func TestInterrupted(t *testing.T) {
 		t.Errorf("scoring with a cancelled context: %v", err)
 	}
 }
+
+func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

@@ -32,7 +32,8 @@ import (
 // of a run directory, so `churn report` can redraw any past run.
 type ReportData struct {
 	AsOf        string
-	Version     string // of churn, as the run recorded it
+	Version     string   // of churn, as the run recorded it
+	Warnings    []string // the run's warnings (run.json)
 	Scores      *night.ScoresMeta
 	Model       *night.ModelFile
 	Backtest    *night.Backtest
@@ -84,15 +85,16 @@ func LoadReportData(w *warehouse.Warehouse, runDir string) (*ReportData, error) 
 	// What the report shows of run.json: the version, and data quality as
 	// the run recorded it (or from the warehouse now).
 	type runRecord struct {
-		Version string          `json:"version"`
-		Quality *QualitySummary `json:"data_quality"`
+		Version  string          `json:"version"`
+		Quality  *QualitySummary `json:"data_quality"`
+		Warnings []string        `json:"warnings"`
 	}
 	run, err := warehouse.ReadJSONFile[runRecord](filepath.Join(runDir, "run.json"))
 	if err != nil {
 		return nil, err
 	}
 	if run != nil {
-		d.Version = run.Version
+		d.Version, d.Warnings = run.Version, run.Warnings
 	}
 	if run != nil && run.Quality != nil {
 		d.Quality = *run.Quality
@@ -129,8 +131,8 @@ func LoadReportData(w *warehouse.Warehouse, runDir string) (*ReportData, error) 
 
 // NewReportData is the report of a run from what the run holds in memory:
 // nothing is read back.
-func NewReportData(asOf, version string, meta *night.ScoresMeta, mf *night.ModelFile, bt *night.Backtest, plan *perkplan.Plan, q QualitySummary, t *ReportTally) (*ReportData, error) {
-	d := &ReportData{AsOf: asOf, Version: version, Scores: meta, Model: mf, Backtest: bt, Plan: plan, Quality: q, Charts: map[string]template.HTML{}}
+func NewReportData(asOf, version string, warnings []string, meta *night.ScoresMeta, mf *night.ModelFile, bt *night.Backtest, plan *perkplan.Plan, q QualitySummary, t *ReportTally) (*ReportData, error) {
+	d := &ReportData{AsOf: asOf, Version: version, Warnings: warnings, Scores: meta, Model: mf, Backtest: bt, Plan: plan, Quality: q, Charts: map[string]template.HTML{}}
 	return d, d.summarise(t)
 }
 
@@ -566,7 +568,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 {{with .Model.ChurnRisk}}<tr><th>churn risk from</th><td>{{.Source}}: {{.Reason}}</td></tr>{{end}}
 <tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin{{with .Scores.Currency}}, in {{.}}{{end}}</td></tr>
 </table></section>
-<section id="quality"><h2>Data quality</h2>
+{{if .Warnings}}<section id="warnings"><h2>Warnings</h2>
+<ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul></section>
+{{end}}<section id="quality"><h2>Data quality</h2>
 <table><tr><th>files ingested</th><td class="n">{{.Quality.Files}}</td></tr>
 <tr><th>rows read</th><td class="n">{{.Quality.RowsRead}}</td></tr>
 <tr><th>rows accepted</th><td class="n">{{.Quality.Accepted}}</td></tr>
