@@ -101,7 +101,7 @@ func TestSmallAndStaleShops(t *testing.T) {
 		}
 		// The report repeats them.
 		html, err := os.ReadFile(filepath.Join(dir, "report.html"))
-		if err != nil || !strings.Contains(string(html), `<section id="warnings">`) || !strings.Contains(string(html), htmlEscape(tc.want)) {
+		if err != nil || !strings.Contains(string(html), `<section id="warnings">`) || !strings.Contains(string(html), template.HTMLEscapeString(tc.want)) {
 			t.Errorf("as of %s: report.html lacks the warning %q (%v)", tc.asOf.Format(time.DateOnly), tc.want, err)
 		}
 	}
@@ -132,5 +132,3 @@ func TestInterrupted(t *testing.T) {
 		t.Errorf("scoring with a cancelled context: %v", err)
 	}
 }
-
-func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

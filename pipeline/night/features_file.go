@@ -130,7 +130,8 @@ type Snapshot struct {
 // warehouse scan: every feature is a GROUP BY customer, so one pass over the
 // transactions feeds an accumulator per snapshot. Each is finished into
 // rows when first asked for, so the rows of one snapshot and the aggregates
-// of another are not all in memory at once; Drop lets a snapshot's rows go.
+// of another are not all in memory at once; a caller done with them lets
+// the whole set go.
 type Snapshots struct {
 	specs   []Snapshot
 	accs    []*features.Accumulator // nil once finished
@@ -156,19 +157,6 @@ func (s *Snapshots) find(want Snapshot) (*features.Result, error) {
 		}
 	}
 	return nil, nil
-}
-
-// Drop forgets the snapshot with these dates: its rows (or aggregates) go
-// once no one else holds them, and a later request scans again.
-func (s *Snapshots) Drop(asOf, holdoutEnd time.Time) {
-	for i, sp := range s.specs {
-		if sp.AsOf.Equal(asOf) && sp.HoldoutEnd.Equal(holdoutEnd) {
-			s.specs = slices.Delete(s.specs, i, i+1)
-			s.accs = slices.Delete(s.accs, i, i+1)
-			s.results = slices.Delete(s.results, i, i+1)
-			return
-		}
-	}
 }
 
 // ScanSnapshots accumulates the features of every snapshot in one scan of
