@@ -21,11 +21,14 @@ type Config struct {
 	MaxBadFraction       *float64 `yaml:"max-bad-fraction"`
 	Inbox                string   `yaml:"inbox"`
 	ingest.SourceOptions `yaml:",inline"`
-	Features             FeaturesConfig  `yaml:"features"`
-	Model                ModelConfig     `yaml:"model"`
-	Score                ScoreConfig     `yaml:"score"`
-	Recommend            RecommendConfig `yaml:"recommend"`
-	Exports              ExportsConfig   `yaml:"exports"`
+	// Sources map globs to the column options of their files, so exports
+	// of several systems share one inbox (see ingest.SourceRule).
+	Sources   []ingest.SourceRule `yaml:"sources"`
+	Features  FeaturesConfig      `yaml:"features"`
+	Model     ModelConfig         `yaml:"model"`
+	Score     ScoreConfig         `yaml:"score"`
+	Recommend RecommendConfig     `yaml:"recommend"`
+	Exports   ExportsConfig       `yaml:"exports"`
 }
 
 // ExportsConfig is the exports: section: which forms of the CRM feed to

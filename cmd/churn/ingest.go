@@ -26,7 +26,7 @@ func dataFlags(fs *pflag.FlagSet) (data, config *string) {
 
 // sourceFlags registers the column and parsing flags of an export.
 func sourceFlags(fs *pflag.FlagSet, o *ingest.SourceOptions) {
-	fs.StringVar(&o.Format, "format", "", "input format: csv, tsv, jsonl or parquet (default: from the file name)")
+	fs.StringVar(&o.Format, "format", "", "input format: csv, tsv, jsonl, parquet or xlsx (default: from the file name)")
 	fs.StringVar(&o.Delimiter, "delimiter", "", "field delimiter: one character, tab, or whitespace (default ',' and tab for .tsv)")
 	fs.BoolVar(&o.NoHeader, "no-header", false, "the first row is data; name the fields with --columns")
 	fs.StringSliceVar(&o.Columns, "columns", nil, "field names of a headerless file, comma-separated")
@@ -40,9 +40,18 @@ func sourceFlags(fs *pflag.FlagSet, o *ingest.SourceOptions) {
 	fs.StringVar(&o.CategoryCol, "category-col", "", "product category column")
 	fs.StringVar(&o.ChannelCol, "channel-col", "", "sales channel column")
 	fs.StringVar(&o.StoreCol, "store-col", "", "store column")
-	fs.StringVar(&o.TimeFormat, "time-format", "", "strftime pattern or Go layout, or epoch, epoch_ms, dayfirst, monthfirst (default: detect)")
+	fs.StringVar(&o.StatusCol, "status-col", "", "order status column: rows with an --exclude-status value are not purchases")
+	fs.StringSliceVar(&o.ExcludeStatus, "exclude-status", nil, "statuses of orders that never happened, comma-separated (default: voided, cancelled, failed, pending payment, storniert, … see README)")
+	fs.StringVar(&o.CancelledCol, "cancelled-col", "", "cancellation time column: a row with one is not a purchase")
+	fs.StringVar(&o.RefundCol, "refund-col", "", "refunded amount of the order: recorded as a refund of it")
+	fs.StringVar(&o.RefundTimeCol, "refund-time-col", "", "when the order was refunded (default: at the order)")
+	fs.StringVar(&o.GuestCol, "guest-col", "", "keys orders whose customer id is a guest placeholder (0, guest, empty e-mail); without it they are excluded")
+	fs.StringVar(&o.AmountUnit, "amount-unit", "", "major (12.34) or minor (1234 cents; default for Stripe charge objects)")
+	fs.StringVar(&o.Dedupe, "dedupe", "", "order (by order id, default) or content: rows without order ids keyed by customer, time and amount")
+	fs.StringVar(&o.Sheet, "sheet", "", "worksheet of an .xlsx workbook (default: the first)")
+	fs.StringVar(&o.TimeFormat, "time-format", "", "strftime pattern or Go layout, or epoch, epoch_ms, dayfirst, monthfirst, mixed (default: detect one form per file)")
 	fs.StringVar(&o.Timezone, "timezone", "", "IANA zone of times written without an offset (default UTC)")
-	fs.BoolVar(&o.DecimalComma, "decimal-comma", false, "amounts are written 1.234,56")
+	fs.BoolVar(&o.DecimalComma, "decimal-comma", false, "amounts are written 1.234,56 (default: detected when every deciding amount says so)")
 	fs.StringVar(&o.Encoding, "encoding", "", "text encoding: utf-8 (strict), latin1 or windows-1252")
 	fs.StringVar(&o.Currency, "currency", "", "ISO currency of rows without a currency column")
 }
@@ -66,6 +75,17 @@ func mergeSource(fs *pflag.FlagSet, o *ingest.SourceOptions, c *ingest.SourceOpt
 	set("category-col", &o.CategoryCol, c.CategoryCol)
 	set("channel-col", &o.ChannelCol, c.ChannelCol)
 	set("store-col", &o.StoreCol, c.StoreCol)
+	set("status-col", &o.StatusCol, c.StatusCol)
+	set("cancelled-col", &o.CancelledCol, c.CancelledCol)
+	set("refund-col", &o.RefundCol, c.RefundCol)
+	set("refund-time-col", &o.RefundTimeCol, c.RefundTimeCol)
+	set("guest-col", &o.GuestCol, c.GuestCol)
+	set("amount-unit", &o.AmountUnit, c.AmountUnit)
+	set("dedupe", &o.Dedupe, c.Dedupe)
+	set("sheet", &o.Sheet, c.Sheet)
+	if !fs.Changed("exclude-status") && len(c.ExcludeStatus) > 0 {
+		o.ExcludeStatus = c.ExcludeStatus
+	}
 	set("time-format", &o.TimeFormat, c.TimeFormat)
 	set("timezone", &o.Timezone, c.Timezone)
 	set("encoding", &o.Encoding, c.Encoding)
@@ -118,6 +138,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		return usagef("%v", err)
 	}
 	mergeSource(fs, &opt.Source, &cfg.SourceOptions)
+	opt.Sources = cfg.Sources
 	if !fs.Changed("max-bad-fraction") && cfg.MaxBadFraction != nil {
 		opt.MaxBadFraction = *cfg.MaxBadFraction
 	}

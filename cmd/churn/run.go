@@ -101,6 +101,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	}
 	opt.Model.Name, opt.Model.BTYD, opt.Model.LogitL2, opt.Model.Penalizer = spec.Name, spec.Purchase, spec.LogitL2, spec.Fit.Penalizer
 	opt.Ingest.Source = cfg.SourceOptions
+	opt.Ingest.Sources = cfg.Sources
 	opt.Ingest.MaxBadFraction = *maxBad
 	if !fs.Changed("max-bad-fraction") && cfg.MaxBadFraction != nil {
 		opt.Ingest.MaxBadFraction = *cfg.MaxBadFraction

@@ -18,6 +18,7 @@ type rowBatch struct {
 	rows    []warehouse.Transaction
 	lines   []int64  // the source line of each row
 	raws    []string // the raw text of each row, for a late rejection
+	keys    []uint64 // the order key of each row
 	refunds int64
 	// from, to: the instants [from, to) in µs of the month, when it is in
 	// the calendar's range; empty otherwise.
@@ -63,7 +64,7 @@ func (b *rowBatch) filter(drop func(i int) bool) {
 		if drop(i) {
 			continue
 		}
-		b.rows[n], b.lines[n], b.raws[n] = b.rows[i], b.lines[i], b.raws[i]
+		b.rows[n], b.lines[n], b.raws[n], b.keys[n] = b.rows[i], b.lines[i], b.raws[i], b.keys[i]
 		if b.rows[n].AmountMicros < 0 {
 			b.refunds++
 		}
@@ -71,7 +72,7 @@ func (b *rowBatch) filter(drop func(i int) bool) {
 	}
 	clear(b.rows[n:])
 	clear(b.raws[n:])
-	b.rows, b.lines, b.raws = b.rows[:n], b.lines[:n], b.raws[:n]
+	b.rows, b.lines, b.raws, b.keys = b.rows[:n], b.lines[:n], b.raws[:n], b.keys[:n]
 }
 
 // batches hands out rowBatch memory and takes it back once the rows are
@@ -91,7 +92,7 @@ func (p batches) get(month int) *rowBatch {
 func (p batches) put(b *rowBatch) {
 	clear(b.rows)
 	clear(b.raws)
-	*b = rowBatch{rows: b.rows[:0], lines: b.lines[:0], raws: b.raws[:0], text: b.text[:0]}
+	*b = rowBatch{rows: b.rows[:0], lines: b.lines[:0], raws: b.raws[:0], keys: b.keys[:0], text: b.text[:0]}
 	freeList[*rowBatch](p).put(b)
 }
 
@@ -126,6 +127,7 @@ type stagedRow struct {
 	t    warehouse.Transaction // its strings still in the chunk
 	line int64
 	raw  string
+	key  uint64
 }
 
 // stageRows is how many rows are staged before they move to their
@@ -143,7 +145,7 @@ func (bt *batcher) add(t *warehouse.Transaction, key uint64, line int64, raw str
 		bt.stage = &rowStage{}
 	}
 	st := bt.stage
-	st.rows = append(st.rows, stagedRow{t: *t, line: line, raw: raw})
+	st.rows = append(st.rows, stagedRow{t: *t, line: line, raw: raw, key: key})
 	bt.keys = append(bt.keys, key)
 	bt.at = append(bt.at, bt.lastAt)
 	if len(st.rows) == stageRows {
@@ -209,6 +211,7 @@ func (b *rowBatch) push(s *stagedRow) {
 	r.Store = b.keepRepeated(r.Store, &b.store)
 	b.lines = append(b.lines, s.line)
 	b.raws = append(b.raws, s.raw)
+	b.keys = append(b.keys, s.key)
 	if r.AmountMicros < 0 {
 		b.refunds++
 	}
@@ -222,6 +225,7 @@ func (b *rowBatch) grow(n int) {
 	b.rows = append(make([]warehouse.Transaction, 0, n), b.rows...)
 	b.lines = append(make([]int64, 0, n), b.lines...)
 	b.raws = append(make([]string, 0, n), b.raws...)
+	b.keys = append(make([]uint64, 0, n), b.keys...)
 }
 
 // batchOf finds or starts the batch of the month of the instant us.

@@ -16,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,6 +38,10 @@ var ErrTooManyBad = errors.New("data-quality limit exceeded")
 // IngestOptions configure one ingest.
 type IngestOptions struct {
 	Source SourceOptions
+	// Sources give the files that match a glob options of their own, so
+	// exports of several systems share one inbox; the first match wins, and
+	// a file that matches none reads with Source.
+	Sources []SourceRule
 	// Force re-reads files whose sha256 is already in the manifest; their
 	// orders are then duplicates and dropped.
 	Force bool
@@ -52,6 +57,27 @@ type IngestOptions struct {
 	Command string
 }
 
+// SourceRule is one entry of the config's sources: the files whose path or
+// name matches Glob are read with its options.
+type SourceRule struct {
+	Glob          string `yaml:"glob"`
+	SourceOptions `yaml:",inline"`
+}
+
+// sourceFor returns the options for one file.
+func (o *IngestOptions) sourceFor(path string) *SourceOptions {
+	for i := range o.Sources {
+		g := o.Sources[i].Glob
+		if ok, _ := filepath.Match(g, path); ok {
+			return &o.Sources[i].SourceOptions
+		}
+		if ok, _ := filepath.Match(g, filepath.Base(path)); ok {
+			return &o.Sources[i].SourceOptions
+		}
+	}
+	return &o.Source
+}
+
 // FileSummary counts what happened to the rows of one source file.
 type FileSummary struct {
 	Source     string           `json:"source"`
@@ -63,6 +89,25 @@ type FileSummary struct {
 	Duplicates int64            `json:"rows_duplicate"`
 	Refunds    int64            `json:"refunds"`
 	ByReason   map[string]int64 `json:"rejected_by_reason,omitempty"`
+	// Excluded rows are not purchases though nothing is wrong with them
+	// (cancelled orders, guests, totals lines); they are kept in the
+	// excluded file with their reason and do not count against the limit.
+	Excluded   int64            `json:"rows_excluded"`
+	ExcludedBy map[string]int64 `json:"excluded_by_reason,omitempty"`
+	// Blank rows (no value at all) are skipped and counted.
+	Blank int64 `json:"rows_blank"`
+	// Lines are the further lines of orders whose fields are on their first
+	// line only (Shopify): part of their order, not rows of their own.
+	Lines int64 `json:"order_lines_merged"`
+	// Platform is the shop system the header was recognised as, or "";
+	// Columns the mapping used, role=column.
+	Platform string `json:"platform,omitempty"`
+	Columns  string `json:"columns,omitempty"`
+	// MinTime and MaxTime bound the accepted rows' times (RFC 3339), and
+	// DerivedIDs says the file had no order ids, for the overlap warning.
+	MinTime    string `json:"min_time,omitempty"`
+	MaxTime    string `json:"max_time,omitempty"`
+	DerivedIDs bool   `json:"derived_order_ids,omitempty"`
 }
 
 // IngestSummary is the result of an ingest.
@@ -71,10 +116,16 @@ type IngestSummary struct {
 	Committed  bool          `json:"committed"`
 	Files      []FileSummary `json:"files"`
 	Quarantine string        `json:"quarantine,omitempty"`
-	RowsRead   int64         `json:"rows_read"`
-	Accepted   int64         `json:"rows_accepted"`
-	Rejected   int64         `json:"rows_rejected"`
-	Duplicates int64         `json:"rows_duplicate"`
+	// ExcludedFile keeps the excluded rows, like the quarantine.
+	ExcludedFile string `json:"excluded_file,omitempty"`
+	RowsRead     int64  `json:"rows_read"`
+	Accepted     int64  `json:"rows_accepted"`
+	Rejected     int64  `json:"rows_rejected"`
+	Duplicates   int64  `json:"rows_duplicate"`
+	Excluded     int64  `json:"rows_excluded"`
+	Blank        int64  `json:"rows_blank"`
+	// BadAllowed is how many data-quality rejections the limit allowed.
+	BadAllowed int64 `json:"bad_rows_allowed"`
 }
 
 // partOptions write the warehouse's parts. Pages of the id columns get no
@@ -129,6 +180,14 @@ func IngestLocked(ctx context.Context, w *warehouse.Warehouse, args []string, op
 	}
 	if err := opt.Source.Validate(); err != nil {
 		return nil, err
+	}
+	for _, r := range opt.Sources {
+		if _, err := filepath.Match(r.Glob, ""); err != nil || r.Glob == "" {
+			return nil, fmt.Errorf("%w: sources: glob %q is not a pattern", warehouse.ErrOption, r.Glob)
+		}
+		if err := r.SourceOptions.Validate(); err != nil {
+			return nil, fmt.Errorf("sources %q: %w", r.Glob, err)
+		}
 	}
 	if err := w.Recover(); err != nil {
 		return nil, err
@@ -186,7 +245,18 @@ func IngestLocked(ctx context.Context, w *warehouse.Warehouse, args []string, op
 		sum.Accepted += fs.Accepted
 		sum.Rejected += fs.Rejected
 		sum.Duplicates += fs.Duplicates
+		sum.Excluded += fs.Excluded
+		sum.Blank += fs.Blank
 	}
+	in.warnOverlaps(manifest, sum.Files)
+	if in.excluded != nil {
+		if err := in.excluded.commit(); err != nil {
+			return nil, err
+		}
+		in.excluded = nil
+		sum.ExcludedFile = w.ExcludedPath(in.id)
+	}
+	in.warnExcluded(sum.Files)
 
 	if in.quarantine != nil {
 		// Written even when nothing is committed: it says why.
@@ -197,15 +267,20 @@ func IngestLocked(ctx context.Context, w *warehouse.Warehouse, args []string, op
 		sum.Quarantine = w.QuarantinePath(in.id)
 	}
 	bad := sum.Rejected - sum.Duplicates
-	if sum.RowsRead > 0 && float64(bad) > opt.MaxBadFraction*float64(sum.RowsRead) {
+	sum.BadAllowed = BadRowsAllowed(sum.RowsRead-sum.Blank, opt.MaxBadFraction)
+	if bad > sum.BadAllowed {
 		byReason := map[string]int64{}
 		for _, f := range sum.Files {
 			for k, v := range f.ByReason {
 				byReason[k] += v
 			}
 		}
-		return sum, fmt.Errorf("%w: %d of %d rows rejected (%.2f%% > --max-bad-fraction %.2f%%): %s; nothing committed, rejected rows are in %s",
-			ErrTooManyBad, bad, sum.RowsRead, 100*float64(bad)/float64(sum.RowsRead), 100*opt.MaxBadFraction, formatCounts(byReason), sum.Quarantine)
+		hint := ""
+		if byReason["invalid_encoding"]*2 > bad {
+			hint = "; most rows are not UTF-8: pass --encoding windows-1252 (or latin1)"
+		}
+		return sum, fmt.Errorf("%w: %d of %d rows rejected (%.2f%%; --max-bad-fraction %.2f%% allows %d): %s; nothing committed, rejected rows are in %s%s",
+			ErrTooManyBad, bad, sum.RowsRead, 100*float64(bad)/float64(max(sum.RowsRead, 1)), 100*opt.MaxBadFraction, sum.BadAllowed, formatCounts(byReason), sum.Quarantine, hint)
 	}
 	if len(entries) == 0 {
 		return sum, nil
@@ -215,6 +290,19 @@ func IngestLocked(ctx context.Context, w *warehouse.Warehouse, args []string, op
 	}
 	sum.Committed = true
 	return sum, nil
+}
+
+// BadRowsAllowed is how many of n rows may be rejected for data-quality
+// reasons at the limit fraction f: f·n, plus three standard deviations of
+// the count of bad rows a source with that rate would show, sqrt(f·n·(1−f)).
+// On large files that is f·n; on small ones it spares a few junk lines
+// (5 of 150 rows at 1 %), and f = 0 still allows none.
+func BadRowsAllowed(n int64, f float64) int64 {
+	if n <= 0 || f <= 0 {
+		return 0
+	}
+	mean := f * float64(n)
+	return int64(math.Floor(mean + 3*math.Sqrt(mean*(1-f))))
 }
 
 // ingest is the state of one ingest across its files.
@@ -234,8 +322,10 @@ type ingest struct {
 	// quarantine streams rejected rows to disk as they come, so memory does
 	// not grow with them; it is opened at the first rejection.
 	quarantine *quarantineWriter
-	parts      []pendingPart
-	nextPart   int
+	// excluded streams the rows that are not purchases the same way.
+	excluded *quarantineWriter
+	parts    []pendingPart
+	nextPart int
 }
 
 type pendingPart struct {
@@ -252,6 +342,9 @@ func (in *ingest) removeTemps() {
 	}
 	if in.quarantine != nil {
 		in.quarantine.abort()
+	}
+	if in.excluded != nil {
+		in.excluded.abort()
 	}
 }
 
@@ -301,6 +394,19 @@ func (in *ingest) reject(fs *FileSummary, r Rejected) {
 	in.quarantine.write(r)
 }
 
+// exclude keeps a row that is not a purchase, with its reason.
+func (in *ingest) exclude(fs *FileSummary, r Rejected) {
+	fs.Excluded++
+	if fs.ExcludedBy == nil {
+		fs.ExcludedBy = map[string]int64{}
+	}
+	fs.ExcludedBy[Reason(r.Err)]++
+	if in.excluded == nil {
+		in.excluded = newQuarantineWriter(in.w.ExcludedPath(in.id))
+	}
+	in.excluded.write(r)
+}
+
 // file ingests one source file into temporary parts.
 func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]bool, knownSize map[int64]bool) (FileSummary, warehouse.ManifestEntry, error) {
 	fs := FileSummary{Source: path}
@@ -310,15 +416,16 @@ func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]boo
 		return fs, entry, err
 	}
 	entry.Size = st.Size()
+	opt := in.opt.sourceFor(path)
 	format, gz, err := DetectFormat(path)
-	if in.opt.Source.Format != "" {
-		format, err = Format(strings.ToLower(in.opt.Source.Format)), nil
+	if opt.Format != "" {
+		format, err = Format(strings.ToLower(opt.Format)), nil
 		switch format {
 		case "txt":
 			format = FormatCSV
-		case FormatCSV, FormatTSV, FormatJSONL, FormatParquet:
+		case FormatCSV, FormatTSV, FormatJSONL, FormatParquet, FormatXLSX:
 		default:
-			err = fmt.Errorf("%w: --format %q (want csv, tsv, jsonl or parquet)", ErrUnknownFormat, in.opt.Source.Format)
+			err = fmt.Errorf("%w: --format %q (want csv, tsv, jsonl, parquet or xlsx)", ErrUnknownFormat, opt.Format)
 		}
 	}
 	if err != nil {
@@ -332,7 +439,7 @@ func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]boo
 	// Hash first when it decides whether to skip, names derived order ids, or
 	// the format needs random access; otherwise hash while reading.
 	var sum string
-	if knownSize[entry.Size] || format == FormatParquet {
+	if knownSize[entry.Size] || format == FormatParquet || format == FormatXLSX {
 		if sum, err = fileSHA256(path); err != nil {
 			return fs, entry, err
 		}
@@ -343,7 +450,7 @@ func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]boo
 			return fs, entry, nil
 		}
 	}
-	src := &sourceFile{path: path, format: format, gz: gz, sha: sum, size: entry.Size}
+	src := &sourceFile{path: path, format: format, gz: gz, sha: sum, size: entry.Size, opt: opt}
 	if err := in.read(ctx, src, &fs, &entry); err != nil {
 		return fs, entry, fmt.Errorf("ingest %s: %w", path, err)
 	}
@@ -351,9 +458,12 @@ func (in *ingest) file(ctx context.Context, path string, knownSHA map[string]boo
 	entry.SHA256 = src.sha
 	entry.RowsRead, entry.Accepted, entry.Rejected = fs.RowsRead, fs.Accepted, fs.Rejected
 	entry.Duplicates, entry.Refunds, entry.ByReason = fs.Duplicates, fs.Refunds, fs.ByReason
+	entry.Excluded, entry.ExcludedBy, entry.Blank = fs.Excluded, fs.ExcludedBy, fs.Blank
+	entry.MinTime, entry.MaxTime, entry.DerivedIDs = fs.MinTime, fs.MaxTime, fs.DerivedIDs
 	entry.Finished = time.Now().UTC()
 	in.log.Info("ingested", "file", path, "read", fs.RowsRead, "accepted", fs.Accepted,
-		"rejected", fs.Rejected, "duplicates", fs.Duplicates, "refunds", fs.Refunds, "by_reason", formatCounts(fs.ByReason))
+		"rejected", fs.Rejected, "duplicates", fs.Duplicates, "refunds", fs.Refunds, "by_reason", formatCounts(fs.ByReason),
+		"excluded", fs.Excluded, "excluded_by_reason", formatCounts(fs.ExcludedBy), "blank", fs.Blank, "lines_merged", fs.Lines)
 	return fs, entry, nil
 }
 
@@ -364,6 +474,9 @@ type sourceFile struct {
 	sha    string // known before reading, or filled in at the end
 	size   int64
 	quote  byte // the delimiter whose quotes the chunker tracks, or 0
+	opt    *SourceOptions
+	// encoding is the text encoding read: the option's, or one detected.
+	encoding string
 }
 
 // job is a unit of parsing work: a chunk of text, or records already split.
@@ -385,6 +498,16 @@ type result struct {
 	fresh   []uint64 // the order keys the chunk added to the ingest's set
 	chunk   []byte
 	reuse   bool
+	// excluded rows, in line order; blank rows and merged order lines, counted.
+	excluded []Rejected
+	blank    int64
+	lines    int64
+	// leadLines are order lines at the start of the chunk, before any row
+	// with order fields: lines of the previous chunk's last order, or not.
+	leadLines []Rejected
+	lastOrder string // the order id of the chunk's last row with order fields
+	// minTime, maxTime bound the accepted rows' times.
+	minTime, maxTime int64
 }
 
 // read runs the source through the parse workers and the part writers.
@@ -424,19 +547,29 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	var split splitter
 	var header []string
 	var body []byte // the first chunk of a text source, header cut off
-	opt := &in.opt.Source
-	if src.format == FormatParquet {
+	var xlsx *xlsxSource
+	opt := src.opt
+	switch src.format {
+	case FormatParquet:
 		pr, err := openParquetSource(f, src.size)
 		if err != nil {
 			return err
 		}
 		header = pr.header
 		produce = pr.produce
-	} else {
+	case FormatXLSX:
+		if xlsx, err = openXLSXSource(f, src.size, opt); err != nil {
+			return err
+		}
+		defer xlsx.Close()
+		header = xlsx.header
+		produce = xlsx.produce
+	default:
 		if r, err = maybeGunzip(r, src.gz); err != nil {
 			return err
 		}
-		if r, err = decodeText(r, opt.Encoding); err != nil {
+		src.encoding = opt.Encoding
+		if r, err = decodeText(r, src.encoding); err != nil {
 			return err
 		}
 		delim := opt.Delimiter
@@ -464,9 +597,8 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		}
 		switch {
 		case src.format == FormatJSONL:
-			line, _, _ := cutLine(first)
 			if len(first) > 0 {
-				if header, err = jsonKeys(line); err != nil {
+				if header, err = jsonPaths(first); err != nil {
 					return err
 				}
 			}
@@ -525,27 +657,43 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	if err != nil {
 		return err
 	}
-	if cols[roleOrder] < 0 && src.sha == "" {
+	fs.Platform, fs.Columns = cols.platform, cols.describe(header)
+	in.log.Info("columns", "file", src.path, "platform", cmp.Or(cols.platform, "generic"), "mapping", fs.Columns)
+	if js, ok := split.(*jsonSplitter); ok {
+		js.use(cols)
+	}
+	if xlsx != nil {
+		xlsx.useTimes(cols)
+	}
+	if !cols.has(roleOrder) && opt.Dedupe != "content" && src.sha == "" {
 		// Derived order ids are named after the file's hash, so it is needed now.
 		if src.sha, err = fileSHA256(src.path); err != nil {
 			return err
 		}
 		hasher.off = true
 	}
+	fs.DerivedIDs = !cols.has(roleOrder)
 	times, err := NewTimeParser(opt.TimeFormat, opt.Timezone)
 	if err != nil {
 		return err
 	}
-	if times.Layout == "" && times.Order == OrderUnknown && src.format != FormatParquet && hasSlashedDates(split, body, cols[roleTime]) {
-		order, err := in.dateOrder(src, split, cols[roleTime])
+	sample := sampleColumns(split, body, cols.idx[roleTime], cols.idx[roleAmount], cols.idx[rolePrice], cols.idx[roleRefund])
+	if times.Layout == "" && !times.Mixed {
+		times.Family = inferFamily(sample[0])
+	}
+	if times.Layout == "" && times.Order == OrderUnknown && hasSlashed(sample[0]) {
+		order, err := in.dateOrder(src, split, cols.idx[roleTime])
 		if err != nil {
 			return err
 		}
 		times.Order = order
 	}
-	conv := &rowConverter{cols: cols, times: times, decComma: opt.DecimalComma, currency: strings.ToUpper(opt.Currency)}
-	if src.sha != "" {
-		conv.derivedPrefix = "~" + src.sha[:16] + ":"
+	conv := newRowConverter(cols, times, opt, src.sha)
+	if !opt.DecimalComma {
+		if comma, example := inferDecimalComma(slices.Concat(sample[1], sample[2], sample[3])); comma {
+			conv.decComma = true
+			in.log.Info("amounts are written with a decimal comma: read so (pass --decimal-comma to say so)", "file", src.path, "example", example)
+		}
 	}
 
 	lineItems := cols.lineItems()
@@ -556,6 +704,8 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	pw := newPartWriters(in, pool)
 	defer pw.abort()
 	agg := newOrderAggregator(lineItems)
+	lastOrder := "" // the order of the last row with order fields, for the next chunk's lines
+	minTime, maxTime := int64(math.MaxInt64), int64(math.MinInt64)
 
 	// A chunk's records are dead once its rows are in batches: their memory
 	// goes back for later chunks, not to the GC.
@@ -571,21 +721,60 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		defer scratches.put(scratch)
 		bt := batcher{pool: pool, inOrder: lineItems, keys: scratch.keys[:0], at: scratch.at[:0], stage: &scratch.stage}
 		sketch := new(warehouse.CustomerSketch)
-		var t warehouse.Transaction
+		var cv converted
+		res.minTime, res.maxTime = math.MaxInt64, math.MinInt64
+		prev, leading := "", true // the order id of the row above, and whether there is none in this chunk
+		reject := func(rec *rawRecord, err error) {
+			res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
+		}
 		take := func(recs []rawRecord) {
 			res.read += int64(len(recs))
 			for i := range recs {
 				rec := &recs[i]
 				if rec.err != nil {
-					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: rec.err, Raw: rec.raw})
+					if errors.Is(rec.err, ErrFieldCount) && allEmpty(rec.fields) {
+						res.blank++
+					} else {
+						reject(rec, rec.err)
+						leading, prev = false, ""
+					}
 					continue
 				}
-				if err := conv.convert(rec, &t); err != nil {
-					res.rejects = append(res.rejects, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw})
+				outcome, err := conv.convert(rec, &cv)
+				switch outcome {
+				case rowBlank:
+					res.blank++
+					continue
+				case rowLine:
+					switch {
+					case err != nil:
+						reject(rec, err)
+					case lineItems:
+						// Summed into its order by the aggregator, in line order.
+						bt.add(&cv.t, warehouse.OrderKey(cv.t.OrderID), rec.line, rec.raw)
+					case cv.t.OrderID == prev:
+						res.lines++
+					case leading:
+						res.leadLines = append(res.leadLines, Rejected{Source: src.path, Line: rec.line, Raw: rec.raw, Order: cv.t.OrderID})
+					default:
+						reject(rec, orphanLine(cv.t.OrderID))
+					}
 					continue
 				}
-				sketch.Add(t.CustomerID)
-				bt.add(&t, warehouse.OrderKey(t.OrderID), rec.line, rec.raw)
+				leading, prev = false, conv.field(rec.fields, roleOrder)
+				switch {
+				case outcome == rowExcluded:
+					res.excluded = append(res.excluded, Rejected{Source: src.path, Line: rec.line, Err: err, Raw: rec.raw, Order: prev})
+				case err != nil:
+					reject(rec, err)
+				default:
+					sketch.Add(cv.t.CustomerID)
+					bt.add(&cv.t, cv.key, rec.line, rec.raw)
+					res.minTime, res.maxTime = min(res.minTime, cv.t.TimeMicros), max(res.maxTime, cv.t.TimeMicros)
+					if cv.hasRefund {
+						bt.add(&cv.refund, cv.refundKey, rec.line, rec.raw)
+					}
+				}
 			}
 		}
 		if j.chunk == nil {
@@ -620,12 +809,32 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		}
 		scratch.keys, scratch.at = bt.keys, bt.at
 		res.batches = bt.take()
+		res.lastOrder = prev
 		in.sketchMu.Lock()
 		in.customers.Merge(sketch)
 		in.sketchMu.Unlock()
 		return res
 	}, func(res result) error {
 		fs.RowsRead += res.read
+		fs.Blank += res.blank
+		fs.Lines += res.lines
+		if res.minTime <= res.maxTime {
+			minTime, maxTime = min(minTime, res.minTime), max(maxTime, res.maxTime)
+		}
+		for _, l := range res.leadLines {
+			if l.Order == lastOrder {
+				fs.Lines++
+			} else {
+				l.Err = orphanLine(l.Order)
+				res.rejects = append(res.rejects, l)
+			}
+		}
+		if len(res.leadLines) > 0 {
+			res.rejects = byLine(res.rejects, 0)
+		}
+		if res.lastOrder != "" {
+			lastOrder = res.lastOrder
+		}
 		if lost := in.orders.takeDemoted(uint32(res.seq)); len(lost) > 0 {
 			res.rejects = rejectLost(src.path, lost, res.batches, res.rejects)
 		}
@@ -634,6 +843,9 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		} else {
 			for _, r := range res.rejects {
 				in.reject(fs, r)
+			}
+			for _, r := range res.excluded {
+				in.exclude(fs, r)
 			}
 			for _, b := range res.batches {
 				if err := pw.write(b, fs); err != nil {
@@ -672,7 +884,16 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 		return err
 	}
 	entry.Parts = parts
+	if minTime <= maxTime {
+		fs.MinTime, fs.MaxTime = rfc3339(minTime), rfc3339(maxTime)
+	}
 	return nil
+}
+
+// orphanLine is the reason for a line of an order that has no first line
+// (the one with the customer and time) above it.
+func orphanLine(order string) error {
+	return fmt.Errorf("%w: a line of order %q, but no line above it has the order's customer and time", ErrEmptyCustomer, clip(order))
 }
 
 // freeList keeps up to its capacity of buffers for reuse.
@@ -758,7 +979,7 @@ func rejectLost(source string, lost []uint64, batches []*rowBatch, rejects []Rej
 	}
 	n := len(rejects)
 	for _, b := range batches {
-		rejects = moveDuplicates(source, b, rejects, func(i int) bool { return set[warehouse.OrderKey(b.rows[i].OrderID)] })
+		rejects = moveDuplicates(source, b, rejects, func(i int) bool { return set[b.keys[i]] })
 	}
 	return byLine(rejects, n)
 }
@@ -770,10 +991,18 @@ func moveDuplicates(source string, b *rowBatch, rejects []Rejected, dup func(i i
 		if !dup(i) {
 			return false
 		}
-		rejects = append(rejects, Rejected{Source: source, Line: b.lines[i], Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, b.rows[i].OrderID), Raw: b.raws[i]})
+		rejects = append(rejects, Rejected{Source: source, Line: b.lines[i], Err: duplicateOf(&b.rows[i]), Raw: b.raws[i]})
 		return true
 	})
 	return rejects
+}
+
+// duplicateOf is the reason for a row whose order (or refund) is recorded already.
+func duplicateOf(t *warehouse.Transaction) error {
+	if t.AmountMicros < 0 {
+		return fmt.Errorf("%w: the refund of order %q is recorded already", ErrDuplicateOrder, clip(t.OrderID))
+	}
+	return fmt.Errorf("%w: %q", ErrDuplicateOrder, clip(t.OrderID))
 }
 
 // byLine puts rejects back in line order after rows past the first n were
@@ -788,29 +1017,66 @@ func byLine(rejects []Rejected, n int) []Rejected {
 // addLineItems hands the rows of a chunk of a line-item file, in line order,
 // to the per-order aggregator, unless their order was committed before or
 // is in an earlier file of this ingest. The lines of one order are summed;
-// the order's key joins the set at the end of the file.
+// the order's key joins the set at the end of the file. A line without the
+// order's customer and time (fields on the first line only) joins the
+// order above it, or is excluded with it when the order was.
 func (in *ingest) addLineItems(fs *FileSummary, agg *orderAggregator, source string, res result) {
-	ri := 0
-	for _, b := range res.batches {
-		for i := range b.rows {
-			for ri < len(res.rejects) && res.rejects[ri].Line < b.lines[i] {
+	ri, xi := 0, 0
+	// before hands over the rejected and excluded rows above line.
+	before := func(line int64) {
+		for {
+			switch {
+			case ri < len(res.rejects) && res.rejects[ri].Line < line && (xi == len(res.excluded) || res.rejects[ri].Line < res.excluded[xi].Line):
 				in.reject(fs, res.rejects[ri])
 				ri++
+			case xi < len(res.excluded) && res.excluded[xi].Line < line:
+				x := res.excluded[xi]
+				if x.Order != "" {
+					agg.excluded[warehouse.OrderKey(x.Order)] = Reason(x.Err)
+				}
+				in.exclude(fs, x)
+				xi++
+			default:
+				return
 			}
-			key := warehouse.OrderKey(b.rows[i].OrderID)
+		}
+	}
+	for _, b := range res.batches {
+		for i := range b.rows {
+			before(b.lines[i])
+			key := b.keys[i]
 			row := acceptedRow{t: b.rows[i], line: b.lines[i], raw: b.raws[i], key: key}
 			if warehouse.ContainsSorted(in.existing, key) || in.orders.has(key) {
-				in.reject(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: %q", ErrDuplicateOrder, row.t.OrderID), Raw: row.raw})
+				in.reject(fs, Rejected{Source: source, Line: row.line, Err: duplicateOf(&row.t), Raw: row.raw})
 				continue
+			}
+			if row.t.CustomerID == "" {
+				if reason, ok := agg.excluded[key]; ok {
+					in.exclude(fs, Rejected{Source: source, Line: row.line, Err: fmt.Errorf("%w: a line of excluded order %q (%s)", excludedErr(reason), clip(row.t.OrderID), reason), Raw: row.raw})
+					continue
+				}
+				if _, ok := agg.orders[key]; !ok {
+					in.reject(fs, Rejected{Source: source, Line: row.line, Err: orphanLine(row.t.OrderID), Raw: row.raw})
+					continue
+				}
+				fs.Lines++
 			}
 			if err := agg.add(key, row); err != nil {
 				in.reject(fs, Rejected{Source: source, Line: row.line, Err: err, Raw: row.raw})
 			}
 		}
 	}
-	for ; ri < len(res.rejects); ri++ {
-		in.reject(fs, res.rejects[ri])
+	before(math.MaxInt64)
+}
+
+// excludedErr is the reason error of an exclusion code.
+func excludedErr(code string) error {
+	for _, r := range reasonCodes {
+		if r.code == code {
+			return r.err
+		}
 	}
+	return ErrCancelled
 }
 
 func (in *ingest) workers() int {
@@ -833,7 +1099,7 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 	if err != nil {
 		return OrderUnknown, err
 	}
-	if r, err = decodeText(r, in.opt.Source.Encoding); err != nil {
+	if r, err = decodeText(r, src.encoding); err != nil {
 		return OrderUnknown, err
 	}
 	ch := newChunker(r, src.quote, chunkBytes)
@@ -859,16 +1125,16 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 			switch slashedOrder(v) {
 			case DayFirst:
 				if dayFirst == "" {
-					dayFirst = fmt.Sprintf("line %d %q", rec.line, v)
+					dayFirst = fmt.Sprintf("line %d %q", rec.line, clip(v))
 				}
 			case MonthFirst:
 				if monthFirst == "" {
-					monthFirst = fmt.Sprintf("line %d %q", rec.line, v)
+					monthFirst = fmt.Sprintf("line %d %q", rec.line, clip(v))
 				}
 			}
 		}
 		if dayFirst != "" && monthFirst != "" {
-			return OrderUnknown, fmt.Errorf("%w: dates read day-first (%s) and month-first (%s); pass --time-format", ErrBadTime, dayFirst, monthFirst)
+			return OrderUnknown, fmt.Errorf("%w: %w: dates read day-first (%s) and month-first (%s); pass --time-format", warehouse.ErrOption, ErrBadTime, dayFirst, monthFirst)
 		}
 	}
 	switch {
@@ -877,7 +1143,7 @@ func (in *ingest) dateOrder(src *sourceFile, split splitter, timeCol int) (DateO
 	case monthFirst != "":
 		return MonthFirst, nil
 	case slashed:
-		return OrderUnknown, fmt.Errorf("%w: every date reads both day-first and month-first; pass --time-format dayfirst or monthfirst (or a layout like %%d/%%m/%%Y)", ErrBadTime)
+		return OrderUnknown, fmt.Errorf("%w: %w: every date reads both day-first and month-first; pass --time-format dayfirst or monthfirst (or a layout like %%d/%%m/%%Y)", warehouse.ErrOption, ErrBadTime)
 	}
 	return OrderUnknown, nil
 }
@@ -913,20 +1179,6 @@ func sniffDelimiter(head []byte) string {
 		return "whitespace"
 	}
 	return ""
-}
-
-// hasSlashedDates reports whether the first chunk of a text source has
-// d/m/y or m/d/y dates, the only case worth a second pass over the file.
-func hasSlashedDates(split splitter, first []byte, timeCol int) bool {
-	if split == nil || len(first) == 0 {
-		return false
-	}
-	for _, rec := range split.split(first, 1, nil) {
-		if rec.err == nil && timeCol < len(rec.fields) && looksSlashed(strings.TrimSpace(rec.fields[timeCol])) {
-			return true
-		}
-	}
-	return false
 }
 
 // looksSlashed matches dates like 1/2/2024, 01.02.24 or 1-2-2024 (not ISO).
@@ -1208,6 +1460,7 @@ type orderAggregator struct {
 	lineItems bool
 	orders    map[uint64]int // key → index in rows
 	rows      []acceptedRow
+	excluded  map[uint64]string // orders excluded by their first line → reason code
 }
 
 // acceptedRow is an order of a line-item file: the sum of its lines so far,
@@ -1223,6 +1476,7 @@ func newOrderAggregator(lineItems bool) *orderAggregator {
 	a := &orderAggregator{lineItems: lineItems}
 	if lineItems {
 		a.orders = map[uint64]int{}
+		a.excluded = map[uint64]string{}
 	}
 	return a
 }
@@ -1235,12 +1489,15 @@ func (a *orderAggregator) add(key uint64, row acceptedRow) error {
 		return nil
 	}
 	o := &a.rows[i].t
+	if row.t.CustomerID == "" && row.t.Currency == "" {
+		row.t.Currency = o.Currency // a further line takes its order's currency
+	}
 	if o.Currency != row.t.Currency {
 		return fmt.Errorf("%w: order %q has %s and %s", ErrCurrencyMismatch, o.OrderID, o.Currency, row.t.Currency)
 	}
 	o.AmountMicros += row.t.AmountMicros
 	o.QuantityMicros += row.t.QuantityMicros
-	if row.t.TimeMicros < o.TimeMicros {
+	if row.t.CustomerID != "" && row.t.TimeMicros < o.TimeMicros {
 		o.TimeMicros = row.t.TimeMicros
 	}
 	return nil

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/csv"
 	"errors"
@@ -407,12 +408,18 @@ func TestSmallChunks(t *testing.T) {
 		}
 		fmt.Fprintf(&body, "%s,%s,%s,%s,EUR\n", quoted, order, at.Format(time.RFC3339), big.NewRat(cents, 100).FloatString(2))
 		lines := int64(strings.Count(quoted, "\n"))
-		if seen[order] {
+		// A negative row is a refund of its order, keyed by its time and
+		// amount too: only the same refund again is a duplicate.
+		key := order
+		if cents < 0 {
+			key = fmt.Sprintf("%s refund %d %d", order, tx.TimeMicros, cents)
+		}
+		if seen[key] {
 			wantBad = append(wantBad, line)
 			line += lines
 			continue
 		}
-		seen[order] = true
+		seen[key] = true
 		want = append(want, tx)
 		line += lines
 	}
@@ -424,10 +431,15 @@ func TestSmallChunks(t *testing.T) {
 	}
 	rank := map[string]int{} // of each kept order, in source order
 	for i, tx := range want {
-		rank[tx.OrderID] = i
+		rank[rowKey(tx)] = i
 	}
-	sort.Slice(want, func(i, j int) bool { return want[i].OrderID < want[j].OrderID })
+	// An order and its refunds share an id: ties go by time and amount.
+	byOrder := func(a, b warehouse.Transaction) int {
+		return cmp.Or(cmp.Compare(a.OrderID, b.OrderID), cmp.Compare(a.TimeMicros, b.TimeMicros), cmp.Compare(a.AmountMicros, b.AmountMicros))
+	}
+	slices.SortFunc(want, byOrder)
 	got := ingesttest.ReadAll(t, data)
+	slices.SortFunc(got, byOrder)
 	if !slices.Equal(got, want) {
 		i := firstDiff(got, want)
 		t.Fatalf("warehouse: %d rows, want %d; first difference at %d: %+v, want %+v", len(got), len(want), i, got[min(i, len(got)-1)], want[min(i, len(want)-1)])
@@ -479,7 +491,7 @@ func checkPartsInOrder(t *testing.T, data string, rank map[string]int) {
 			if at.Before(month) || !at.Before(month.AddDate(0, 1, 0)) {
 				t.Fatalf("%s: order %s at %s is not in the part's month", p, r.OrderID, at)
 			}
-			if n := rank[r.OrderID]; n <= last {
+			if n := rank[rowKey(r)]; n <= last {
 				t.Fatalf("%s: order %s (row %d kept) after row %d: rows out of source order", p, r.OrderID, n, last)
 			} else {
 				last = n
@@ -495,4 +507,10 @@ func firstDiff[T comparable](a, b []T) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// rowKey names a row by its order, time and amount: an order and its
+// refunds share the order id.
+func rowKey(t warehouse.Transaction) string {
+	return fmt.Sprintf("%s %d %d", t.OrderID, t.TimeMicros, t.AmountMicros)
 }

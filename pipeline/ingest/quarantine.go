@@ -45,6 +45,10 @@ var reasonCodes = []struct {
 	{ErrBadQuantity, "bad_quantity"},
 	{ErrDuplicateOrder, "duplicate_order_id"},
 	{ErrCurrencyMismatch, "currency_mismatch"},
+	// Not rejections: the reasons of the excluded file.
+	{ErrCancelled, "cancelled_order"},
+	{ErrGuest, "guest_customer"},
+	{ErrTotalsRow, "totals_row"},
 }
 
 // ReasonCodes lists every quarantine reason code in a fixed order.
@@ -73,9 +77,13 @@ type Rejected struct {
 	Line   int64 // 1-based line of the row's first character; for Parquet sources, the row number
 	Err    error
 	Raw    string
+	// Order is the row's order id, when it has one (excluded rows: their
+	// order's further lines are excluded with them).
+	Order string
 }
 
-// quarantineHeader is the header of DATA/quarantine/<ingest-id>.csv.
+// quarantineHeader is the header of DATA/quarantine/<ingest-id>.csv, and
+// of DATA/excluded/<ingest-id>.csv.
 var quarantineHeader = []string{"source", "line", "reason", "detail", "raw"}
 
 // quarantineWriter streams rejected rows as CSV into an AtomicFile. Raw

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -29,6 +30,7 @@ const (
 	FormatTSV     Format = "tsv"
 	FormatJSONL   Format = "jsonl"
 	FormatParquet Format = "parquet"
+	FormatXLSX    Format = "xlsx"
 )
 
 // ErrUnknownFormat is returned for a file whose format cannot be told from its
@@ -51,8 +53,10 @@ func DetectFormat(name string) (Format, bool, error) {
 		return FormatJSONL, gz, nil
 	case strings.HasSuffix(lower, ".parquet"), strings.HasSuffix(lower, ".pq"):
 		return FormatParquet, gz, nil
+	case strings.HasSuffix(lower, ".xlsx"), strings.HasSuffix(lower, ".xlsm"):
+		return FormatXLSX, gz, nil
 	}
-	return "", gz, fmt.Errorf("%w: %s (pass --format csv|tsv|jsonl|parquet)", ErrUnknownFormat, name)
+	return "", gz, fmt.Errorf("%w: %s (pass --format csv|tsv|jsonl|parquet|xlsx)", ErrUnknownFormat, name)
 }
 
 // rawRecord is one row of a source before it is mapped to a transaction.
@@ -204,8 +208,32 @@ func (w *plainSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []ra
 	})
 }
 
-// jsonSplitter reads one JSON object per line; fields follow keys.
-type jsonSplitter struct{ keys []string }
+// jsonSplitter reads one JSON object per line; fields follow keys, which
+// are paths: "customer.id" is a value inside an object, "refunds[].amount"
+// the values inside the objects of an array.
+type jsonSplitter struct {
+	keys []string
+	// sum: the values an array path finds are summed (amounts); otherwise
+	// the first is taken. mapped: the key fills a role, so an object or
+	// array there is an error, never its JSON text as a value.
+	sum, mapped []bool
+}
+
+// use tells the splitter which keys the mapping uses, and which of them sum.
+func (j *jsonSplitter) use(cols columnMap) {
+	j.sum = make([]bool, len(j.keys))
+	j.mapped = make([]bool, len(j.keys))
+	for ro, i := range cols.idx {
+		if i < 0 || i >= len(j.keys) {
+			continue
+		}
+		j.mapped[i] = true
+		switch role(ro) {
+		case roleAmount, roleRefund, roleQuantity:
+			j.sum[i] = true
+		}
+	}
+}
 
 func (j *jsonSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []rawRecord {
 	return eachLine(chunk, firstLine, buf, func(line int64, s string) rawRecord {
@@ -214,7 +242,7 @@ func (j *jsonSplitter) split(chunk []byte, firstLine int64, buf *splitBuf) []raw
 			rr.err = ErrEncoding
 			return rr
 		}
-		fields, err := jsonFields(s, j.keys)
+		fields, err := jsonFields(s, j)
 		if err != nil {
 			rr.err = err
 		}
@@ -287,36 +315,176 @@ func splitFields(chunk []byte, sep byte, want int, skipBlank bool, line int64, b
 	return out
 }
 
-func jsonFields(s string, keys []string) ([]string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s), &obj); err != nil {
+// jsonFields reads the values of the splitter's key paths from one object.
+func jsonFields(s string, j *jsonSplitter) ([]string, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	fields := make([]string, len(keys))
-	for i, k := range keys {
-		v, ok := obj[k]
-		if !ok {
-			continue
+	fields := make([]string, len(j.keys))
+	for i, k := range j.keys {
+		vals, nested := lookupPath(obj, k)
+		if nested && j.mapped != nil && j.mapped[i] {
+			return nil, fmt.Errorf("%w: %q is an object or array, not a value; name a value inside it (like %s.id)", ErrMalformed, clip(k), clip(k))
 		}
-		fields[i] = jsonScalar(v)
+		switch {
+		case len(vals) == 0:
+		case len(vals) == 1 || j.sum == nil || !j.sum[i]:
+			fields[i] = vals[0]
+		default:
+			var total int64
+			for _, v := range vals {
+				a, err := warehouse.ParseAmount(v, false)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %s: %v", warehouse.ErrBadAmount, clip(k), err)
+				}
+				total += a
+			}
+			fields[i] = strings.TrimRight(strings.TrimRight(warehouse.FormatAmount(total, warehouse.AmountScale), "0"), ".")
+		}
 	}
 	return fields, nil
 }
 
-// jsonScalar renders a JSON value as the text a CSV would have held: strings
-// unquoted, numbers as written, null as empty.
-func jsonScalar(v json.RawMessage) string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || string(v) == "null" {
-		return ""
-	}
-	if v[0] == '"' {
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			return s
+// lookupPath returns the scalar values at a key path, rendered as a CSV
+// would hold them (strings unquoted, numbers as written, null as nothing),
+// and whether the path ends at an object or array instead.
+func lookupPath(v any, path string) (vals []string, nested bool) {
+	if m, ok := v.(map[string]any); ok {
+		if x, ok := m[path]; ok { // a key that has dots of its own
+			return scalarValues(x)
 		}
 	}
-	return string(v)
+	seg, rest, more := strings.Cut(path, ".")
+	arr := strings.HasSuffix(seg, "[]")
+	seg = strings.TrimSuffix(seg, "[]")
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	x, ok := m[seg]
+	if !ok || x == nil {
+		return nil, false
+	}
+	if arr {
+		items, ok := x.([]any)
+		if !ok {
+			return nil, false
+		}
+		for _, it := range items {
+			var vs []string
+			var n bool
+			if more {
+				vs, n = lookupPath(it, rest)
+			} else {
+				vs, n = scalarValues(it)
+			}
+			vals = append(vals, vs...)
+			nested = nested || n
+		}
+		return vals, nested
+	}
+	if !more {
+		return scalarValues(x)
+	}
+	return lookupPath(x, rest)
+}
+
+func scalarValues(x any) ([]string, bool) {
+	switch v := x.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return []string{v}, false
+	case json.Number:
+		return []string{v.String()}, false
+	case bool:
+		return []string{strconv.FormatBool(v)}, false
+	}
+	return nil, true
+}
+
+// maxJSONPaths bounds the paths a JSON Lines header gets.
+const maxJSONPaths = 1000
+
+// jsonPaths returns the key paths of the objects in the first lines of a
+// JSON Lines chunk, in the order first written: top-level keys, "a.b" for
+// the values inside objects, "a[].b" inside arrays of objects.
+func jsonPaths(first []byte) ([]string, error) {
+	var paths []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] && len(paths) < maxJSONPaths {
+			seen[p] = true
+			paths = append(paths, p)
+		}
+	}
+	var walk func(prefix string, v any, depth int)
+	walk = func(prefix string, v any, depth int) {
+		switch x := v.(type) {
+		case map[string]any:
+			if depth > 4 {
+				return
+			}
+			for _, k := range sortedKeys(x) {
+				walk(joinPath(prefix, k), x[k], depth+1)
+			}
+		case []any:
+			for _, it := range x {
+				if _, ok := it.(map[string]any); ok {
+					walk(prefix+"[]", it, depth)
+				} else if _, ok := it.([]any); !ok {
+					add(prefix + "[]")
+				}
+			}
+		default:
+			add(prefix)
+		}
+	}
+	rest := first
+	for n := 0; n < 1000 && len(rest) > 0; n++ {
+		var line []byte
+		line, rest, _ = cutLine(rest)
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		keys, err := jsonKeys(line)
+		if err != nil {
+			if n == 0 {
+				return nil, err
+			}
+			continue // a broken line is quarantined when it is read
+		}
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.UseNumber()
+		var obj map[string]any
+		if dec.Decode(&obj) != nil {
+			continue
+		}
+		// Top-level keys in the order written, then what is inside them.
+		for _, k := range keys {
+			walk(k, obj[k], 1)
+		}
+	}
+	return paths, nil
+}
+
+func joinPath(prefix, k string) string {
+	if prefix == "" {
+		return k
+	}
+	return prefix + "." + k
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // jsonKeys returns the keys of the first object in a JSON Lines chunk, in the order written.

@@ -45,6 +45,87 @@ type TimeParser struct {
 	Location *time.Location
 	// Order reads slashed dates; OrderUnknown means they are ambiguous.
 	Order DateOrder
+	// Family, when set, is the one form of time the column is written in
+	// (inferred from the file): a value of another form is ErrBadTime.
+	Family timeFamily
+	// Mixed: the column may mix forms (--time-format mixed); no Family is inferred.
+	Mixed bool
+}
+
+// timeFamily is a form of writing times: the detector reads them all, but
+// a column is written in one, and a value in another form is more likely a
+// mistake than a time (pandas, DuckDB and Spark reject it too).
+type timeFamily uint8
+
+const (
+	familyAny     timeFamily = iota // not known: any form is read
+	familyISO                       // ISO 8601 / RFC 3339, with or without time and offset
+	familySlashed                   // d/m/y or m/d/y with '/', '.' or '-'
+	familyCompact                   // YYYYMMDD
+	familyEpoch                     // epoch seconds or milliseconds
+	familyOther
+)
+
+var familyNames = [...]string{"any", "ISO 8601", "d/m/y or m/d/y", "YYYYMMDD", "epoch", "unrecognised"}
+
+// familyOf tells the form of a time value.
+func familyOf(s string) timeFamily {
+	s = strings.TrimSpace(s)
+	switch {
+	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
+		return familyISO
+	case allDigits(s) && len(s) == 8:
+		return familyCompact
+	case allDigits(s) && len(s) >= 9 && len(s) <= 14:
+		return familyEpoch
+	case looksSlashed(s):
+		return familySlashed
+	}
+	return familyOther
+}
+
+// inferFamily returns the form most of the values are written in, or
+// familyAny when there are none.
+func inferFamily(values []string) timeFamily {
+	var n [familyOther + 1]int
+	for _, v := range values {
+		n[familyOf(v)]++
+	}
+	best, most := familyAny, 0
+	for f := familyISO; f < familyOther; f++ {
+		if n[f] > most {
+			best, most = f, n[f]
+		}
+	}
+	return best
+}
+
+// checkFamily is nil when s is in the parser's family (or it has none).
+// It is on the path of every row, so it tells the ISO and digit forms by a
+// glance and looks closer only at the rest.
+func (p *TimeParser) checkFamily(s string) error {
+	if p.Family == familyAny {
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	f := familyOther
+	switch {
+	case len(s) >= 10 && s[4] == '-' && s[7] == '-':
+		f = familyISO
+	case allDigits(s) && len(s) == 8:
+		f = familyCompact
+	case allDigits(s) && len(s) >= 9 && len(s) <= 14:
+		f = familyEpoch
+	case p.Family == familySlashed:
+		return nil // slashed, or not a time at all: the parser says which
+	case looksSlashed(s):
+		f = familySlashed
+	}
+	if f == p.Family || f == familyOther {
+		return nil
+	}
+	return fmt.Errorf("%w: %q is written as %s, but the column's times are %s (pass --time-format mixed to accept mixed forms)",
+		ErrBadTime, clip(s), familyNames[f], familyNames[p.Family])
 }
 
 // NewTimeParser checks a --time-format / --timezone pair.
@@ -59,6 +140,8 @@ func NewTimeParser(format, zone string) (*TimeParser, error) {
 	}
 	switch strings.ToLower(format) {
 	case "":
+	case "mixed":
+		p.Mixed = true
 	case "dayfirst":
 		p.Order = DayFirst
 	case "monthfirst":
@@ -73,7 +156,7 @@ func NewTimeParser(format, zone string) (*TimeParser, error) {
 				return nil, fmt.Errorf("%w: --time-format %q: %v", warehouse.ErrOption, format, err)
 			}
 		} else if !strings.Contains(format, "2006") && !strings.Contains(format, "06") {
-			return nil, fmt.Errorf("%w: --time-format %q: want a strftime pattern (%%Y-%%m-%%d), a Go layout (2006-01-02), epoch, epoch_ms, dayfirst or monthfirst", warehouse.ErrOption, format)
+			return nil, fmt.Errorf("%w: --time-format %q: want a strftime pattern (%%Y-%%m-%%d), a Go layout (2006-01-02), epoch, epoch_ms, dayfirst, monthfirst or mixed", warehouse.ErrOption, format)
 		}
 		p.Layout = layout
 	}
@@ -113,7 +196,7 @@ func strftimeToGo(f string) (string, error) {
 
 // ParseMicros returns the instant of s as microseconds since the Unix epoch, UTC.
 func (p *TimeParser) ParseMicros(s string) (int64, error) {
-	if p.Layout == "" {
+	if p.Layout == "" && (p.Family == familyAny || p.Family == familyISO) {
 		if us, ok := parseRFC3339Micros(s); ok {
 			return us, nil
 		}
@@ -137,6 +220,9 @@ func (p *TimeParser) Parse(s string) (time.Time, error) {
 	}
 	switch p.Layout {
 	case "":
+		if err := p.checkFamily(s); err != nil {
+			return time.Time{}, err
+		}
 		return p.detect(s, loc)
 	case "epoch", "epoch_s":
 		return parseEpoch(s, time.Second)
@@ -146,13 +232,13 @@ func (p *TimeParser) Parse(s string) (time.Time, error) {
 	if hasZone(p.Layout) {
 		t, err := time.Parse(p.Layout, s)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %q does not match %q", ErrBadTime, s, p.Layout)
+			return time.Time{}, fmt.Errorf("%w: %q does not match %q", ErrBadTime, clip(s), p.Layout)
 		}
 		return t.UTC(), nil
 	}
 	t, err := time.ParseInLocation(p.Layout, s, time.UTC)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %q does not match %q", ErrBadTime, s, p.Layout)
+		return time.Time{}, fmt.Errorf("%w: %q does not match %q", ErrBadTime, clip(s), p.Layout)
 	}
 	return LocalToUTC(t, loc), nil
 }
@@ -261,7 +347,7 @@ func hasZone(layout string) bool {
 func parseEpoch(s string, unit time.Duration) (time.Time, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %q is not an epoch number", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q is not an epoch number", ErrBadTime, clip(s))
 	}
 	if unit == time.Second {
 		return time.Unix(n, 0).UTC(), nil
@@ -277,7 +363,7 @@ func (p *TimeParser) detect(s string, loc *time.Location) (time.Time, error) {
 		case len(s) == 8:
 			t, err := time.ParseInLocation("20060102", s, time.UTC)
 			if err != nil {
-				return time.Time{}, fmt.Errorf("%w: %q is not a YYYYMMDD date", ErrBadTime, s)
+				return time.Time{}, fmt.Errorf("%w: %q is not a YYYYMMDD date", ErrBadTime, clip(s))
 			}
 			return LocalToUTC(t, loc), nil
 		case len(s) >= 9 && len(s) <= 11:
@@ -285,12 +371,21 @@ func (p *TimeParser) detect(s string, loc *time.Location) (time.Time, error) {
 		case len(s) >= 12 && len(s) <= 14:
 			return parseEpoch(s, time.Millisecond)
 		}
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, clip(s))
 	}
 	if len(s) >= 10 && s[4] == '-' && s[7] == '-' {
 		iso := s
 		if len(iso) > 10 && iso[10] == ' ' {
 			iso = iso[:10] + "T" + strings.TrimSpace(iso[11:])
+		}
+		// A zone written after a space: "10:11:12 -0500" (Shopify), "10:11:12 UTC" (Rails).
+		if i := strings.LastIndexByte(iso, ' '); i > 10 {
+			switch zone := iso[i+1:]; {
+			case zone == "UTC" || zone == "GMT" || zone == "Z":
+				iso = strings.TrimSpace(iso[:i]) + "Z"
+			case len(zone) >= 3 && (zone[0] == '+' || zone[0] == '-'):
+				iso = strings.TrimSpace(iso[:i]) + zone
+			}
 		}
 		if len(iso) > 10 {
 			if t, err := time.Parse(time.RFC3339Nano, strings.Replace(iso, " ", "", 1)); err == nil {
@@ -308,7 +403,7 @@ func (p *TimeParser) detect(s string, loc *time.Location) (time.Time, error) {
 				return LocalToUTC(t, loc), nil
 			}
 		}
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, clip(s))
 	}
 	return p.slashed(s, loc)
 }
@@ -325,14 +420,14 @@ func (p *TimeParser) slashed(s string, loc *time.Location) (time.Time, error) {
 		}
 	}
 	if sep == 0 {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, clip(s))
 	}
 	parts := strings.Split(datePart, string(sep))
 	n := [3]int{}
 	for i, part := range parts {
 		v, err := strconv.Atoi(part)
 		if err != nil || v < 0 || len(part) > 4 || len(part) == 0 {
-			return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, s)
+			return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, clip(s))
 		}
 		n[i] = v
 	}
@@ -363,11 +458,11 @@ func (p *TimeParser) slashed(s string, loc *time.Location) (time.Time, error) {
 			case n[0] == n[1] && n[0] <= 12:
 				m, d = n[0], n[1]
 			default:
-				return time.Time{}, fmt.Errorf("%w: %q: %w", ErrBadTime, s, errAmbiguousDate)
+				return time.Time{}, fmt.Errorf("%w: %q: %w", ErrBadTime, clip(s), errAmbiguousDate)
 			}
 		}
 	default:
-		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q", ErrBadTime, clip(s))
 	}
 	hh, mm, ss, nsec := 0, 0, 0, 0
 	timePart = strings.TrimSpace(timePart)
@@ -381,13 +476,13 @@ func (p *TimeParser) slashed(s string, loc *time.Location) (time.Time, error) {
 		t, err := time.Parse("15:04:05.999999999", timePart)
 		if err != nil {
 			if t, err = time.Parse("15:04", timePart); err != nil {
-				return time.Time{}, fmt.Errorf("%w: %q has an unreadable time of day", ErrBadTime, s)
+				return time.Time{}, fmt.Errorf("%w: %q has an unreadable time of day", ErrBadTime, clip(s))
 			}
 		}
 		hh, mm, ss, nsec = t.Hour(), t.Minute(), t.Second(), t.Nanosecond()
 		if am || pm {
 			if hh < 1 || hh > 12 {
-				return time.Time{}, fmt.Errorf("%w: %q has hour %d with AM/PM", ErrBadTime, s, hh)
+				return time.Time{}, fmt.Errorf("%w: %q has hour %d with AM/PM", ErrBadTime, clip(s), hh)
 			}
 			hh %= 12
 			if pm {
@@ -397,7 +492,7 @@ func (p *TimeParser) slashed(s string, loc *time.Location) (time.Time, error) {
 	}
 	wall := time.Date(y, time.Month(m), d, hh, mm, ss, nsec, time.UTC)
 	if wall.Year() != y || int(wall.Month()) != m || wall.Day() != d {
-		return time.Time{}, fmt.Errorf("%w: %q is not a calendar date", ErrBadTime, s)
+		return time.Time{}, fmt.Errorf("%w: %q is not a calendar date", ErrBadTime, clip(s))
 	}
 	return LocalToUTC(wall, loc), nil
 }

@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -21,24 +22,39 @@ const AmountUnit = 1_000_000
 // ErrBadAmount is the reason for an amount that is not an exact decimal number.
 var ErrBadAmount = errors.New("bad amount")
 
-// currencySymbols may lead an amount ("$12.00", "-€3,50") and are dropped.
-var currencySymbols = []string{"US$", "R$", "$", "€", "£", "¥", "₹", "₩", "₽", "₺", "₪", "CHF", "kr"}
+// currencySymbols may lead or trail an amount ("$12.00", "-€3,50",
+// "61,56 €") and are dropped; those that name one currency name it.
+var currencySymbols = []struct{ sym, code string }{
+	{"US$", "USD"}, {"R$", "BRL"}, {"A$", "AUD"}, {"C$", "CAD"}, {"NZ$", "NZD"}, {"HK$", "HKD"},
+	{"$", ""}, {"€", "EUR"}, {"£", "GBP"}, {"¥", ""}, {"₹", "INR"}, {"₩", "KRW"}, {"₽", "RUB"},
+	{"₺", "TRY"}, {"₪", "ILS"}, {"zł", "PLN"}, {"Kč", "CZK"}, {"Fr.", "CHF"}, {"kr.", ""}, {"kr", ""},
+}
 
 // ParseAmount parses a decimal money amount into millionths of the currency
-// unit. It accepts a leading sign or accounting parentheses, a leading
-// currency symbol, and thousands separators that group digits by three
-// (',' with a decimal point; '.', ' ' or '\” with decimalComma). More than
+// unit. It accepts a leading sign, a trailing minus (SAP's "12,00-") or
+// accounting parentheses, a currency symbol or ISO code before or after
+// the number, with or without a space ("$12.00", "61,56 €", "EUR 61,56",
+// "61,56EUR"), and thousands separators that group digits by three (','
+// with a decimal point; '.', ' ' or '\” with decimalComma). More than
 // AmountScale decimals, stray characters, or values beyond ±9.2e12 are
 // ErrBadAmount: nothing is rounded or guessed.
 func ParseAmount(s string, decimalComma bool) (int64, error) {
 	if v, ok := ParsePlainAmount(s, decimalComma); ok {
 		return v, nil
 	}
-	return ParseAmountGeneral(s, decimalComma)
+	v, _, err := ParseMoney(s, decimalComma)
+	return v, err
 }
 
 // ParseAmountGeneral is ParseAmount for every form it accepts.
 func ParseAmountGeneral(s string, decimalComma bool) (int64, error) {
+	v, _, err := ParseMoney(s, decimalComma)
+	return v, err
+}
+
+// ParseMoney is ParseAmount that also returns the ISO code the amount was
+// written with ("EUR" for "61,56 €" or "EUR 61,56"), or "" when it names none.
+func ParseMoney(s string, decimalComma bool) (int64, string, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	neg := false
@@ -46,48 +62,61 @@ func ParseAmountGeneral(s string, decimalComma bool) (int64, error) {
 		neg = true
 		s = strings.TrimSpace(s[1 : len(s)-1])
 	}
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		neg = neg || s[0] == '-'
-		s = strings.TrimSpace(s[1:])
-	}
-	for _, sym := range currencySymbols {
-		if strings.HasPrefix(s, sym) {
-			s = strings.TrimSpace(s[len(sym):])
-			break
+	sign := func() {
+		if s != "" && (s[0] == '-' || s[0] == '+') {
+			neg = neg || s[0] == '-'
+			s = strings.TrimSpace(s[1:])
+		}
+		if n := len(s); n > 1 && (s[n-1] == '-' || s[n-1] == '+') {
+			neg = neg || s[n-1] == '-'
+			s = strings.TrimSpace(s[:n-1])
 		}
 	}
-	if s != "" && (s[0] == '-' || s[0] == '+') && !neg {
-		neg = s[0] == '-'
-		s = strings.TrimSpace(s[1:])
+	sign()
+	code := ""
+	var cut string
+	if s, cut = cutCurrency(s); cut != "" {
+		code = cut
+		sign()
+	}
+	if code == "" || code == "?" {
+		var c2 string
+		if s, c2 = cutCurrency(s); c2 != "" {
+			code = c2
+			sign()
+		}
+	}
+	if code == "?" {
+		code = ""
 	}
 	if s == "" {
-		return 0, fmt.Errorf("%w: %q is empty", ErrBadAmount, orig)
+		return 0, "", fmt.Errorf("%w: %s is empty", ErrBadAmount, quoted(orig))
 	}
 	decSep, groupSeps := byte('.'), ",'"
 	if decimalComma {
-		decSep, groupSeps = ',', ". '"
+		decSep, groupSeps = ',', ". '\u00a0\u202f"
 	}
 	intPart, fracPart := s, ""
 	if i := strings.IndexByte(s, decSep); i >= 0 {
 		intPart, fracPart = s[:i], s[i+1:]
 		if strings.IndexByte(fracPart, decSep) >= 0 {
-			return 0, fmt.Errorf("%w: %q has two decimal separators", ErrBadAmount, orig)
+			return 0, "", fmt.Errorf("%w: %s has two decimal separators", ErrBadAmount, quoted(orig))
 		}
 	}
 	digits, err := ungroup(intPart, groupSeps)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %q: %v", ErrBadAmount, orig, err)
+		return 0, "", fmt.Errorf("%w: %s: %v%s", ErrBadAmount, quoted(orig), err, commaHint(s, decimalComma))
 	}
 	if digits == "" && fracPart == "" {
-		return 0, fmt.Errorf("%w: %q has no digits", ErrBadAmount, orig)
+		return 0, "", fmt.Errorf("%w: %s has no digits", ErrBadAmount, quoted(orig))
 	}
 	if len(fracPart) > AmountScale {
-		return 0, fmt.Errorf("%w: %q has more than %d decimals", ErrBadAmount, orig, AmountScale)
+		return 0, "", fmt.Errorf("%w: %s has more than %d decimals", ErrBadAmount, quoted(orig), AmountScale)
 	}
 	var v int64
 	for i := 0; i < len(digits); i++ {
 		if v > (math.MaxInt64/AmountUnit-9)/10 {
-			return 0, fmt.Errorf("%w: %q is too large", ErrBadAmount, orig)
+			return 0, "", fmt.Errorf("%w: %s is too large", ErrBadAmount, quoted(orig))
 		}
 		v = v*10 + int64(digits[i]-'0')
 	}
@@ -96,7 +125,7 @@ func ParseAmountGeneral(s string, decimalComma bool) (int64, error) {
 	for i := 0; i < len(fracPart); i++ {
 		c := fracPart[i]
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%w: %q has a stray %q", ErrBadAmount, orig, c)
+			return 0, "", fmt.Errorf("%w: %s has a stray %q%s", ErrBadAmount, quoted(orig), c, commaHint(s, decimalComma))
 		}
 		v += int64(c-'0') * scale
 		scale /= 10
@@ -104,7 +133,50 @@ func ParseAmountGeneral(s string, decimalComma bool) (int64, error) {
 	if neg {
 		v = -v
 	}
-	return v, nil
+	return v, code, nil
+}
+
+// cutCurrency removes a currency symbol or a three-letter ISO code from
+// either end of s. The code is the ISO code it names, "?" for a symbol of
+// several currencies ($, ¥, kr), or "" when s has none.
+func cutCurrency(s string) (string, string) {
+	for _, c := range currencySymbols {
+		if strings.HasPrefix(s, c.sym) {
+			return strings.TrimSpace(s[len(c.sym):]), cmp.Or(c.code, "?")
+		}
+		if strings.HasSuffix(s, c.sym) {
+			return strings.TrimSpace(s[:len(s)-len(c.sym)]), cmp.Or(c.code, "?")
+		}
+	}
+	isCode := func(t string) bool {
+		return len(t) == 3 && t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' && t[2] >= 'A' && t[2] <= 'Z'
+	}
+	if len(s) > 3 && isCode(s[:3]) {
+		return strings.TrimSpace(s[3:]), s[:3]
+	}
+	if n := len(s); n > 3 && isCode(s[n-3:]) {
+		return strings.TrimSpace(s[:n-3]), s[n-3:]
+	}
+	return s, ""
+}
+
+// commaHint suggests --decimal-comma for an amount that reads as one.
+func commaHint(s string, decimalComma bool) string {
+	if decimalComma {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, ','); i >= 0 && len(s)-i-1 >= 1 && len(s)-i-1 <= 2 {
+		return " (pass --decimal-comma for amounts written 1.234,56)"
+	}
+	return ""
+}
+
+// quoted is %q of an amount as written, shortened when it is long.
+func quoted(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q… (%d bytes)", s[:64], len(s))
+	}
+	return strconv.Quote(s)
 }
 
 // ParsePlainAmount reads the common case, an optional '-' and at most 12
@@ -173,7 +245,7 @@ func ungroup(s, seps string) (string, error) {
 		}
 		return s, nil
 	}
-	sep := s[sepAt]
+	sep, _ := utf8.DecodeRuneInString(s[sepAt:])
 	groups := strings.Split(s, string(sep))
 	var b strings.Builder
 	for i, g := range groups {
@@ -227,10 +299,11 @@ func AppendAmount(dst []byte, micros int64, decimals int) []byte {
 }
 
 // CurrencyDecimals returns the number of minor-unit digits of an ISO 4217
-// currency code: 0 for JPY, KRW and a few others, 3 for the dinars, else 2.
+// currency code: 0 for JPY, KRW and the other currencies Stripe treats as
+// zero-decimal, 3 for the dinars, else 2.
 func CurrencyDecimals(code string) int {
 	switch strings.ToUpper(code) {
-	case "JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF", "PYG", "UGX":
+	case "JPY", "KRW", "CLP", "ISK", "VND", "XAF", "XOF", "XPF", "PYG", "UGX", "BIF", "DJF", "GNF", "KMF", "MGA", "RWF", "VUV":
 		return 0
 	case "BHD", "KWD", "OMR", "JOD", "TND", "IQD", "LYD":
 		return 3

@@ -81,9 +81,17 @@ type ManifestEntry struct {
 	Duplicates int64            `json:"rows_duplicate"`
 	Refunds    int64            `json:"refunds"`
 	ByReason   map[string]int64 `json:"rejected_by_reason,omitempty"`
-	Parts      []Part           `json:"parts"`
-	Started    time.Time        `json:"started"`
-	Finished   time.Time        `json:"finished"`
+	Excluded   int64            `json:"rows_excluded,omitempty"`
+	ExcludedBy map[string]int64 `json:"excluded_by_reason,omitempty"`
+	Blank      int64            `json:"rows_blank,omitempty"`
+	// MinTime, MaxTime bound the file's accepted times (RFC 3339);
+	// DerivedIDs: it had no order ids (the overlap warning compares them).
+	MinTime    string    `json:"min_time,omitempty"`
+	MaxTime    string    `json:"max_time,omitempty"`
+	DerivedIDs bool      `json:"derived_order_ids,omitempty"`
+	Parts      []Part    `json:"parts"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
 }
 
 func (w *Warehouse) Path(elem ...string) string {
@@ -115,6 +123,12 @@ func (w *Warehouse) PartitionDir(month string) string {
 // QuarantinePath is where an ingest's rejected rows are written.
 func (w *Warehouse) QuarantinePath(ingestID string) string {
 	return w.Path("quarantine", ingestID+".csv")
+}
+
+// ExcludedPath is where an ingest's excluded rows (cancelled orders,
+// guests, totals lines) are written.
+func (w *Warehouse) ExcludedPath(ingestID string) string {
+	return w.Path("excluded", ingestID+".csv")
 }
 
 // RunDir is the directory of the outputs for one as-of date (YYYY-MM-DD).
