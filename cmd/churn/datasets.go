@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/churnhq/churn/datasets"
@@ -13,10 +15,11 @@ const datasetsExamples = `  churn datasets cdnow --out ./cdnow            # 23,5
   churn ingest --config ./cdnow/churn.yaml ./cdnow/CDNOW_master.txt
   churn datasets synth --customers 100000 --seed 7 --out ./synth --dirty 0.01
   churn datasets synth --customers 20000 --weeks 80 --campaign 2025-02-03 --out ./synth   # with a campaign history
+  churn datasets shop --platform shopify --out ./shop   # a small shop's orders as Shopify exports them, and truth.csv
 `
 
 func runDatasets(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "datasets", "cdnow|synth [--out DIR] [flags]", datasetsExamples)
+	fs := newFlagSet(e, "datasets", "cdnow|synth|shop [--out DIR] [flags]", datasetsExamples)
 	out := fs.String("out", ".", "directory to write into")
 	sample := fs.Bool("sample", false, "cdnow: write the 2,357-customer sample and its published summary")
 	var opt datasets.SynthOptions
@@ -28,12 +31,13 @@ func runDatasets(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&opt.RefundRate, "refunds", 0, "synth: share of orders followed by a partial refund")
 	fs.Float64Var(&opt.ZeroRate, "zero", 0, "synth: share of orders with amount 0")
 	fs.StringVar(&opt.Currency, "currency", "EUR", "synth: currency code")
+	platform := fs.String("platform", "shopify", "shop: the export to write: "+strings.Join(datasets.ShopPlatforms, ", "))
 	campaign := fs.String("campaign", "", "synth: send day (YYYY-MM-DD) of a randomised campaign of three perks of perks.csv and a control group; writes campaigns.csv and campaign_truth.csv (true uplift per perk and segment)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usagef("want one data set: cdnow or synth")
+		return usagef("want one data set: cdnow, synth or shop")
 	}
 	var paths []string
 	var err error
@@ -57,8 +61,20 @@ func runDatasets(ctx context.Context, e *env, args []string) error {
 			opt.Campaign = &datasets.CampaignOptions{SentAt: sent}
 		}
 		paths, err = datasets.WriteSynth(*out, opt)
+	case "shop":
+		if !slices.Contains(datasets.ShopPlatforms, *platform) {
+			return usagef("--platform %q: want one of %s", *platform, strings.Join(datasets.ShopPlatforms, ", "))
+		}
+		shop := datasets.ShopOptions{Platform: *platform, Seed: opt.Seed}
+		if fs.Changed("customers") {
+			shop.Customers = opt.Customers
+		}
+		if fs.Changed("currency") {
+			shop.Currency = opt.Currency
+		}
+		paths, err = datasets.WriteShop(*out, shop)
 	default:
-		return usagef("unknown data set %q: want cdnow or synth", fs.Arg(0))
+		return usagef("unknown data set %q: want cdnow, synth or shop", fs.Arg(0))
 	}
 	if err != nil {
 		return err

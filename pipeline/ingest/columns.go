@@ -80,7 +80,7 @@ var roleInfo = [numRoles]struct {
 	}},
 	roleCancelled: {"cancellation time", "--cancelled-col", [][]string{{"cancelledat", "canceledat", "cancelleddate", "cancelationdate", "cancellationdate", "storniertam", "stornodatum"}}},
 	roleRefund: {"refunded amount", "--refund-col", [][]string{
-		{"refundedamount", "orderrefundamount", "amountrefunded", "refundamount", "refundtotal", "totalrefunded",
+		{"refundedamount", "orderrefundamount", "amountrefunded", "refundamount", "refundtotal", "totalrefunded", "refund",
 			"refundstransactionsamount", "erstattet", "erstattetbetrag", "erstattungsbetrag", "gutschrift", "terugbetaald", "rembourse", "montantrembourse"},
 	}},
 	roleRefundTime: {"refund time", "--refund-time-col", [][]string{{"refundedat", "refunddate", "refundcreatedat", "refundscreatedat", "erstattetam", "erstattungsdatum"}}},

@@ -2,8 +2,11 @@ package ingest
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/churnhq/churn/pipeline/warehouse"
 )
@@ -99,6 +102,69 @@ func decimalMark(v string) byte {
 		return '.'
 	}
 	return 0
+}
+
+// utf8Sequences counts the multi-byte UTF-8 sequences of b and the bytes
+// above 0x7F that are in none. A sequence cut at the end of b is neither.
+func utf8Sequences(b []byte) (valid, broken int) {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		switch {
+		case r != utf8.RuneError || size > 1:
+			valid++
+		case !utf8.FullRune(b[i:]):
+			return valid, broken
+		default:
+			broken++
+		}
+		i += size
+	}
+	return valid, broken
+}
+
+// noUTF8Text reports whether a text file has no multi-byte UTF-8 sequence
+// at all: its bytes above 0x7F are then characters of a one-byte encoding.
+func noUTF8Text(src *sourceFile) (bool, error) {
+	f, err := os.Open(src.path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	r, err := maybeGunzip(f, src.gz)
+	if err != nil {
+		return false, err
+	}
+	buf := make([]byte, 1<<20)
+	var carry int
+	for {
+		n, err := io.ReadFull(r, buf[carry:])
+		n += carry
+		chunk := buf[:n]
+		// Keep an incomplete sequence at the end for the next read.
+		cut := n
+		for k := 1; k <= 3 && k <= n; k++ {
+			if c := chunk[n-k]; c >= 0xC0 {
+				if !utf8.FullRune(chunk[n-k:]) {
+					cut = n - k
+				}
+				break
+			}
+		}
+		if valid, _ := utf8Sequences(chunk[:cut]); valid > 0 {
+			return false, nil
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		carry = copy(buf, chunk[cut:])
+	}
 }
 
 // warnOverlaps warns when a file without order ids covers the same time as

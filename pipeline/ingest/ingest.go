@@ -569,6 +569,22 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			return err
 		}
 		src.encoding = opt.Encoding
+		if src.encoding == "" {
+			br := bufio.NewReaderSize(r, 64<<10)
+			head, _ := br.Peek(64 << 10)
+			r = br
+			if valid, broken := utf8Sequences(head); broken > 0 && valid == 0 {
+				// Not UTF-8 at the start: windows-1252 if no byte of the
+				// whole file reads as UTF-8 text beyond ASCII, so that a
+				// UTF-8 file with a few broken rows is never misread.
+				if ok, err := noUTF8Text(src); err != nil {
+					return err
+				} else if ok {
+					src.encoding = "windows-1252"
+					in.log.Warn("the file is not UTF-8: read as windows-1252 (pass --encoding latin1 or windows-1252 to say so)", "file", src.path)
+				}
+			}
+		}
 		if r, err = decodeText(r, src.encoding); err != nil {
 			return err
 		}

@@ -199,7 +199,7 @@ func TestQuarantineGolden(t *testing.T) {
 		"f,1,2024-01-02T10:00:00Z,5.00\n" +
 		"g,7\"x,2024-01-01T10:00:00Z,1.00\n" +
 		"h,,2024-01-01T10:00:00Z,1.00\n" +
-		"i,9,2024-01-01T10:00:00Z,-2.50\n"
+		"ï,9,2024-01-01T10:00:00Z,-2.50\n" // UTF-8 text, so the broken row is a broken row
 	os.WriteFile(src, []byte(body), 0o644)
 	data := filepath.Join(dir, "data")
 	sum, err := ingesttest.Ingest(t, data, ingest.IngestOptions{MaxBadFraction: 1}, src)
@@ -327,16 +327,32 @@ func TestEncodingLatin1(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "old.csv")
 	os.WriteFile(src, []byte("customer_id,order_id,ordered_at,amount\nM\xfcller,1,2024-01-01,1\n"), 0o644)
-	sum, err := ingesttest.Ingest(t, filepath.Join(dir, "strict"), ingest.IngestOptions{MaxBadFraction: 1}, src)
+	sum, err := ingesttest.Ingest(t, filepath.Join(dir, "strict"), ingest.IngestOptions{MaxBadFraction: 1, Source: ingest.SourceOptions{Encoding: "utf-8"}}, src)
 	if err != nil || sum.Files[0].ByReason["invalid_encoding"] != 1 {
 		t.Fatalf("strict: %+v %v", sum, err)
 	}
-	data := filepath.Join(dir, "latin1")
-	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{Encoding: "latin1"}}, src); err != nil {
-		t.Fatal(err)
+	for _, enc := range []string{"latin1", ""} { // "": no byte of the file is UTF-8 text, so windows-1252
+		data := filepath.Join(dir, "latin1"+enc)
+		if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{Source: ingest.SourceOptions{Encoding: enc}}, src); err != nil {
+			t.Fatal(err)
+		}
+		if got := ingesttest.ReadAll(t, data); got[0].CustomerID != "Müller" {
+			t.Fatalf("--encoding %q: customer %q", enc, got[0].CustomerID)
+		}
 	}
-	if got := ingesttest.ReadAll(t, data); got[0].CustomerID != "Müller" {
-		t.Fatalf("customer %q", got[0].CustomerID)
+	// A UTF-8 file with one broken row far down is read as UTF-8, the row quarantined.
+	var body strings.Builder
+	body.WriteString("customer_id,order_id,ordered_at,amount\n")
+	for i := range 5000 {
+		fmt.Fprintf(&body, "c%d,%d,2024-01-01,1\n", i, i)
+	}
+	body.WriteString("M\xfcller,x1,2024-01-01,1\nJürgen,x2,2024-01-01,1\n")
+	mixed := filepath.Join(dir, "mixed.csv")
+	os.WriteFile(mixed, []byte(body.String()), 0o644)
+	data := filepath.Join(dir, "mixed")
+	sum, err = ingesttest.Ingest(t, data, ingest.IngestOptions{MaxBadFraction: 0.01}, mixed)
+	if err != nil || sum.Files[0].ByReason["invalid_encoding"] != 1 || sum.Accepted != 5001 {
+		t.Fatalf("mixed: %+v %v", sum, err)
 	}
 }
 

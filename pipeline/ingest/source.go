@@ -421,6 +421,7 @@ func jsonPaths(first []byte) ([]string, error) {
 			paths = append(paths, p)
 		}
 	}
+	var nulls []string
 	var walk func(prefix string, v any, depth int)
 	walk = func(prefix string, v any, depth int) {
 		switch x := v.(type) {
@@ -439,6 +440,8 @@ func jsonPaths(first []byte) ([]string, error) {
 					add(prefix + "[]")
 				}
 			}
+		case nil:
+			nulls = append(nulls, prefix) // a scalar, unless another line has an object there
 		default:
 			add(prefix)
 		}
@@ -466,6 +469,14 @@ func jsonPaths(first []byte) ([]string, error) {
 		// Top-level keys in the order written, then what is inside them.
 		for _, k := range keys {
 			walk(k, obj[k], 1)
+		}
+	}
+	for _, p := range nulls {
+		inside := slices.ContainsFunc(paths, func(q string) bool {
+			return strings.HasPrefix(q, p+".") || strings.HasPrefix(q, p+"[]")
+		})
+		if !inside {
+			add(p)
 		}
 	}
 	return paths, nil
