@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -124,6 +125,32 @@ func utf8Sequences(b []byte) (valid, broken int) {
 		i += size
 	}
 	return valid, broken
+}
+
+// mostLinesBroken reports whether most lines of b after the first (the
+// header) have bytes that are in no UTF-8 sequence, and none has a
+// multi-byte one.
+func mostLinesBroken(b []byte) bool {
+	if v, _ := utf8Sequences(b); v > 0 {
+		return false
+	}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	lines, broken := 0, 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		lines++
+		if _, bad := utf8Sequences(line); bad > 0 {
+			broken++
+		}
+	}
+	return broken*2 > lines
 }
 
 // noUTF8Text reports whether a text file has no multi-byte UTF-8 sequence

@@ -573,10 +573,10 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 			br := bufio.NewReaderSize(r, 64<<10)
 			head, _ := br.Peek(64 << 10)
 			r = br
-			if valid, broken := utf8Sequences(head); broken > 0 && valid == 0 {
-				// Not UTF-8 at the start: windows-1252 if no byte of the
-				// whole file reads as UTF-8 text beyond ASCII, so that a
-				// UTF-8 file with a few broken rows is never misread.
+			if mostLinesBroken(head) {
+				// Most rows at the start are not UTF-8: windows-1252 if no
+				// byte of the whole file reads as UTF-8 text beyond ASCII,
+				// so that a UTF-8 file with broken rows is never misread.
 				if ok, err := noUTF8Text(src); err != nil {
 					return err
 				} else if ok {
