@@ -79,12 +79,26 @@ var DefaultExcludeStatus = []string{
 	"geannuleerd", "mislukt", "annule", "annulee", "echoue", "echec", "refuse",
 }
 
-// normaliseStatus folds a status for comparison: "Pending_Payment" is "pending payment".
+// normaliseStatus folds a status for comparison: "Pending_Payment" is
+// "pending payment". A status that is folded already, the usual case, is
+// returned as it is.
 func normaliseStatus(s string) string {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == ' ' && i > 0 && s[i-1] != ' ' && i < len(s)-1) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
 	s = foldAccents.Replace(strings.ToLower(strings.TrimSpace(s)))
-	s = strings.NewReplacer("_", " ", "-", " ").Replace(s)
+	s = statusSeparators.Replace(s)
 	return strings.Join(strings.Fields(s), " ")
 }
+
+var statusSeparators = strings.NewReplacer("_", " ", "-", " ")
 
 // Validate checks the option values that do not depend on a file, so a
 // mistake is reported before anything is read.
@@ -218,6 +232,23 @@ var guestIDs = map[string]bool{
 	"unknown": true, "unbekannt": true, "guest customer": true, "(guest)": true, "(none)": true,
 }
 
+// isGuestID reports whether a customer id is a guest placeholder, without
+// allocating on the path of every row.
+func isGuestID(id string) bool {
+	if len(id) == 0 || len(id) > 16 {
+		return false
+	}
+	var buf [16]byte
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return guestIDs[string(buf[:len(id)])]
+}
+
 // totalsWords start the label of a totals line.
 var totalsWords = []string{"total", "totals", "grand total", "sum", "summe", "gesamt", "gesamtsumme", "totaal", "totalt", "total general", "somme"}
 
@@ -231,9 +262,9 @@ func allEmpty(fields []string) bool {
 	return true
 }
 
-// isTotalsRow reports whether a row is a spreadsheet's totals line: its
-// customer, order or first field is a totals label and its time is empty
-// or not a time.
+// isTotalsRow reports whether a row whose time cannot be read is a
+// spreadsheet's totals line: its customer, order or first field is a
+// totals label.
 func (c *rowConverter) isTotalsRow(f []string) bool {
 	label := ""
 	for _, v := range []string{c.field(f, roleCustomer), c.field(f, roleOrder), firstValue(f)} {
@@ -247,11 +278,6 @@ func (c *rowConverter) isTotalsRow(f []string) bool {
 	}
 	for _, w := range totalsWords {
 		if label == w || strings.HasPrefix(label, w+" ") {
-			if ts := c.field(f, roleTime); ts != "" {
-				if _, err := c.refundTimes.ParseMicros(ts); err == nil {
-					return false
-				}
-			}
 			return true
 		}
 	}
@@ -269,8 +295,17 @@ func firstValue(f []string) string {
 
 // convert fills out with what one row is, or returns the reason it is
 // rejected (out is then partly filled). For rowExcluded the error is the
-// reason it is kept aside.
+// reason it is kept aside. A row that cannot be read may be a
+// spreadsheet's totals line, which is not data.
 func (c *rowConverter) convert(rec *rawRecord, out *converted) (rowOutcome, error) {
+	outcome, err := c.convertRow(rec, out)
+	if err != nil && outcome == rowAccepted && c.isTotalsRow(rec.fields) {
+		return rowExcluded, ErrTotalsRow
+	}
+	return outcome, err
+}
+
+func (c *rowConverter) convertRow(rec *rawRecord, out *converted) (rowOutcome, error) {
 	f := rec.fields
 	t := &out.t
 	out.hasRefund = false
@@ -287,9 +322,6 @@ func (c *rowConverter) convert(rec *rawRecord, out *converted) (rowOutcome, erro
 			}
 		}
 	}
-	if c.isTotalsRow(f) {
-		return rowExcluded, ErrTotalsRow
-	}
 	if c.cols.has(roleStatus) {
 		if st := c.field(f, roleStatus); st != "" && c.exclude[normaliseStatus(st)] {
 			return rowExcluded, fmt.Errorf("%w: status %q", ErrCancelled, clip(st))
@@ -300,7 +332,7 @@ func (c *rowConverter) convert(rec *rawRecord, out *converted) (rowOutcome, erro
 			return rowExcluded, fmt.Errorf("%w: cancelled at %q", ErrCancelled, clip(v))
 		}
 	}
-	if guestIDs[strings.ToLower(t.CustomerID)] || t.CustomerID == "" && c.cols.emailCustomer {
+	if isGuestID(t.CustomerID) || t.CustomerID == "" && c.cols.emailCustomer {
 		g := ""
 		if c.cols.has(roleGuest) {
 			g = c.field(f, roleGuest)
