@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +75,8 @@ func TestNewTimeParserRejectsBadOptions(t *testing.T) {
 
 // FuzzParseTime: never panics, errors are ErrBadTime, accepted times are sane.
 func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{"2024-03-05T10:11:12Z", "19970101", "1/13/2024 8:26", "1700000000", "2024-10-27 02:30", "31.12.99"} {
+	for _, s := range []string{"2024-03-05T10:11:12Z", "19970101", "1/13/2024 8:26", "1700000000", "2024-10-27 02:30", "31.12.99",
+		"2024-01-05 10:11:12 -0500", "2024-01-05 10:11:12 UTC", "2024-01-05 10:11:12 +05:30", "13/01/2023 12:41"} {
 		f.Add(s)
 	}
 	zones := []*time.Location{time.UTC, mustZone("Europe/Berlin"), mustZone("America/New_York")}
@@ -86,6 +88,35 @@ func FuzzParseTime(f *testing.F) {
 			slow, err := (&TimeParser{}).Parse(s)
 			if err != nil || slow.UnixMicro() != fast {
 				t.Fatalf("fast path reads %q as %d, Parse as %v (%d), %v", s, fast, slow, slow.UnixMicro(), err)
+			}
+		}
+		// An RFC 3339 time reads the same written Shopify's way, with a space
+		// before a zone without a colon, and Rails' way for UTC.
+		if t0, err := time.Parse(time.RFC3339Nano, s); err == nil && t0.Year() > 0 && t0.Year() < 10000 {
+			_, off := t0.Zone()
+			shopify := t0.Format("2006-01-02 15:04:05.999999999 -0700")
+			if got, err := (&TimeParser{}).Parse(shopify); err != nil || !got.Equal(t0) {
+				t.Fatalf("%q reads as %v, %q as %v, %v", s, t0, shopify, got, err)
+			}
+			if off == 0 {
+				rails := t0.Format("2006-01-02 15:04:05.999999999") + " UTC"
+				if got, err := (&TimeParser{}).Parse(rails); err != nil || !got.Equal(t0) {
+					t.Fatalf("%q reads as %v, %q as %v, %v", s, t0, rails, got, err)
+				}
+			}
+		}
+		// With a column's form known, a value is read as without, or is a bad time.
+		for fam := familyISO; fam < familyOther; fam++ {
+			p := &TimeParser{Family: fam, Order: DayFirst}
+			got, err := p.Parse(s)
+			if err != nil {
+				if !errors.Is(err, ErrBadTime) {
+					t.Fatalf("Parse(%q) in family %d: %v is not ErrBadTime", s, fam, err)
+				}
+				continue
+			}
+			if want, err := (&TimeParser{Order: DayFirst}).Parse(s); err != nil || !want.Equal(got) {
+				t.Fatalf("Parse(%q) in family %d = %v; without a family %v, %v", s, fam, got, want, err)
 			}
 		}
 		for _, loc := range zones {
@@ -104,6 +135,30 @@ func FuzzParseTime(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTimeFamilies: a column's times are in one form; a value in another is
+// a bad time that names --time-format mixed.
+func TestTimeFamilies(t *testing.T) {
+	if got := inferFamily([]string{"2024-01-05T10:00:00Z", "2024-01-06 10:00", "13/01/2023 12:41"}); got != familyISO {
+		t.Fatalf("inferFamily = %v, want ISO", got)
+	}
+	p := &TimeParser{Family: familyISO}
+	for _, ok := range []string{"2024-01-05T10:00:00+01:00", "2024-01-05", "2024-01-05 10:11:12 UTC"} {
+		if _, err := p.ParseMicros(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"13/01/2023 12:41", "1704449000", "20240105"} {
+		_, err := p.ParseMicros(bad)
+		if err == nil || !errors.Is(err, ErrBadTime) || !strings.Contains(err.Error(), "--time-format mixed") {
+			t.Errorf("%q in an ISO column: %v; want a bad time naming --time-format mixed", bad, err)
+		}
+	}
+	mixed, err := NewTimeParser("mixed", "")
+	if err != nil || !mixed.Mixed {
+		t.Fatalf("--time-format mixed: %+v %v", mixed, err)
+	}
 }
 
 func mustZone(name string) *time.Location {

@@ -58,11 +58,11 @@ func ParseMoney(s string, decimalComma bool) (int64, string, error) {
 	orig := s
 	s = strings.TrimSpace(s)
 	neg := false
-	if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") {
-		neg = true
-		s = strings.TrimSpace(s[1 : len(s)-1])
-	}
 	sign := func() {
+		if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") {
+			neg = true
+			s = strings.TrimSpace(s[1 : len(s)-1])
+		}
 		if s != "" && (s[0] == '-' || s[0] == '+') {
 			neg = neg || s[0] == '-'
 			s = strings.TrimSpace(s[1:])
