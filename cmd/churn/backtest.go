@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 const backtestExamples = `  churn backtest --data ./churn-data --cutoff 1997-09-30 --holdout 39w
@@ -60,11 +61,19 @@ func runBacktest(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	w, release, err := lockWarehouse(*data, "churn backtest")
-	if err != nil {
-		return err
+	// With --out the backtest only reads the warehouse: no lock, nothing written in it.
+	var w *warehouse.Warehouse
+	if *out != "" {
+		if w, err = openReader(*data); err != nil {
+			return err
+		}
+	} else {
+		var release func()
+		if w, release, err = lockWarehouse(*data, "churn backtest"); err != nil {
+			return err
+		}
+		defer release()
 	}
-	defer release()
 	bt, err := night.RunBacktest(ctx, w, night.BacktestOptions{Features: fo, HoldoutDays: int(days), Models: models,
 		Purchase: spec.Purchase, LogitL2: spec.LogitL2, Fit: spec.Fit})
 	if err != nil {

@@ -38,11 +38,22 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// With --out the command can do with reading: on a warehouse it cannot
+	// write (read-only, or another writer at work) it writes FILE only.
 	w, release, err := lockWarehouse(*data, "churn features")
-	if err != nil {
+	readOnly := false
+	switch {
+	case err != nil && *out != "" && notWritable(err):
+		if w, err = openReader(*data); err != nil {
+			return err
+		}
+		readOnly = true
+		e.log.Info("the warehouse cannot be written now: reading it only, the features go to --out alone", "why", err, "out", *out)
+	case err != nil:
 		return err
+	default:
+		defer release()
 	}
-	defer release()
 	// The per-customer aggregates are most of the heap and stay live to the
 	// end; with the CLI's 50 % slack over ~0.75 GB of them (ten million
 	// transactions) the heap peaked at ~1 GB before a collection. 20 % costs
@@ -62,6 +73,13 @@ func runFeatures(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	dir := w.RunDir(opt.AsOf.Format("2006-01-02"))
+	if readOnly {
+		if err := night.WriteFeaturesFile(*out, res, rows.Each); err != nil {
+			return err
+		}
+		e.log.Info("features done", "as_of", opt.AsOf.Format("2006-01-02"), "customers", res.Count, "path", *out, "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
 	if err := night.WriteFeaturesStream(dir, res, rows.Each, prov, *out); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -229,6 +230,27 @@ func lockWarehouse(dir, command string) (*warehouse.Warehouse, func(), error) {
 		return nil, nil, err
 	}
 	return &warehouse.Warehouse{Dir: dir}, func() { lock.Release() }, nil
+}
+
+// openReader opens the warehouse in dir for a command that only reads it:
+// no lock, nothing recovered or written. Its scans see the committed
+// manifest, so a writer at work meanwhile changes nothing they read.
+func openReader(dir string) (*warehouse.Warehouse, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a warehouse directory", dir)
+	}
+	return &warehouse.Warehouse{Dir: dir}, nil
+}
+
+// notWritable reports whether taking the lock failed because the
+// warehouse cannot be written (a read-only mount, no permission) or
+// another writer holds it: a command that can do with reading carries on.
+func notWritable(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, warehouse.ErrLocked)
 }
 
 // lockFittedRun takes the writer lock for a command that works on a fitted

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/report"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 const runExamples = `  churn run --data ./churn-data --config churn.yaml --inbox ./inbox
@@ -218,6 +220,7 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "report", "[--data DIR] --as-of YYYY-MM-DD", reportExamples)
 	data, config := dataFlags(fs)
 	asOf := fs.String("as-of", "", "as-of date of a scored run")
+	outDir := fs.String("out", "", "write report.html into this directory instead of the run's (reads the warehouse only: no lock)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -227,20 +230,33 @@ func runReport(ctx context.Context, e *env, args []string) error {
 	if _, err := time.Parse(time.DateOnly, *asOf); err != nil {
 		return usagef("--as-of %q: want YYYY-MM-DD", *asOf)
 	}
-	w, release, err := lockWarehouse(*data, "churn report")
+	var w *warehouse.Warehouse
+	var err error
+	if *outDir != "" {
+		w, err = openReader(*data)
+	} else {
+		var release func()
+		w, release, err = lockWarehouse(*data, "churn report")
+		if release != nil {
+			defer release()
+		}
+	}
 	if err != nil {
 		return err
 	}
-	defer release()
 	dir := w.RunDir(*asOf)
 	d, err := report.LoadReportData(w, dir)
 	if err != nil {
 		return err
 	}
-	if err := report.WriteReport(dir, d); err != nil {
+	target := cmp.Or(*outDir, dir)
+	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	e.log.Info("report done", "path", filepath.Join(dir, "report.html"))
+	if err := report.WriteReport(target, d); err != nil {
+		return err
+	}
+	e.log.Info("report done", "path", filepath.Join(target, "report.html"))
 	return nil
 }
 

@@ -542,6 +542,20 @@ func eachOf(rows []features.Customer) func(func([]features.Customer) error) erro
 	return func(fn func([]features.Customer) error) error { return fn(rows) }
 }
 
+// WriteFeaturesFile writes the rows of a features stream to one .parquet
+// or .csv file only (a reader's --out: nothing in the warehouse).
+func WriteFeaturesFile(path string, res *features.Result, each func(func([]features.Customer) error) error) error {
+	f, err := newFeatureFile(path, res)
+	if err != nil {
+		return err
+	}
+	if err := each(f.write); err != nil {
+		f.abort()
+		return err
+	}
+	return f.commit()
+}
+
 // WriteFeaturesStream writes features.parquet and features.json into dir, and
 // the same rows to extra (.parquet or .csv) when it is not empty, in one
 // pass over the rows that each yields (features.Rows.Each, or eachOf). Each
