@@ -673,6 +673,9 @@ func (in *ingest) read(ctx context.Context, src *sourceFile, fs *FileSummary, en
 	if err != nil {
 		return err
 	}
+	if src.format != FormatJSONL {
+		cols.minorUnits = false // Stripe's CSV exports write decimals; only its API objects cents
+	}
 	fs.Platform, fs.Columns = cols.platform, cols.describe(header)
 	in.log.Info("columns", "file", src.path, "platform", cmp.Or(cols.platform, "generic"), "mapping", fs.Columns)
 	if js, ok := split.(*jsonSplitter); ok {
