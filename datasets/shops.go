@@ -313,9 +313,7 @@ func writeShopExport(dir string, opt ShopOptions, customers []shopCustomer, orde
 				"financial_status": status, "cancelled_at": cancelledAt, "customer": customer,
 				"refunds": refunds, "line_items": items,
 			}
-			line, _ := json.Marshal(rec)
-			b.Write(line)
-			b.WriteByte('\n')
+			writeJSONLine(&b, rec)
 		}
 	case "woocommerce":
 		name = "wc-order-export.csv"
@@ -344,8 +342,8 @@ func writeShopExport(dir string, opt ShopOptions, customers []shopCustomer, orde
 				status = "failed" // Stripe has no cancelled charge: an order that did not happen failed
 			}
 			var customer any
-			if !o.guest {
-				customer = fmt.Sprintf("cus_%x", c.id)
+			if key := customerKey(opt.Platform, c, o); key != "" {
+				customer = key
 			}
 			rec := map[string]any{
 				"id": fmt.Sprintf("ch_%024x", o.number), "object": "charge", "amount": o.total, "amount_captured": o.total,
@@ -353,9 +351,7 @@ func writeShopExport(dir string, opt ShopOptions, customers []shopCustomer, orde
 				"paid": status == "succeeded", "refunded": o.refund == o.total && o.refund > 0, "status": status,
 				"billing_details": map[string]any{"email": c.email, "name": c.name},
 			}
-			line, _ := json.Marshal(rec)
-			b.Write(line)
-			b.WriteByte('\n')
+			writeJSONLine(&b, rec)
 		}
 	case "german":
 		// Windows-1252, semicolons, CRLF, day-first dates, "1.234,56 €".
@@ -436,6 +432,12 @@ func writeXLSX(path string, rows [][]any, sum int64) error {
 	f.SetCellFormula(sheet, fmt.Sprintf("D%d", last), fmt.Sprintf("SUM(D2:D%d)", len(rows)+1))
 	f.SetCellValue(sheet, fmt.Sprintf("D%d", last), float64(sum)/100)
 	return f.SaveAs(path)
+}
+
+func writeJSONLine(b *bytes.Buffer, rec map[string]any) {
+	line, _ := json.Marshal(rec)
+	b.Write(line)
+	b.WriteByte('\n')
 }
 
 func csvQuote(s string) string {
