@@ -12,7 +12,12 @@ import (
 // series at 7 with fewer terms, so its value jumps by ~1e−10 at integers,
 // enough to spoil numerical derivatives of the gradient.)
 func digamma(x float64) float64 {
-	if !(x > 0) || math.IsInf(x, 1) {
+	switch {
+	case math.IsNaN(x) || x <= 0 && x == math.Floor(x):
+		return math.NaN() // a pole (gonum panics there): a parameter the optimiser drove to 0
+	case math.IsInf(x, 1):
+		return x
+	case !(x > 0):
 		return mathext.Digamma(x)
 	}
 	var acc float64
@@ -25,8 +30,19 @@ func digamma(x float64) float64 {
 }
 
 // trigamma is ψ′, the derivative of the digamma function: the Hurwitz zeta
-// function ζ(2, x).
-func trigamma(x float64) float64 { return mathext.Zeta(2, x) }
+// function ζ(2, x). At its poles, 0 and the negative integers, where gonum
+// panics, it is +Inf at 0 (its limit from above) and NaN elsewhere.
+func trigamma(x float64) float64 {
+	switch {
+	case x == 0:
+		return math.Inf(1)
+	case math.IsNaN(x) || x < 0 && x == math.Floor(x):
+		return math.NaN()
+	case math.IsInf(x, 1):
+		return 0
+	}
+	return mathext.Zeta(2, x)
+}
 
 // hyp2f1 is the Gaussian hypergeometric function ₂F₁(a, b; c; z) for |z| < 1.
 func hyp2f1(a, b, c, z float64) float64 { return mathext.Hypergeo(a, b, c, z) }

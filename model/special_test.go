@@ -30,3 +30,18 @@ func TestPowHyp2f1(t *testing.T) {
 		t.Errorf("population purchases in a year %v", p)
 	}
 }
+
+// TestPolygammaPoles: at the poles gonum panics; ours give a value the
+// optimiser can reject (a parameter driven to 0 by an exp underflow).
+func TestPolygammaPoles(t *testing.T) {
+	for _, x := range []float64{0, -1, -2, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		d, tr := digamma(x), trigamma(x)
+		switch {
+		case x == 0 && !math.IsInf(tr, 1), math.IsInf(x, 1) && (d != x || tr != 0):
+			t.Errorf("x = %v: digamma %v, trigamma %v", x, d, tr)
+		}
+	}
+	if d, tr := digamma(1), trigamma(1); math.Abs(d+0.5772156649015329) > 1e-13 || math.Abs(tr-math.Pi*math.Pi/6) > 1e-14 {
+		t.Errorf("digamma(1) = %v, trigamma(1) = %v", d, tr)
+	}
+}
