@@ -29,6 +29,32 @@ type Config struct {
 	Score     ScoreConfig         `yaml:"score"`
 	Recommend RecommendConfig     `yaml:"recommend"`
 	Exports   ExportsConfig       `yaml:"exports"`
+	Checks    DataChecks          `yaml:"checks"`
+}
+
+// DataChecks is the checks: section: below which sizes, and after how many
+// days without a purchase, the night warns that its data is weak or stale.
+// Zero values take the defaults (500 customers, 100 repeat buyers, 30 days).
+type DataChecks struct {
+	MinCustomers    int `yaml:"min-customers" json:"min_customers"`
+	MinRepeatBuyers int `yaml:"min-repeat-buyers" json:"min_repeat_buyers"`
+	StaleDays       int `yaml:"stale-days" json:"stale_days"`
+	// FailOnStale makes stale data an error (exit 4) instead of a warning,
+	// for a cron job that should page someone; the previous run stays.
+	FailOnStale bool `yaml:"fail-on-stale" json:"fail_on_stale"`
+}
+
+func (c DataChecks) withDefaults() DataChecks {
+	if c.MinCustomers <= 0 {
+		c.MinCustomers = 500
+	}
+	if c.MinRepeatBuyers <= 0 {
+		c.MinRepeatBuyers = 100
+	}
+	if c.StaleDays <= 0 {
+		c.StaleDays = 30
+	}
+	return c
 }
 
 // ExportsConfig is the exports: section: which forms of the CRM feed to

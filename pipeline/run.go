@@ -54,6 +54,8 @@ type RunOptions struct {
 	Config        any // recorded in run.json
 	Log           *slog.Logger
 	FailAfterStep string // testing aid: fail right after this step (CHURN_FAIL_AFTER)
+	// Checks are the limits of the data warnings, and whether stale data fails the night.
+	Checks DataChecks
 	// Progress, when not nil (stderr is a terminal), gets a progress line
 	// per step, redrawn in place.
 	Progress io.Writer
@@ -226,7 +228,11 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		if len(res.Customers) == 0 {
 			return 0, "", fmt.Errorf("%w on or before %s", model.ErrNoData, asOf)
 		}
-		rm.Warnings = append(rm.Warnings, dataWarnings(res, opt.Score.HorizonDays)...)
+		warnings, stale := dataWarnings(res, opt.Score.HorizonDays, opt.Checks)
+		rm.Warnings = append(rm.Warnings, warnings...)
+		if stale && opt.Checks.FailOnStale {
+			return 0, "", fmt.Errorf("%w: %s (checks.fail-on-stale is set; the previous run is kept)", ErrStale, warnings[len(warnings)-1])
+		}
 		prov, err := night.ProvenanceOf(w, fo)
 		if err != nil {
 			return 0, "", err
@@ -338,6 +344,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 				return 0, "", err
 			}
 			rm.Plan = plan
+			rm.Warnings = append(rm.Warnings, planWarnings(plan, scores)...)
 			recs = plan.Recommendations(len(res.Customers))
 			return int64(plan.Recommended), "", perkplan.WritePlan(tmp, res, plan, opt.Excel)
 		}); err != nil {
@@ -406,19 +413,18 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 	return rm, final, nil
 }
 
-// The documented limits below which the models' judgement is weak: the
-// night still runs, with a warning.
-const (
-	fewCustomers    = 500 // customers with a purchase up to the as-of date
-	fewRepeatBuyers = 100 // customers with a repeat purchase day
-	staleDays       = 30  // days from the last purchase to the as-of date
-)
+// ErrStale is the error of a night on stale data when the checks make it
+// one (fail-on-stale); the CLI exits 4.
+var ErrStale = errors.New("stale data")
 
 // dataWarnings says what the features show the model cannot judge well: a
-// small shop, few repeat buyers, a history shorter than the horizon, data
-// that stopped well before the as-of date.
-func dataWarnings(res *features.Result, horizonDays float64) []string {
-	var out []string
+// small shop, few repeat buyers (below the checks' limits: the customers
+// with a purchase up to the as-of date, those with a repeat purchase day),
+// a history shorter than the horizon, data that stopped more than the
+// checks' stale days before the as-of date. stale reports the last.
+func dataWarnings(res *features.Result, horizonDays float64, checks DataChecks) (out []string, stale bool) {
+	checks = checks.withDefaults()
+	fewCustomers, fewRepeatBuyers, staleDays := checks.MinCustomers, checks.MinRepeatBuyers, checks.StaleDays
 	repeat := 0
 	first, last := int64(math.MaxInt64), int64(math.MinInt64)
 	for i := range res.Customers {
@@ -436,11 +442,27 @@ func dataWarnings(res *features.Result, horizonDays float64) []string {
 	if days := end.Sub(time.UnixMicro(first)).Hours() / 24; days < horizonDays {
 		out = append(out, fmt.Sprintf("short history: %.0f days of purchases, less than the %.0f-day horizon", days, horizonDays))
 	}
-	if days := end.Sub(time.UnixMicro(last)).Hours() / 24; days > staleDays+1 {
+	if days := end.Sub(time.UnixMicro(last)).Hours() / 24; days > float64(staleDays)+1 {
 		out = append(out, fmt.Sprintf("stale data: the last purchase is %.0f days before the end of the as-of date %s (is the export up to date?)",
 			math.Floor(days), res.AsOf.Format(time.DateOnly)))
+		stale = true
 	}
-	return out
+	return out, stale
+}
+
+// planWarnings says when a plan's budget looks like a mistake: more than
+// the scored customers' whole CLV, which no perk can earn back (a budget in
+// cents, or a yearly budget for one night).
+func planWarnings(plan *perkplan.Plan, scores []night.Score) []string {
+	var clv float64
+	for i := range scores {
+		clv += max(scores[i].CLV, 0)
+	}
+	if plan.Budget > clv {
+		return []string{fmt.Sprintf("the budget %.2f %s is more than the customers' total CLV %.2f: no plan can earn it back (is it in minor units, or meant for a longer period?)",
+			plan.Budget, plan.Currency, clv)}
+	}
+	return nil
 }
 
 // nightSnapshots are the feature snapshots a night's steps use: the as-of

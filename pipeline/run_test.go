@@ -18,6 +18,7 @@ import (
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
 	"github.com/churnhq/churn/pipeline/night"
+	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
@@ -104,6 +105,51 @@ func TestSmallAndStaleShops(t *testing.T) {
 		if err != nil || !strings.Contains(string(html), `<section id="warnings">`) || !strings.Contains(string(html), template.HTMLEscapeString(tc.want)) {
 			t.Errorf("as of %s: report.html lacks the warning %q (%v)", tc.asOf.Format(time.DateOnly), tc.want, err)
 		}
+	}
+}
+
+// TestFailOnStale: with checks.fail-on-stale a night on stale data fails
+// with ErrStale and leaves the previous run as it was; the checks' limits
+// move the warnings; a budget above the customers' whole CLV is named.
+func TestFailOnStale(t *testing.T) {
+	ctx := context.Background()
+	w := synthWarehouse(t, 600, 5)
+	fresh := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 104*7-1)
+	rm, dir, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: fresh, Score: night.DefaultScoreOptions(),
+		Perks: filepath.Join("..", "datasets", "perks.csv"), Plan: perkplan.PlanOptions{Budget: 1e9},
+		Checks: pipeline.DataChecks{MinCustomers: 1000, FailOnStale: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(rm.Warnings, "\n")
+	for _, want := range []string{"small shop: 600 customers", "below 1000", "the budget 1000000000.00", "is more than the customers' total CLV"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings %q lack %q", rm.Warnings, want)
+		}
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same as-of date on a warehouse whose data stopped 40 days earlier is
+	// not possible here; a later as-of date with a 10-day limit is stale.
+	late := fresh.AddDate(0, 0, 20)
+	_, _, err = pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: late, Score: night.DefaultScoreOptions(),
+		Checks: pipeline.DataChecks{StaleDays: 10, FailOnStale: true}})
+	if !errors.Is(err, pipeline.ErrStale) || !strings.Contains(err.Error(), "fail-on-stale") {
+		t.Fatalf("stale night: err = %v, want ErrStale naming fail-on-stale", err)
+	}
+	if _, err := os.Stat(w.RunDir(late.Format(time.DateOnly))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed stale night left a run directory: %v", err)
+	}
+	after, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the previous run changed: %v", err)
+	}
+	// Without fail-on-stale the same night warns and finishes.
+	rm, _, err = pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: late, Score: night.DefaultScoreOptions(), Checks: pipeline.DataChecks{StaleDays: 10}})
+	if err != nil || !strings.Contains(strings.Join(rm.Warnings, "\n"), "stale data") {
+		t.Errorf("stale night without fail-on-stale: %v, warnings %q", err, rm.Warnings)
 	}
 }
 

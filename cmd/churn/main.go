@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
@@ -34,6 +35,7 @@ const (
 	exitFailed  = 1
 	exitUsage   = 2
 	exitQuality = 3
+	exitStale   = 4
 )
 
 // usageError is a mistake on the command line: exit 2, with the usage hint.
@@ -159,6 +161,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, ingest.ErrTooManyBad):
 		return exitQuality
+	case errors.Is(err, pipeline.ErrStale):
+		return exitStale
 	}
 	return exitFailed
 }

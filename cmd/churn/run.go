@@ -109,6 +109,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 		opt.Ingest.MaxBadFraction = *cfg.MaxBadFraction
 	}
 	opt.Ingest.Command = "churn run"
+	opt.Checks = cfg.Checks
 	if *perks != "" || cfg.Recommend.Perks != "" {
 		po, path, err := planOptions(fs, cfg, *perks, *budget, *tiers)
 		if err != nil {

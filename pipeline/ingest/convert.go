@@ -440,8 +440,12 @@ func (c *rowConverter) money(s string, t *warehouse.Transaction) (int64, error) 
 		if v, code, err = warehouse.ParseMoney(s, c.decComma); err != nil {
 			return 0, err
 		}
-		if code != "" && t.Currency == "" {
+		switch {
+		case code == "":
+		case t.Currency == "":
 			t.Currency = code
+		case code != t.Currency:
+			return 0, fmt.Errorf("%w: %q is written in %s, but the row's currency is %s", ErrCurrencyMismatch, clip(s), code, t.Currency)
 		}
 	}
 	if !c.minorUnits {

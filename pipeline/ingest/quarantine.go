@@ -26,7 +26,8 @@ var (
 	ErrBadQuantity = errors.New("bad quantity")
 	// ErrDuplicateOrder: the order id is already in the warehouse or earlier in this ingest.
 	ErrDuplicateOrder = errors.New("duplicate order id")
-	// ErrCurrencyMismatch: line items of one order in different currencies.
+	// ErrCurrencyMismatch: line items of one order in different currencies,
+	// or an amount written in another currency than the row's.
 	ErrCurrencyMismatch = errors.New("currency mismatch within order")
 )
 

@@ -45,7 +45,10 @@ func (o ScoreOptions) Validate() error {
 	case o.DiscountRate > 1:
 		// 10 is 1,000 % a year: almost surely meant as 10 %.
 		return fmt.Errorf("%w: --discount-rate %g is %g %% a year; give the rate as a fraction (0.10 = 10 %%)", warehouse.ErrOption, o.DiscountRate, 100*o.DiscountRate)
-	case !(o.Margin > 0) || o.Margin > 1:
+	case o.Margin > 1:
+		// 30 is 3,000 % of revenue: almost surely meant as 30 %.
+		return fmt.Errorf("%w: --margin %g is %g %% of revenue; give the margin as a fraction in (0, 1] (0.30 = 30 %%)", warehouse.ErrOption, o.Margin, 100*o.Margin)
+	case !(o.Margin > 0):
 		return fmt.Errorf("%w: --margin must be in (0, 1]", warehouse.ErrOption)
 	case !(o.TierMedium > 0) || !(o.TierHigh > o.TierMedium) || o.TierHigh > 1:
 		return fmt.Errorf("%w: --risk-tiers must be two thresholds 0 < medium < high ≤ 1", warehouse.ErrOption)
