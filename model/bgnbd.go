@@ -74,12 +74,20 @@ func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) float64 {
 		return v
 	}
 	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	// ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; z) through Euler's
-	// transformation, 2F1(p,q;c;z) = (1−z)^(c−p−q) 2F1(c−p, c−q; c; z) with
-	// 1−z = (α+T)/(α+T+t): the series left has small parameters, so heavy
-	// buyers (x in the thousands) neither overflow nor lose precision.
+	// ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; z), directly or through
+	// Euler's transformation, 2F1(p,q;c;z) = (1−z)^(c−p−q) 2F1(c−p, c−q; c; z)
+	// with 1−z = (α+T)/(α+T+t): whichever series has the smaller upper
+	// parameters, whose terms grow like p·q·z/k. Euler's serves heavy buyers
+	// (x in the thousands); the direct one a fit with a → ∞ (a small shop's:
+	// a ≈ 1.9e7 made Euler's series need 1e7 terms, past its bound: NaN).
 	z := t / (al + T + t)
-	tail := powHyp2f1((al+T)/(al+T+t), a-1, a+b-1-r, a-1, a+b+x-1, z)
+	base := (al + T) / (al + T + t)
+	var tail float64
+	if (r+x)*(b+x) <= (a+b-1-r)*(a-1) {
+		tail = powHyp2f1(base, r+x, r+x, b+x, a+b+x-1, z)
+	} else {
+		tail = powHyp2f1(base, a-1, a+b-1-r, a-1, a+b+x-1, z)
+	}
 	num := (a + b + x - 1) / (a - 1) * (1 - tail)
 	if x == 0 {
 		return num

@@ -44,8 +44,52 @@ func trigamma(x float64) float64 {
 	return mathext.Zeta(2, x)
 }
 
-// hyp2f1 is the Gaussian hypergeometric function ₂F₁(a, b; c; z) for |z| < 1.
-func hyp2f1(a, b, c, z float64) float64 { return mathext.Hypergeo(a, b, c, z) }
+// hyp2f1 is the Gaussian hypergeometric function ₂F₁(a, b; c; z) for |z| < 1:
+// its power series where that converges within a thousand terms, else
+// gonum's. gonum moves a parameter below −50 to near zero by a recurrence
+// of |a| steps, which on a degenerate fit (r ≈ 2.4e7, the Poisson limit of
+// a small shop) took a minute per call; there the series, which converges
+// at once for the tiny z such a fit gives, is summed to its bound, and a
+// series that does not converge within it is NaN, never a hang.
+func hyp2f1(a, b, c, z float64) float64 {
+	if v, ok := hyp2f1Series(a, b, c, z, 1000); ok {
+		return v
+	}
+	if math.Min(a, b) < -50 || c < -50 {
+		if v, ok := hyp2f1Series(a, b, c, z, maxSeriesTerms); ok {
+			return v
+		}
+		return math.NaN()
+	}
+	return mathext.Hypergeo(a, b, c, z)
+}
+
+// hyp2f1Series sums Σ (a)_k (b)_k / ((c)_k k!) z^k until the rest is below
+// the last bits of the sum, bounding it by the terms' ratio once that is
+// below one; ok is false when that takes more than maxTerms terms.
+func hyp2f1Series(a, b, c, z float64, maxTerms int) (float64, bool) {
+	if !(math.Abs(z) < 1) || c <= 0 && c == math.Floor(c) {
+		return 0, false
+	}
+	sum, term := 1.0, 1.0
+	for k := 0; k < maxTerms; k++ {
+		fk := float64(k)
+		ratio := (a + fk) * (b + fk) / ((c + fk) * (fk + 1)) * z
+		term *= ratio
+		sum += term
+		if term == 0 {
+			return sum, true // a or b a non-positive integer: a polynomial
+		}
+		if r := math.Abs(ratio); r < 1 && math.Abs(term)*r/(1-r) <= 1e-17*math.Abs(sum) {
+			// The ratios of later terms tend to z from here on only if they
+			// no longer grow: past both numerator parameters' magnitudes.
+			if fk+1 > math.Max(math.Abs(a), math.Abs(b)) || r < 1e-3 {
+				return sum, !math.IsInf(sum, 0) && !math.IsNaN(sum)
+			}
+		}
+	}
+	return 0, false
+}
 
 // powHyp2f1 is base^p · ₂F₁(a, b; c; z) for 0 < base ≤ 1 and 0 ≤ z < 1, the
 // shape of the BTYD models' expected purchases. With large parameters (a

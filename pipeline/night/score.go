@@ -265,10 +265,11 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 		default:
 			sc.Tier = "low"
 		}
-		for _, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
+		for k, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, meta, fmt.Errorf("scoring customer %q (x=%d t_x=%g T=%g) gave %v: please report this with the model.json",
-					c.CustomerID, c.Frequency, c.Recency, c.T, v)
+				name := [...]string{"p_alive", "churn_risk", "expected_purchases", "expected_spend", "clv"}[k]
+				return nil, meta, fmt.Errorf("scoring customer %q (x=%d t_x=%g T=%g): %s is %v under %s %v: please report this with the model.json",
+					c.CustomerID, c.Frequency, c.Recency, c.T, name, v, mf.Model, mf.Params)
 			}
 		}
 		meta.Tiers[sc.Tier]++
