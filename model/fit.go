@@ -21,11 +21,14 @@ var ErrNoData = errors.New("no customers to fit")
 type FitStats struct {
 	LogLikelihood float64   // at the optimum (penalty excluded)
 	StdErr        []float64 // standard errors of the parameters, in the model's parameter order, from the inverse Hessian
-	Iterations    int
-	FuncEvals     int
-	Status        string // the optimiser's status
-	Customers     float64
-	Patterns      int
+	// Cov is the covariance of the parameters (the inverse observed
+	// information), row-major n×n in the same order; nil with StdErr.
+	Cov        []float64
+	Iterations int
+	FuncEvals  int
+	Status     string // the optimiser's status
+	Customers  float64
+	Patterns   int
 	// Warning, when not empty, says what a user should know of the fit: it
 	// ran to a boundary and was refitted with a penalty, say.
 	Warning string
@@ -180,7 +183,7 @@ func maximizeNewton(ll llSums, start []float64, opt FitOptions, customers float6
 // from the Hessian of LL in θ at the optimum (the square roots of the
 // diagonal of the inverse observed information), or nil where it is not a
 // strict maximum.
-func stdErrorsFromHessian(h [10]float64, n int) []float64 {
+func stdErrorsFromHessian(h [10]float64, n int) ([]float64, []float64) {
 	info := mat.NewSymDense(n, nil)
 	for i := 0; i < n; i++ {
 		for j := i; j < n; j++ {
@@ -191,22 +194,45 @@ func stdErrorsFromHessian(h [10]float64, n int) []float64 {
 }
 
 // stdErrorsOf returns the square roots of the diagonal of the inverse of an
-// information matrix, or nil where it is not positive definite (not a
-// strict maximum: no standard errors, rather than NaNs).
-func stdErrorsOf(info *mat.SymDense) []float64 {
+// information matrix and the inverse itself (row-major), or nils where it
+// is not positive definite (not a strict maximum: no standard errors,
+// rather than NaNs).
+func stdErrorsOf(info *mat.SymDense) ([]float64, []float64) {
 	var chol mat.Cholesky
 	if !chol.Factorize(info) {
-		return nil
+		return nil, nil
 	}
 	var cov mat.SymDense
 	if err := chol.InverseTo(&cov); err != nil {
-		return nil
+		return nil, nil
 	}
-	se := make([]float64, info.SymmetricDim())
+	n := info.SymmetricDim()
+	se, flat := make([]float64, n), make([]float64, n*n)
 	for i := range se {
 		se[i] = math.Sqrt(cov.At(i, i))
+		for j := 0; j < n; j++ {
+			flat[i*n+j] = cov.At(i, j)
+		}
 	}
-	return se
+	return se, flat
+}
+
+// rescaleCov divides the standard errors and covariances of the
+// parameters marked in scaled by the scale their fit ran at.
+func rescaleCov(se, cov []float64, scaled []bool, scale float64) {
+	n := len(se)
+	f := func(i int) float64 {
+		if scaled[i] {
+			return scale
+		}
+		return 1
+	}
+	for i := range se {
+		se[i] /= f(i)
+		for j := 0; j < n; j++ {
+			cov[i*n+j] /= f(i) * f(j)
+		}
+	}
 }
 
 func maxAbs(v []float64) float64 {
@@ -220,7 +246,7 @@ func maxAbs(v []float64) float64 {
 // stdErrors returns the standard errors of the natural parameters θ at an
 // optimum: the square roots of the diagonal of the inverse of the Hessian of
 // −LL in θ, taken by central differences of the analytic gradient.
-func stdErrors(f negLogLik, theta []float64) []float64 {
+func stdErrors(f negLogLik, theta []float64) ([]float64, []float64) {
 	n := len(theta)
 	gradNatural := func(th []float64) []float64 {
 		lt := make([]float64, n)

@@ -259,9 +259,9 @@ func fitGammaGamma(ss []SpendPattern, opt FitOptions) (*GammaGammaFit, error) {
 	if err != nil {
 		return fit, err
 	}
-	if se := stdErrorsFromHessian(at.h, 3); se != nil {
-		se[2] /= scale
-		fit.StdErr = se
+	if se, cov := stdErrorsFromHessian(at.h, 3); se != nil {
+		rescaleCov(se, cov, []bool{false, false, true}, scale)
+		fit.StdErr, fit.Cov = se, cov
 	}
 	return fit, nil
 }

@@ -209,14 +209,14 @@ func FitLogit(x []float64, p int, y []bool, weight []float64, l2 float64) (*Logi
 		pen += l2 / 2 * res.X[j] * res.X[j]
 	}
 	fit.LogLikelihood = -(res.F - pen)
-	fit.StdErr = logitStdErr(z, p, weight, res.X, l2)
+	fit.StdErr, fit.Cov = logitStdErr(z, p, weight, res.X, l2)
 	return fit, nil
 }
 
-// logitStdErr returns the standard errors of (β, b): the square roots of the
-// diagonal of (Zᵀ W Z + L2·I_β)⁻¹ with W = diag(w_i p_i (1 − p_i)) and Z the
+// logitStdErr returns the standard errors and the covariance of (β, b):
+// (Zᵀ W Z + L2·I_β)⁻¹ with W = diag(w_i p_i (1 − p_i)) and Z the
 // standardised design with a column of ones; nil when it is singular.
-func logitStdErr(z []float64, p int, weight, theta []float64, l2 float64) []float64 {
+func logitStdErr(z []float64, p int, weight, theta []float64, l2 float64) ([]float64, []float64) {
 	n := len(z) / p
 	k := p + 1
 	acc := make([]float64, k*k)
@@ -249,4 +249,28 @@ func logitStdErr(z []float64, p int, weight, theta []float64, l2 float64) []floa
 		h.SetSym(j, j, h.At(j, j)+l2)
 	}
 	return stdErrorsOf(h)
+}
+
+// LinearSD is the standard deviation of Linear(x) under the coefficients'
+// covariance cov (Coef then Intercept, row-major), by the delta method:
+// √(zᵀ Σ z) with z the standardised row and a 1 for the intercept.
+func (l *Logit) LinearSD(x, cov []float64) float64 {
+	k := len(l.Coef) + 1
+	if len(cov) != k*k {
+		return 0
+	}
+	zj := func(j int) float64 {
+		if j == len(l.Coef) {
+			return 1
+		}
+		return (x[j] - l.Mean[j]) / l.Scale[j]
+	}
+	var v float64
+	for a := 0; a < k; a++ {
+		za := zj(a)
+		for b := 0; b < k; b++ {
+			v += za * cov[a*k+b] * zj(b)
+		}
+	}
+	return math.Sqrt(math.Max(0, v))
 }

@@ -125,7 +125,7 @@ func fitPurchase(ps []Pattern, opt FitOptions, f logLikGrad, start []float64, ti
 	if err != nil {
 		return theta, st, err
 	}
-	st.StdErr = stdErrors(nll(ps), theta)
+	st.StdErr, st.Cov = stdErrors(nll(ps), theta)
 	return theta, st, nil
 }
 
@@ -201,13 +201,9 @@ func fitTable(ps []Pattern, opt FitOptions, eval func(tb *table) llSums, timeSca
 	}
 	st.LogLikelihood = at.ll + math.Log(scale)*sumX
 	st.Customers, st.Patterns = tb.customers(), len(ps)
-	if se := stdErrorsFromHessian(at.h, 4); se != nil {
-		for i := range se {
-			if timeScale[i] {
-				se[i] /= scale
-			}
-		}
-		st.StdErr = se
+	if se, cov := stdErrorsFromHessian(at.h, 4); se != nil {
+		rescaleCov(se, cov, timeScale[:4], scale)
+		st.StdErr, st.Cov = se, cov
 	}
 	return theta, st, nil
 }

@@ -65,8 +65,13 @@ func hyp2f1(a, b, c, z float64) float64 {
 }
 
 // hyp2f1Series sums Σ (a)_k (b)_k / ((c)_k k!) z^k until the rest is below
-// the last bits of the sum, bounding it by the terms' ratio once that is
-// below one; ok is false when that takes more than maxTerms terms.
+// the last bits of the sum; ok is false when that takes more than maxTerms
+// terms. The rest is bounded by the later terms' ratios: once k is past
+// every parameter's magnitude, the ratio (a+k)/(k+1) · (b+k)/(c+k) · z is
+// a product of two factors each monotone towards 1, so no later ratio is
+// above |z| · max(1, f₁) · max(1, f₂) at the next k (with a and b either
+// way round). A fit with b ≈ 1e30 (a → ∞ with a/b fixed) is summed in a
+// few dozen terms this way, where waiting for k > b never ended.
 func hyp2f1Series(a, b, c, z float64, maxTerms int) (float64, bool) {
 	if !(math.Abs(z) < 1) || c <= 0 && c == math.Floor(c) {
 		return 0, false
@@ -80,15 +85,29 @@ func hyp2f1Series(a, b, c, z float64, maxTerms int) (float64, bool) {
 		if term == 0 {
 			return sum, true // a or b a non-positive integer: a polynomial
 		}
-		if r := math.Abs(ratio); r < 1 && math.Abs(term)*r/(1-r) <= 1e-17*math.Abs(sum) {
-			// The ratios of later terms tend to z from here on only if they
-			// no longer grow: past both numerator parameters' magnitudes.
-			if fk+1 > math.Max(math.Abs(a), math.Abs(b)) || r < 1e-3 {
-				return sum, !math.IsInf(sum, 0) && !math.IsNaN(sum)
-			}
+		if math.IsInf(sum, 0) || math.IsNaN(sum) {
+			return 0, false
+		}
+		if math.Abs(term) > 1e-8*math.Abs(sum) {
+			continue // far from the end: spare the bound
+		}
+		if r := laterRatioBound(a, b, c, z, fk+1); r < 1 && math.Abs(term)*r/(1-r) <= 1e-17*math.Abs(sum) {
+			return sum, true
 		}
 	}
 	return 0, false
+}
+
+// laterRatioBound bounds |t_{j+1}/t_j| for every j ≥ k of the series of
+// ₂F₁(a, b; c; z), or is +Inf where the factors are not yet monotone.
+func laterRatioBound(a, b, c, z, k float64) float64 {
+	if a+k <= 0 || b+k <= 0 || c+k <= 0 {
+		return math.Inf(1)
+	}
+	bound := func(p, q float64) float64 {
+		return math.Max(1, (p+k)/(k+1)) * math.Max(1, (q+k)/(c+k))
+	}
+	return math.Abs(z) * math.Min(bound(a, b), bound(b, a))
 }
 
 // powHyp2f1 is base^p · ₂F₁(a, b; c; z) for 0 < base ≤ 1 and 0 ≤ z < 1, the

@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"testing"
+	"time"
 )
 
 // TestPowHyp2f1: the log-space series agrees with gonum's ₂F₁ where both
@@ -43,5 +44,29 @@ func TestPolygammaPoles(t *testing.T) {
 	}
 	if d, tr := digamma(1), trigamma(1); math.Abs(d+0.5772156649015329) > 1e-13 || math.Abs(tr-math.Pi*math.Pi/6) > 1e-14 {
 		t.Errorf("digamma(1) = %v, trigamma(1) = %v", d, tr)
+	}
+}
+
+// TestHyp2f1HugeParameters: with b and c near 1e30 (a BG/NBD fit with
+// a, b → ∞ at a fixed ratio, drawn for an interval), ₂F₁(a, b; c; z) is
+// (1 − z·b/c)^(−a) to the precision of b/c, and is summed in a few terms;
+// its series used to wait for k > b and never ended.
+func TestHyp2f1HugeParameters(t *testing.T) {
+	for _, tc := range []struct{ a, b, c, z float64 }{
+		{0.0444, 2.7e29, 1.5e30, 0.905},
+		{3.2, 1e20, 1.1e20, 0.5},
+		{0.5, 4e15, 4e15 + 2, 0.99},
+	} {
+		done := make(chan float64, 1)
+		go func() { done <- hyp2f1(tc.a, tc.b, tc.c, tc.z) }()
+		select {
+		case got := <-done:
+			want := math.Pow(1-tc.z*tc.b/tc.c, -tc.a)
+			if math.Abs(got-want) > 1e-9*want {
+				t.Errorf("2F1(%g, %g; %g; %g) = %.15g, want %.15g", tc.a, tc.b, tc.c, tc.z, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("2F1(%g, %g; %g; %g) did not return within 5 s", tc.a, tc.b, tc.c, tc.z)
+		}
 	}
 }

@@ -71,6 +71,19 @@ func TestScoresAgreeWithModel(t *testing.T) {
 					t.Fatalf("%s customer %s: score %d = %v, model %v", name, c.CustomerID, k, got[k], want[k])
 				}
 			}
+			// Each interval holds its score (the band is centred on it on
+			// the logit or log scale), and the count quantiles are ordered.
+			for _, iv := range [][3]float64{{s.PAliveP10, s.PAlive, s.PAliveP90}, {s.ChurnRiskP10, s.ChurnRisk, s.ChurnRiskP90}, {s.CLVP10, s.CLV, s.CLVP90}} {
+				if !(iv[0] <= iv[1]+1e-12 && iv[1] <= iv[2]+1e-12) {
+					t.Fatalf("%s customer %s: interval [%g, %g] does not hold its score %g", name, c.CustomerID, iv[0], iv[2], iv[1])
+				}
+			}
+			if !(0 <= s.PurchasesP10 && s.PurchasesP10 <= s.PurchasesP90) {
+				t.Fatalf("%s customer %s: purchases interval [%g, %g]", name, c.CustomerID, s.PurchasesP10, s.PurchasesP90)
+			}
+			if meta.IntervalDraws == 0 {
+				t.Fatalf("%s: no parameter draws (%s)", name, meta.IntervalNote)
+			}
 			tier := "low"
 			if s.ChurnRisk >= 0.8 {
 				tier = "high"

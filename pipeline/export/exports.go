@@ -33,7 +33,8 @@ import (
 var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_score", "first_purchase", "last_purchase",
 	"orders", "frequency", "recency", "tenure", "monetary_avg", "total_spend", "p_alive", "churn_risk",
 	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
-	"recommended_perk", "scored_at", "model"}
+	"recommended_perk", "scored_at", "model",
+	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90"}
 
 // ExportOptions shape the files people open.
 type ExportOptions struct {
@@ -121,7 +122,9 @@ func (e *exportRow) record(i int) []string {
 		e.date(c.FirstPurchase()), e.date(c.LastPurchase()), strconv.FormatInt(int64(c.Orders), 10), strconv.FormatInt(int64(c.Frequency), 10),
 		f4(c.Recency), strconv.FormatInt(int64(c.TenureDays), 10), e.money(c.MonetaryAvg), warehouse.FormatAmount(c.TotalSpendMicros, e.dec),
 		f4(s.PAlive), f4(s.ChurnRisk), s.Tier, f4(s.ExpectedPurchases), e.money(s.ExpectedSpend), next, e.money(s.CLV),
-		e.perk(i), e.scoredAt, e.model}
+		e.perk(i), e.scoredAt, e.model,
+		f4(s.PAliveP10), f4(s.PAliveP90), f4(s.ChurnRiskP10), f4(s.ChurnRiskP90), e.money(s.CLVP10), e.money(s.CLVP90),
+		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90))}
 }
 
 // WriteExports writes the CRM feed (exports/crm_scores.csv, .parquet and,
@@ -236,7 +239,10 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 			if er.recs != nil {
 				perk, reason = er.recs[i].PerkID, er.recs[i].Reason
 			}
-			tally.Add(c.CustomerID, c.Segment, s.Tier, line[f.risk[0]:f.risk[1]], line[f.clv[0]:f.clv[1]], s.CLV, perk, reason)
+			tally.Add(c.CustomerID, c.Segment, s.Tier, line[f.risk[0]:f.risk[1]], line[f.clv[0]:f.clv[1]], s.CLV, perk, reason, func() (report.Band, report.Band) {
+				f4 := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+				return report.Band{Lo: f4(s.ChurnRiskP10), Hi: f4(s.ChurnRiskP90)}, report.Band{Lo: er.money(s.CLVP10), Hi: er.money(s.CLVP90)}
+			})
 			if everyone {
 				deltaRows++
 				continue
@@ -340,6 +346,14 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.text(er.perk(i))
 	e.text(er.scoredAt)
 	e.text(er.model)
+	e.f4(s.PAliveP10)
+	e.f4(s.PAliveP90)
+	e.f4(s.ChurnRiskP10)
+	e.f4(s.ChurnRiskP90)
+	e.money(s.CLVP10)
+	e.money(s.CLVP90)
+	e.integer(int64(s.PurchasesP10))
+	e.integer(int64(s.PurchasesP90))
 	return append(e.dst, '\n')
 }
 
@@ -394,6 +408,14 @@ type CRMRow struct {
 	RecommendedPerk      *string `parquet:"recommended_perk,optional,dict"`
 	ScoredAt             int32   `parquet:"scored_at,date"`
 	Model                string  `parquet:"model,dict"`
+	PAliveP10            float64 `parquet:"p_alive_p10"`
+	PAliveP90            float64 `parquet:"p_alive_p90"`
+	ChurnRiskP10         float64 `parquet:"churn_risk_p10"`
+	ChurnRiskP90         float64 `parquet:"churn_risk_p90"`
+	CLVP10               float64 `parquet:"clv_p10"`
+	CLVP90               float64 `parquet:"clv_p90"`
+	PurchasesP10         int32   `parquet:"purchases_p10"`
+	PurchasesP90         int32   `parquet:"purchases_p90"`
 }
 
 // civilDays is the days since 1970-01-01 of t's calendar date in loc.
@@ -417,7 +439,9 @@ func (er *exportRow) writeFeedParquet(path string) error {
 			FirstPurchase: civilDays(c.FirstPurchase(), er.loc), LastPurchase: civilDays(c.LastPurchase(), er.loc),
 			Orders: int64(c.Orders), Frequency: int64(c.Frequency), Recency: c.Recency, Tenure: int64(c.TenureDays), MonetaryAvg: c.MonetaryAvg,
 			TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
-			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model}
+			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model,
+			PAliveP10: s.PAliveP10, PAliveP90: s.PAliveP90, ChurnRiskP10: s.ChurnRiskP10, ChurnRiskP90: s.ChurnRiskP90,
+			CLVP10: s.CLVP10, CLVP90: s.CLVP90, PurchasesP10: int32(s.PurchasesP10), PurchasesP90: int32(s.PurchasesP90)}
 		if !s.NextPurchase.IsZero() {
 			d := civilDays(s.NextPurchase, time.UTC)
 			row.ExpectedNextPurchase = &d
@@ -541,7 +565,9 @@ func crmCol(name string) int { return slices.Index(CRMHeader, name) }
 // crmNumeric are the CRM columns written as JSON numbers.
 var crmNumeric = map[string]bool{"r_score": true, "f_score": true, "m_score": true, "orders": true, "frequency": true,
 	"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
-	"expected_purchases": true, "expected_spend": true, "clv": true}
+	"expected_purchases": true, "expected_spend": true, "clv": true,
+	"p_alive_p10": true, "p_alive_p90": true, "churn_risk_p10": true, "churn_risk_p90": true, "clv_p10": true, "clv_p90": true,
+	"purchases_p10": true, "purchases_p90": true}
 
 // crmJSONKeys are the feed's keys as JSON object keys with their colon.
 var crmJSONKeys = func() []string {

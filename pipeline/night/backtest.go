@@ -156,6 +156,7 @@ func RunBacktest(ctx context.Context, w *warehouse.Warehouse, opt BacktestOption
 		so := DefaultScoreOptions()
 		so.HorizonDays = float64(opt.HoldoutDays)
 		so.CLVMonths = 1 // CLV is not part of the backtest; one month keeps its work small
+		so.NoIntervals = true
 		scores, _, err := ScoreCustomersContext(ctx, res, mf, so)
 		if err != nil {
 			// As a failed fit: this model has no metrics, the others do.

@@ -38,13 +38,16 @@ type ModelFile struct {
 
 // FittedModel is one fitted model as model.json records it.
 type FittedModel struct {
-	Model     string             `json:"model"`
-	Params    map[string]float64 `json:"params"`
-	StdErr    map[string]float64 `json:"std_err,omitempty"`
-	LogLik    float64            `json:"log_likelihood"`
-	Customers float64            `json:"customers"`
-	Patterns  int                `json:"patterns"`
-	Optimizer struct {
+	Model  string             `json:"model"`
+	Params map[string]float64 `json:"params"`
+	StdErr map[string]float64 `json:"std_err,omitempty"`
+	// Covariance of the parameters (inverse observed information), by name:
+	// the intervals of the scores draw the parameters from it.
+	Covariance map[string]map[string]float64 `json:"covariance,omitempty"`
+	LogLik     float64                       `json:"log_likelihood"`
+	Customers  float64                       `json:"customers"`
+	Patterns   int                           `json:"patterns"`
+	Optimizer  struct {
 		Status     string `json:"status"`
 		Iterations int    `json:"iterations"`
 		FuncEvals  int    `json:"function_evaluations"`
@@ -65,6 +68,15 @@ func fittedModel(name string, names []string, values []float64, st model.FitStat
 		fm.StdErr = map[string]float64{}
 		for i, n := range names {
 			fm.StdErr[n] = st.StdErr[i]
+		}
+	}
+	if k := len(names); len(st.Cov) == k*k {
+		fm.Covariance = map[string]map[string]float64{}
+		for i, n := range names {
+			fm.Covariance[n] = map[string]float64{}
+			for j, m := range names {
+				fm.Covariance[n][m] = st.Cov[i*k+j]
+			}
 		}
 	}
 	fm.Optimizer.Status, fm.Optimizer.Iterations, fm.Optimizer.FuncEvals = st.Status, st.Iterations, st.FuncEvals

@@ -18,18 +18,20 @@ import (
 // "risk": a logistic regression on the features and the purchase model's
 // outputs, trained on a time split and calibrated on held-out customers.
 type RiskModel struct {
-	Model          string    `json:"model"`          // "logit"
-	PurchaseModel  string    `json:"purchase_model"` // the BTYD model whose outputs are inputs
-	HorizonDays    int       `json:"horizon_days"`   // it predicts "no purchase in the next HorizonDays days"
-	TrainedAsOf    string    `json:"trained_as_of"`  // the inputs are the features of this date
-	LabelWindow    string    `json:"label_window"`   // the label: no purchase in this window
-	L2             float64   `json:"l2"`
-	Inputs         []string  `json:"inputs"`
-	Mean           []float64 `json:"mean"`      // per input, for standardising
-	Scale          []float64 `json:"scale"`     // per input
-	Coef           []float64 `json:"coef"`      // per standardised input
-	Intercept      float64   `json:"intercept"` // on the standardised inputs
-	StdErr         []float64 `json:"std_err,omitempty"`
+	Model         string    `json:"model"`          // "logit"
+	PurchaseModel string    `json:"purchase_model"` // the BTYD model whose outputs are inputs
+	HorizonDays   int       `json:"horizon_days"`   // it predicts "no purchase in the next HorizonDays days"
+	TrainedAsOf   string    `json:"trained_as_of"`  // the inputs are the features of this date
+	LabelWindow   string    `json:"label_window"`   // the label: no purchase in this window
+	L2            float64   `json:"l2"`
+	Inputs        []string  `json:"inputs"`
+	Mean          []float64 `json:"mean"`      // per input, for standardising
+	Scale         []float64 `json:"scale"`     // per input
+	Coef          []float64 `json:"coef"`      // per standardised input
+	Intercept     float64   `json:"intercept"` // on the standardised inputs
+	StdErr        []float64 `json:"std_err,omitempty"`
+	// Covariance of (coef, intercept), row-major: churn_risk's interval.
+	Covariance     []float64 `json:"covariance,omitempty"`
 	CalibrationA   float64   `json:"calibration_a"` // Platt scaling: P = σ(a·η + b), η the linear predictor
 	CalibrationB   float64   `json:"calibration_b"`
 	TrainCustomers int       `json:"train_customers"`
@@ -126,6 +128,7 @@ func TrainRiskModel(ctx context.Context, w *warehouse.Warehouse, fo FeaturesOpti
 func trainRiskModel(res *features.Result, mf *ModelFile, horizonDays int, l2 float64) (*RiskModel, error) {
 	so := DefaultScoreOptions()
 	so.HorizonDays, so.CLVMonths = float64(horizonDays), 1
+	so.NoIntervals = true
 	scores, _, err := ScoreCustomers(res, mf, so)
 	if err != nil {
 		return nil, err
@@ -159,7 +162,7 @@ func trainRiskModel(res *features.Result, mf *ModelFile, horizonDays int, l2 flo
 		TrainedAsOf: res.AsOf.Format(time.DateOnly),
 		LabelWindow: fmt.Sprintf("(%s, %s]", res.AsOf.Format(time.DateOnly), res.HoldoutEnd.Format(time.DateOnly)),
 		L2:          l2, Inputs: RiskInputs, Mean: lf.Mean, Scale: lf.Scale, Coef: lf.Coef, Intercept: lf.Intercept,
-		StdErr: lf.StdErr, TrainCustomers: len(yt), ValidCustomers: len(yv),
+		StdErr: lf.StdErr, Covariance: lf.Cov, TrainCustomers: len(yt), ValidCustomers: len(yv),
 		TrainChurnRate: float64(churned) / float64(len(res.Customers)), LogLik: lf.LogLikelihood, Optimizer: lf.Status}
 	// Platt scaling: a one-input logistic regression of the held-out
 	// outcomes on the linear predictor.
@@ -186,19 +189,26 @@ func (rm *RiskModel) calibrated(eta float64) float64 {
 }
 
 // churnRisk returns the calibrated probability of no purchase in the next
-// HorizonDays days for each customer, given the purchase model's scores.
-func (rm *RiskModel) churnRisk(res *features.Result, scores []Score) ([]float64, error) {
+// HorizonDays days for each customer, given the purchase model's scores,
+// with its 80 % interval from the coefficients' uncertainty: the linear
+// predictor ± z90 of its delta-method standard deviation, through the
+// calibration (whose two parameters are taken as known).
+func (rm *RiskModel) churnRisk(res *features.Result, scores []Score) (risk, lo, hi []float64, err error) {
 	if len(rm.Inputs) != len(RiskInputs) || len(rm.Coef) != len(RiskInputs) || len(rm.Mean) != len(RiskInputs) || len(rm.Scale) != len(RiskInputs) {
-		return nil, fmt.Errorf("model.json: the risk model has %d inputs, this churn has %d; refit", len(rm.Coef), len(RiskInputs))
+		return nil, nil, nil, fmt.Errorf("model.json: the risk model has %d inputs, this churn has %d; refit", len(rm.Coef), len(RiskInputs))
 	}
 	l := model.Logit{Mean: rm.Mean, Scale: rm.Scale, Coef: rm.Coef, Intercept: rm.Intercept}
 	row := make([]float64, len(RiskInputs))
-	out := make([]float64, len(scores))
+	risk, lo, hi = make([]float64, len(scores)), make([]float64, len(scores)), make([]float64, len(scores))
 	for i := range scores {
 		riskRow(row, &res.Customers[i], &scores[i])
-		out[i] = rm.calibrated(l.Linear(row))
+		eta := l.Linear(row)
+		d := z90 * l.LinearSD(row, rm.Covariance)
+		risk[i] = rm.calibrated(eta)
+		a, b := rm.calibrated(eta-d), rm.calibrated(eta+d)
+		lo[i], hi[i] = math.Min(a, b), math.Max(a, b)
 	}
-	return out, nil
+	return risk, lo, hi, nil
 }
 
 // FitSpec is what --model asks for.

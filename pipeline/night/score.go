@@ -26,6 +26,9 @@ type ScoreOptions struct {
 	Margin       float64 `json:"margin"`               // share of spend that is margin (default 0.30)
 	TierMedium   float64 `json:"tier_medium_from"`     // churn_risk ≥ TierMedium is medium (default 0.5)
 	TierHigh     float64 `json:"tier_high_from"`       // churn_risk ≥ TierHigh is high (default 0.8)
+	// NoIntervals skips the intervals (the backtest and the risk model's
+	// training need the point scores only).
+	NoIntervals bool `json:"-" yaml:"-"`
 }
 
 // DefaultScoreOptions are the documented defaults.
@@ -56,6 +59,9 @@ func (o ScoreOptions) Validate() error {
 	return nil
 }
 
+// xTKey is a distinct (x, T): the alive-conditional future depends on it alone.
+type xTKey struct{ x, T float64 }
+
 // Score is one customer's scores; see the README for definitions and units.
 type Score struct {
 	PAlive            float64
@@ -67,6 +73,13 @@ type Score struct {
 	// NextPurchase is the date by which an active customer buys again with
 	// probability ½; zero when that is more than ten years away.
 	NextPurchase time.Time
+	// The 80 % intervals (intervals.go): of p_alive, churn_risk and clv
+	// from the parameters' uncertainty; of the purchase count in the
+	// horizon from both the customer's randomness and the parameters'.
+	PAliveP10, PAliveP90       float64
+	ChurnRiskP10, ChurnRiskP90 float64
+	CLVP10, CLVP90             float64
+	PurchasesP10, PurchasesP90 float64
 }
 
 // ScoresMeta is scores.json: what the numbers in scores.parquet mean.
@@ -82,6 +95,10 @@ type ScoresMeta struct {
 	Customers     int            `json:"customers"`
 	Tiers         map[string]int `json:"tiers"`
 	SpendFallback float64        `json:"spend_fallback"` // expected spend of customers without repeat purchases
+	// IntervalDraws is the number of parameter draws behind the intervals
+	// (0: none, IntervalNote says why).
+	IntervalDraws int    `json:"interval_draws"`
+	IntervalNote  string `json:"interval_note,omitempty"`
 }
 
 // ReadScoresMeta reads DIR/scores.json.
@@ -147,7 +164,7 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 	// distinct (x, T) — far fewer than patterns — and each pattern needs only
 	// its P(alive). The alive-conditional values are the model's own
 	// predictions at t_x = T divided by its P(alive) there.
-	type xT struct{ x, T float64 }
+	type xT = xTKey
 	type aliveScore struct {
 		p0, expected, discounted, waitDays float64
 	}
@@ -235,6 +252,12 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 			out[i].NextPurchase = res.AsOf.AddDate(0, 0, int(math.Ceil(p.waitDays)))
 		}
 	}
+	if !opt.NoIntervals {
+		scoreIntervals(ctx, res, mf, pm, opt, keys, of, xts, xtOf, fallback, out, &meta)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, meta, fmt.Errorf("scoring interrupted: %w", err)
+	}
 	meta.ChurnRiskModel = mf.Model
 	if mf.ChurnRisk != nil && mf.ChurnRisk.Source == "logit" {
 		rm := mf.Risk
@@ -245,12 +268,12 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 			return nil, meta, fmt.Errorf("%w: the risk model in model.json predicts %d days ahead, --horizon asks for %g; refit with --horizon %dd or use that horizon",
 				warehouse.ErrOption, rm.HorizonDays, opt.HorizonDays, rm.HorizonDays)
 		}
-		risk, err := rm.churnRisk(res, out)
+		risk, lo, hi, err := rm.churnRisk(res, out)
 		if err != nil {
 			return nil, meta, err
 		}
 		for i := range out {
-			out[i].ChurnRisk = risk[i]
+			out[i].ChurnRisk, out[i].ChurnRiskP10, out[i].ChurnRiskP90 = risk[i], lo[i], hi[i]
 		}
 		meta.ChurnRiskModel = "logit"
 	}
@@ -265,9 +288,11 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 		default:
 			sc.Tier = "low"
 		}
-		for k, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV} {
+		for k, v := range []float64{sc.PAlive, sc.ChurnRisk, sc.ExpectedPurchases, sc.ExpectedSpend, sc.CLV,
+			sc.PAliveP10, sc.PAliveP90, sc.ChurnRiskP10, sc.ChurnRiskP90, sc.CLVP10, sc.CLVP90, sc.PurchasesP10, sc.PurchasesP90} {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				name := [...]string{"p_alive", "churn_risk", "expected_purchases", "expected_spend", "clv"}[k]
+				name := [...]string{"p_alive", "churn_risk", "expected_purchases", "expected_spend", "clv",
+					"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90"}[k]
 				return nil, meta, fmt.Errorf("scoring customer %q (x=%d t_x=%g T=%g): %s is %v under %s %v: please report this with the model.json",
 					c.CustomerID, c.Frequency, c.Recency, c.T, name, v, mf.Model, mf.Params)
 			}
@@ -290,6 +315,14 @@ type ScoreRow struct {
 	ExpectedSpend     float64 `parquet:"expected_spend"`
 	CLV               float64 `parquet:"clv"`
 	NextPurchase      *int32  `parquet:"expected_next_purchase,date,optional"`
+	PAliveP10         float64 `parquet:"p_alive_p10"`
+	PAliveP90         float64 `parquet:"p_alive_p90"`
+	ChurnRiskP10      float64 `parquet:"churn_risk_p10"`
+	ChurnRiskP90      float64 `parquet:"churn_risk_p90"`
+	CLVP10            float64 `parquet:"clv_p10"`
+	CLVP90            float64 `parquet:"clv_p90"`
+	PurchasesP10      int32   `parquet:"purchases_p10"`
+	PurchasesP90      int32   `parquet:"purchases_p90"`
 }
 
 // WriteScores writes scores.parquet and scores.json into dir.
@@ -300,7 +333,9 @@ func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMe
 		for i := range scores {
 			s := &scores[i]
 			row := ScoreRow{CustomerID: res.Customers[i].CustomerID, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
-				ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV}
+				ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV,
+				PAliveP10: s.PAliveP10, PAliveP90: s.PAliveP90, ChurnRiskP10: s.ChurnRiskP10, ChurnRiskP90: s.ChurnRiskP90,
+				CLVP10: s.CLVP10, CLVP90: s.CLVP90, PurchasesP10: int32(s.PurchasesP10), PurchasesP90: int32(s.PurchasesP90)}
 			if !s.NextPurchase.IsZero() {
 				d := int32(s.NextPurchase.Unix() / 86400)
 				row.NextPurchase = &d

@@ -120,7 +120,10 @@ func LoadReportData(w *warehouse.Warehouse, runDir string) (*ReportData, error) 
 	err = sheet.EachRow(filepath.Join(runDir, "exports", "crm_scores.csv"), sheet.ErrRunFile, crm, nil, func(row sheet.Row) error {
 		clv, _ := strconv.ParseFloat(row.Get("clv"), 64)
 		id := row.Get("customer_id")
-		t.Add(id, row.Get("rfm_segment"), row.Get("risk_tier"), []byte(row.Get("churn_risk")), []byte(row.Get("clv")), clv, row.Get("recommended_perk"), reasons[id])
+		t.Add(id, row.Get("rfm_segment"), row.Get("risk_tier"), []byte(row.Get("churn_risk")), []byte(row.Get("clv")), clv, row.Get("recommended_perk"), reasons[id],
+			func() (Band, Band) {
+				return Band{row.Get("churn_risk_p10"), row.Get("churn_risk_p90")}, Band{row.Get("clv_p10"), row.Get("clv_p90")}
+			})
 		return nil
 	})
 	if err != nil {
@@ -154,10 +157,24 @@ func NewReportTally() *ReportTally {
 	return &ReportTally{segs: map[string]int{}, tiers: map[string]int{}}
 }
 
+// Band is an 80 % interval of a score, as the feed rounds it: its bounds'
+// text, empty when the feed has none (one written before intervals).
+type Band struct{ Lo, Hi string }
+
+// with is v followed by the band in parentheses, when there is one.
+func (b Band) with(v string) string {
+	if b.Lo == "" {
+		return v
+	}
+	return v + " (" + b.Lo + "–" + b.Hi + ")"
+}
+
 // Add tallies one customer as the feed writes it: risk and clv are its
 // text; clvExact is a value within half a unit of clv, to skip most
-// customers without parsing their clv.
-func (t *ReportTally) Add(id, seg, tier string, risk, clv []byte, clvExact float64, perk, reason string) {
+// customers without parsing their clv; bands makes the text of the
+// churn risk's and the CLV's intervals, called only for the customers the
+// report lists.
+func (t *ReportTally) Add(id, seg, tier string, risk, clv []byte, clvExact float64, perk, reason string, bands func() (riskBand, clvBand Band)) {
 	t.segs[seg]++
 	t.tiers[tier]++
 	// The feed's churn_risk has four decimals: its bin is 10⁴·risk div 500.
@@ -179,7 +196,8 @@ func (t *ReportTally) Add(id, seg, tier string, risk, clv []byte, clvExact float
 	for j > 0 && t.tops[j-1].clv < v {
 		j--
 	}
-	t.tops = slices.Insert(t.tops, j, reportTop{v, []string{id, seg, string(risk), string(clv), perk, reason}})
+	rb, cb := bands()
+	t.tops = slices.Insert(t.tops, j, reportTop{v, []string{id, seg, rb.with(string(risk)), cb.with(string(clv)), perk, reason}})
 	if len(t.tops) > 20 {
 		t.tops = t.tops[:20]
 	}
@@ -566,6 +584,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <tr><th>model</th><td>{{.Model.Model}}{{with .Model.Spend}} + {{.Model}}{{end}}, fitted on {{.Model.Calibration.Start}} to {{.Model.Calibration.End}} (time unit: {{.Model.Unit}}; log-likelihood {{f2 .Model.LogLik}})</td></tr>
 <tr><th>parameters</th><td>{{range $k, $v := .Model.Params}}{{$k}} = {{f4 $v}}; {{end}}{{with .Model.Spend}}{{range $k, $v := .Params}}{{$k}} = {{f4 $v}}; {{end}}{{end}}</td></tr>
 {{with .Model.ChurnRisk}}<tr><th>churn risk from</th><td>{{.Source}}: {{.Reason}}</td></tr>{{end}}
+<tr><th>intervals</th><td>{{if .Scores.IntervalDraws}}80 % intervals of p_alive, churn risk and CLV from {{.Scores.IntervalDraws}} draws of the fitted parameters; purchases_p10/p90 are quantiles of the purchase count in the horizon{{end}}{{with .Scores.IntervalNote}} {{.}}{{end}}</td></tr>
 <tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin{{with .Scores.Currency}}, in {{.}}{{end}}</td></tr>
 </table></section>
 {{if .Warnings}}<section id="warnings"><h2>Warnings</h2>
@@ -600,6 +619,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 </section>{{end}}
 {{if .Plan}}<figure class="chart" id="chart-plan">{{index .Charts "plan"}}</figure>{{end}}
 <section id="top"><h2>Top at-risk customers by value</h2>
+<p>In parentheses: the 80 % interval of each score from the uncertainty of the fitted parameters.</p>
 <table><tr><th>customer</th><th>segment</th><th>churn risk</th><th>CLV</th><th>perk</th><th>reason</th></tr>
 {{range .TopAtRisk}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td class="n">{{index . 2}}</td><td class="n">{{index . 3}}</td><td>{{index . 4}}</td><td>{{index . 5}}</td></tr>{{end}}</table>
 </section>
