@@ -61,6 +61,19 @@ func (c DataChecks) withDefaults() DataChecks {
 // write besides its CSV (see ExportFormats).
 type ExportsConfig struct {
 	Formats []string `yaml:"formats"`
+	// Postgres, when present, makes churn run export the feed into a
+	// PostgreSQL table as its last step (pgsink; churn export does the same
+	// for any run).
+	Postgres *PostgresConfig `yaml:"postgres"`
+}
+
+// PostgresConfig is exports.postgres: the table the CRM feed goes to. The
+// URL may be left out and given as $CHURN_PG_URL, so the password is in
+// neither the file nor run.json.
+type PostgresConfig struct {
+	URL    string `yaml:"url"`
+	Schema string `yaml:"schema"`
+	Table  string `yaml:"table"`
 }
 
 // ModelConfig is the model: section: which model and when to refit.

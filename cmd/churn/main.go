@@ -67,6 +67,7 @@ var commands = []command{
 	{"recommend", "choose a perk per at-risk customer under a budget; plan.csv", runRecommend},
 	{"run", "the nightly job: ingest, features, fit, score, backtest, recommend, exports, report", runRun},
 	{"report", "redraw report.html of a run", runReport},
+	{"export", "write a run's CRM feed into a PostgreSQL table (upserts, tombstones)", runExport},
 	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }

@@ -154,6 +154,9 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	e.log.Info("run done", "as_of", rm.AsOf, "customers", rm.Model.Customers, "high", rm.Counts["tier_high"],
 		"delta_rows", rm.Counts["delta_rows"], "dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	printRunSummary(e, rm, dir)
+	if pc := cfg.Exports.Postgres; pc != nil {
+		return exportRun(ctx, e, pc, dir)
+	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -35,33 +36,54 @@ var (
 // Main runs the tests of a package and then stops the server it started.
 func Main(m *testing.M) {
 	code := m.Run()
-	if stop != nil {
-		stop()
-	}
+	Stop()
 	os.Exit(code)
 }
 
-// Database creates a new empty database on the server and returns its URL.
+// Stop stops the server this process started, if any.
+func Stop() {
+	if stop != nil {
+		stop()
+		stop = nil
+	}
+}
+
+// Database creates a new empty database on the server and returns its
+// URL; without a server the test is skipped, or fails under CI=true.
 func Database(t testing.TB) string {
 	t.Helper()
+	url, err := NewDatabase()
+	switch {
+	case err == nil:
+		return url
+	case errors.Is(err, ErrNoServer) && os.Getenv("CI") != "true":
+		t.Skipf("%v (install PostgreSQL, or set CHURN_TEST_PG_URL)", err)
+	default:
+		t.Fatalf("%v", err)
+	}
+	return ""
+}
+
+// ErrNoServer is NewDatabase's error when no server can be had.
+var ErrNoServer = errors.New("no PostgreSQL server for the tests")
+
+// NewDatabase creates a new empty database and returns its URL.
+func NewDatabase() (string, error) {
 	once.Do(start)
 	if baseURL == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no PostgreSQL server for the tests (CI=true): %s", why)
-		}
-		t.Skipf("no PostgreSQL server: %s (install PostgreSQL, or set CHURN_TEST_PG_URL)", why)
+		return "", fmt.Errorf("%w: %s", ErrNoServer, why)
 	}
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, baseURL)
 	if err != nil {
-		t.Fatalf("test server: %v", err)
+		return "", fmt.Errorf("test server: %w", err)
 	}
 	defer conn.Close(ctx)
 	name := fmt.Sprintf("churn_test_%d_%d", os.Getpid(), dbs.Add(1))
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("test server: %v", err)
+		return "", fmt.Errorf("test server: %w", err)
 	}
-	return withDatabase(baseURL, name)
+	return withDatabase(baseURL, name), nil
 }
 
 func withDatabase(url, db string) string {
@@ -112,7 +134,7 @@ func start() {
 		return nil
 	}
 	data := filepath.Join(dir, "data")
-	if err := run(filepath.Join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "churn", "-E", "UTF8", "--no-sync"); err != nil {
+	if err := run(filepath.Join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "churn", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
 		why = err.Error()
 		return
 	}
