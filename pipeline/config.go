@@ -101,7 +101,9 @@ type ScoreConfig struct {
 	DiscountRate *float64 `yaml:"discount-rate"`
 	Margin       float64  `yaml:"margin"`
 	RiskTiers    string   `yaml:"risk-tiers"`
-	Excel        bool     `yaml:"excel"`
+	// TierHysteresis: see night.ScoreOptions (nil = the default, 0.02).
+	TierHysteresis *float64 `yaml:"tier-hysteresis"`
+	Excel          bool     `yaml:"excel"`
 }
 
 // RecommendConfig is the recommend: section; keys as the flags of churn recommend.

@@ -312,6 +312,9 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		if scores, meta, err = night.ScoreCustomersContext(ctx, res, mf, opt.Score); err != nil {
 			return 0, "", err
 		}
+		if err := night.ApplyHysteresis(res, scores, w.PreviousRun(asOf), opt.Score, &meta); err != nil {
+			return 0, "", err
+		}
 		for t, n := range meta.Tiers {
 			rm.Counts["tier_"+t] = int64(n)
 		}

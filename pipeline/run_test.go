@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +21,7 @@ import (
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 	"github.com/churnhq/churn/pipeline/warehouse"
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestRunScansOnce: a night reads the warehouse once, whatever the model
@@ -176,5 +178,65 @@ func TestInterrupted(t *testing.T) {
 	}
 	if _, _, err := night.ScoreCustomersContext(ctx, res, mf, night.DefaultScoreOptions()); !errors.Is(err, context.Canceled) {
 		t.Errorf("scoring with a cancelled context: %v", err)
+	}
+}
+
+// TestTierHysteresis: on the second of two consecutive nights of a
+// generated shop, the hysteresis keeps the tier of a customer whose churn
+// risk moved across a threshold by less than the margin, and the CRM
+// delta shrinks by them; without it they change tier. The figures go to
+// the README ("Tier hysteresis").
+func TestTierHysteresis(t *testing.T) {
+	ctx := context.Background()
+	w := synthWarehouse(t, 6000, 11)
+	night1 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 60*7)
+	night2 := night1.AddDate(0, 0, 1)
+	if _, _, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: night1, Score: night.DefaultScoreOptions()}); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		CustomerID string  `parquet:"customer_id"`
+		ChurnRisk  float64 `parquet:"churn_risk"`
+		RiskTier   string  `parquet:"risk_tier"`
+	}
+	read := func(dir string) map[string]row {
+		rows, err := parquet.ReadFile[row](filepath.Join(dir, "scores.parquet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]row{}
+		for _, r := range rows {
+			out[r.CustomerID] = r
+		}
+		return out
+	}
+	prev := read(w.RunDir(night1.Format(time.DateOnly)))
+	delta := map[float64]int64{}
+	tiers := map[float64]map[string]row{}
+	for _, h := range []float64{0, 0.02} {
+		opt := night.DefaultScoreOptions()
+		opt.TierHysteresis = h
+		rm, dir, err := pipeline.Run(ctx, w, pipeline.RunOptions{AsOf: night2, Score: opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		delta[h], tiers[h] = rm.Counts["delta_rows"], read(dir)
+	}
+	held := 0
+	for id, r := range tiers[0.02] {
+		plain := tiers[0][id]
+		if r.RiskTier == plain.RiskTier {
+			continue
+		}
+		held++
+		p, ok := prev[id]
+		near := math.Abs(r.ChurnRisk-0.5) < 0.02 || math.Abs(r.ChurnRisk-0.8) < 0.02
+		if !ok || p.RiskTier != r.RiskTier || !near {
+			t.Errorf("%s: tier %s held (risk %.4f, without hysteresis %s, the night before %s)", id, r.RiskTier, r.ChurnRisk, plain.RiskTier, p.RiskTier)
+		}
+	}
+	t.Logf("%d customers; CRM delta of the second night: %d rows without hysteresis, %d with 0.02 (%d tiers held)", len(tiers[0]), delta[0], delta[0.02], held)
+	if held == 0 || delta[0.02] != delta[0]-int64(held) {
+		t.Errorf("hysteresis held %d tiers; the delta went from %d to %d rows", held, delta[0], delta[0.02])
 	}
 }

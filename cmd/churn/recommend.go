@@ -88,6 +88,9 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := night.ApplyHysteresis(res, scores, w.PreviousRun(filepath.Base(dir)), prev.ScoreOptions, &meta); err != nil {
+		return err
+	}
 	plan, err := perkplan.MakePlan(res, scores, meta, mf, catalog, po)
 	if err != nil {
 		return err

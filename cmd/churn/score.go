@@ -58,6 +58,7 @@ func addScoreFlags(fs *pflag.FlagSet) *scoreFlags {
 	fs.Float64Var(&sf.opt.DiscountRate, "discount-rate", sf.opt.DiscountRate, "annual discount rate of CLV (0.10 = 10 %)")
 	fs.Float64Var(&sf.opt.Margin, "margin", sf.opt.Margin, "share of spend that is margin, for CLV")
 	fs.StringVar(&sf.tiers, "risk-tiers", "0.5,0.8", "churn_risk thresholds of the medium and high tiers")
+	fs.Float64Var(&sf.opt.TierHysteresis, "tier-hysteresis", sf.opt.TierHysteresis, "margin by which churn_risk must leave the previous run's tier before a customer changes tier (0 = none)")
 	fs.BoolVar(&sf.excel, "excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
 	sf.exports = addExportFlags(fs)
 	return sf
@@ -80,6 +81,9 @@ func (sf *scoreFlags) resolve(fs *pflag.FlagSet, cfg *pipeline.Config) (night.Sc
 	}
 	if !fs.Changed("risk-tiers") && c.RiskTiers != "" {
 		sf.tiers = c.RiskTiers
+	}
+	if !fs.Changed("tier-hysteresis") && c.TierHysteresis != nil {
+		sf.opt.TierHysteresis = *c.TierHysteresis
 	}
 	if !fs.Changed("excel") && c.Excel {
 		sf.excel = true
@@ -165,6 +169,9 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	}
 	scores, meta, err := night.ScoreCustomersContext(ctx, res, mf, so)
 	if err != nil {
+		return err
+	}
+	if err := night.ApplyHysteresis(res, scores, w.PreviousRun(filepath.Base(dir)), so, &meta); err != nil {
 		return err
 	}
 	if err := night.WriteScores(dir, res, scores, meta); err != nil {

@@ -26,6 +26,10 @@ type ScoreOptions struct {
 	Margin       float64 `json:"margin"`               // share of spend that is margin (default 0.30)
 	TierMedium   float64 `json:"tier_medium_from"`     // churn_risk ≥ TierMedium is medium (default 0.5)
 	TierHigh     float64 `json:"tier_high_from"`       // churn_risk ≥ TierHigh is high (default 0.8)
+	// TierHysteresis is the margin by which churn_risk must leave a
+	// customer's previous tier before the tier changes (default 0.02; 0
+	// = none); see ApplyHysteresis.
+	TierHysteresis float64 `json:"tier_hysteresis"`
 	// NoIntervals skips the intervals (the backtest and the risk model's
 	// training need the point scores only).
 	NoIntervals bool `json:"-" yaml:"-"`
@@ -33,7 +37,7 @@ type ScoreOptions struct {
 
 // DefaultScoreOptions are the documented defaults.
 func DefaultScoreOptions() ScoreOptions {
-	return ScoreOptions{HorizonDays: 90, CLVMonths: 12, DiscountRate: 0.10, Margin: 0.30, TierMedium: 0.5, TierHigh: 0.8}
+	return ScoreOptions{HorizonDays: 90, CLVMonths: 12, DiscountRate: 0.10, Margin: 0.30, TierMedium: 0.5, TierHigh: 0.8, TierHysteresis: 0.02}
 }
 
 // Validate reports the first option out of range.
@@ -55,6 +59,8 @@ func (o ScoreOptions) Validate() error {
 		return fmt.Errorf("%w: --margin must be in (0, 1]", warehouse.ErrOption)
 	case !(o.TierMedium > 0) || !(o.TierHigh > o.TierMedium) || o.TierHigh > 1:
 		return fmt.Errorf("%w: --risk-tiers must be two thresholds 0 < medium < high ≤ 1", warehouse.ErrOption)
+	case !(o.TierHysteresis >= 0) || o.TierHysteresis >= (o.TierHigh-o.TierMedium)/2:
+		return fmt.Errorf("%w: --tier-hysteresis must be ≥ 0 and below half the gap between the tiers (%g)", warehouse.ErrOption, (o.TierHigh-o.TierMedium)/2)
 	}
 	return nil
 }
@@ -99,6 +105,10 @@ type ScoresMeta struct {
 	// (0: none, IntervalNote says why).
 	IntervalDraws int    `json:"interval_draws"`
 	IntervalNote  string `json:"interval_note,omitempty"`
+	// TiersHeld counts the customers whose previous tier the hysteresis
+	// kept; TiersFrom is the run it took them from ("" for none).
+	TiersHeld int    `json:"tiers_held"`
+	TiersFrom string `json:"tiers_from,omitempty"`
 }
 
 // ReadScoresMeta reads DIR/scores.json.
