@@ -357,7 +357,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 
 	var tally *report.ReportTally
 	if err := step("exports", func() (int64, string, error) {
-		ex, err := export.WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, export.ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone, Formats: opt.ExportFormats})
+		ex, err := export.WriteExports(tmp, w.PreviousRun(asOf), res, scores, recs, mf, export.ExportOptions{Excel: opt.Excel, Timezone: fo.Timezone, Formats: opt.ExportFormats, HorizonDays: opt.Score.HorizonDays})
 		if err != nil {
 			return 0, "", err
 		}

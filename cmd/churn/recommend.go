@@ -99,7 +99,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if _, err := export.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, plan.Recommendations(len(res.Customers)), mf,
-		export.ExportOptions{Excel: *excel, Timezone: fo.Timezone, Formats: formats}); err != nil {
+		export.ExportOptions{Excel: *excel, Timezone: fo.Timezone, Formats: formats, HorizonDays: prev.HorizonDays}); err != nil {
 		return err
 	}
 	printPlan(e, plan)

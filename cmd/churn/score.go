@@ -178,7 +178,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	ex, err := export.WriteExports(dir, w.PreviousRun(filepath.Base(dir)), res, scores, nil, mf,
-		export.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone, Formats: formats})
+		export.ExportOptions{Excel: sf.excel, Timezone: fo.Timezone, Formats: formats, HorizonDays: so.HorizonDays})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,14 +35,23 @@ var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_
 	"orders", "frequency", "recency", "tenure", "monetary_avg", "total_spend", "p_alive", "churn_risk",
 	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
 	"recommended_perk", "scored_at", "model",
-	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90"}
+	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90",
+	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at"}
+
+// deltaHeader is the delta's header: the feed's, and whether the row is a
+// tombstone (a customer of the previous feed who is not in this one).
+var deltaHeader = append(slices.Clone(CRMHeader), "deleted")
 
 // ExportOptions shape the files people open.
 type ExportOptions struct {
 	Excel    bool   // start every CSV with a UTF-8 byte-order mark
 	Timezone string // reporting time zone of dates (default UTC)
 	// Formats of the CRM feed: csv, parquet, jsonl; nil = DefaultExportFormats.
+	// The CSV and the Parquet forms are always written: people read the
+	// one, and the next night reads the other.
 	Formats []string
+	// HorizonDays is the scores' horizon, for the feed's horizon_days.
+	HorizonDays float64
 }
 
 // ExportFormats are the forms the CRM feed can be written in; the CSV is
@@ -92,6 +102,12 @@ type exportRow struct {
 	dec      int
 	scoredAt string
 	model    string
+	// The columns of the feed contract that are not the customer's own.
+	riskPct, clvPct []int16
+	modelVersion    string
+	horizonDays     int64
+	asOfDays        int32
+	cmp             *comparison
 }
 
 func (e *exportRow) date(t time.Time) string {
@@ -124,8 +140,13 @@ func (e *exportRow) record(i int) []string {
 		f4(s.PAlive), f4(s.ChurnRisk), s.Tier, f4(s.ExpectedPurchases), e.money(s.ExpectedSpend), next, e.money(s.CLV),
 		e.perk(i), e.scoredAt, e.model,
 		f4(s.PAliveP10), f4(s.PAliveP90), f4(s.ChurnRiskP10), f4(s.ChurnRiskP90), e.money(s.CLVP10), e.money(s.CLVP90),
-		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90))}
+		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90)),
+		strconv.Itoa(int(e.riskPct[i])), strconv.Itoa(int(e.clvPct[i])), e.modelVersion, strconv.FormatInt(e.horizonDays, 10),
+		e.scoredAt, dayString(e.cmp.updated[i])}
 }
+
+// dayString is a day since 1970-01-01 as YYYY-MM-DD.
+func dayString(d int32) string { return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly) }
 
 // WriteExports writes the CRM feed (exports/crm_scores.csv, .parquet and,
 // when asked, .jsonl), exports/crm_delta.csv and segments/*.csv into runDir,
@@ -147,23 +168,24 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 		dec = warehouse.CurrencyDecimals(res.Currencies[0])
 	}
 	er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec,
-		scoredAt: res.AsOf.Format(time.DateOnly), model: mf.ModelLabel()}
+		scoredAt: res.AsOf.Format(time.DateOnly), model: mf.ModelLabel(), modelVersion: ModelVersion(mf),
+		horizonDays: int64(math.Round(opt.HorizonDays)), asOfDays: civilDays(res.AsOf, res.AsOf.Location())}
+	risk, clv := make([]float64, len(scores)), make([]float64, len(scores))
+	for i := range scores {
+		risk[i], clv[i] = scores[i].ChurnRisk, scores[i].CLV
+	}
+	er.riskPct, er.clvPct = RankPercent(risk), RankPercent(clv)
 	out := &Exports{SegmentCounts: map[string]int{}}
-	prev, err := readCRMKeys(prevRunDir)
-	if err != nil {
+	if er.cmp, err = er.compare(prevRunDir); err != nil {
 		return nil, err
 	}
-	if prevRunDir != "" {
-		out.PreviousRun = filepath.Base(prevRunDir)
-	}
+	out.PreviousRun = er.cmp.prevRun
 	feedFiles := []string{"exports/crm_scores.csv", "exports/crm_delta.csv"}
 	if slices.Contains(formats, "jsonl") {
 		feedFiles = append(feedFiles, "exports/crm_scores.jsonl")
 	}
 	out.Files = append(out.Files, feedFiles...)
-	if slices.Contains(formats, "parquet") {
-		out.Files = append(out.Files, "exports/crm_scores.parquet")
-	}
+	out.Files = append(out.Files, "exports/crm_scores.parquet", "exports/crm_delta.parquet")
 
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -172,13 +194,11 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 	go func() {
 		defer wg.Done()
 		out.Tally = report.NewReportTally()
-		out.DeltaRows, errs[0] = er.writeFeedCSV(runDir, feedFiles, prev, opt.Excel, out.Tally)
+		out.DeltaRows, errs[0] = er.writeFeedCSV(runDir, feedFiles, opt.Excel, out.Tally)
 	}()
 	go func() {
 		defer wg.Done()
-		if slices.Contains(formats, "parquet") {
-			errs[1] = er.writeFeedParquet(filepath.Join(runDir, "exports", "crm_scores.parquet"))
-		}
+		errs[1] = er.writeFeedParquet(filepath.Join(runDir, "exports", "crm_scores.parquet"), filepath.Join(runDir, "exports", "crm_delta.parquet"))
 	}()
 	go func() {
 		defer wg.Done()
@@ -190,7 +210,7 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 	}
 	// A form not asked for this time must not stay behind from an earlier
 	// command in the same run directory, stale beside the new feed.
-	for _, form := range []string{"parquet", "jsonl"} {
+	for _, form := range []string{"jsonl"} {
 		if !slices.Contains(formats, form) {
 			if err := os.Remove(filepath.Join(runDir, "exports", "crm_scores."+form)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, err
@@ -203,29 +223,18 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 
 // writeFeedCSV writes the feed, the delta and, when among files, the JSON
 // Lines twin in one pass, each line encoded once, and tallies the
-// customers for the report. It returns the delta's rows.
-func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string][3]string, excel bool, tally *report.ReportTally) (int, error) {
+// customers for the report. It returns the delta's rows, tombstones
+// included.
+func (er *exportRow) writeFeedCSV(runDir string, files []string, excel bool, tally *report.ReportTally) (int, error) {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = filepath.Join(runDir, f)
 	}
 	deltaRows := 0
-	// On the first run the delta is every customer: the feed's bytes, so it
-	// is the feed under a second name.
-	everyone := prev == nil
-	if everyone {
-		paths = slices.Delete(paths, 1, 2)
-	}
 	err := sheet.WriteFilesAtomic(paths, func(ws []*bufio.Writer) error {
-		if everyone {
-			ws = slices.Insert(ws, 1, nil)
-		}
-		feed, delta := sheet.NewSafeCSV(ws[0], excel), (*sheet.SafeCSVWriter)(nil)
-		if !everyone {
-			delta = sheet.NewSafeCSV(ws[1], excel)
-			delta.Write(CRMHeader)
-		}
+		feed, delta := sheet.NewSafeCSV(ws[0], excel), sheet.NewSafeCSV(ws[1], excel)
 		feed.Write(CRMHeader)
+		delta.Write(deltaHeader)
 		var line []byte
 		var f crmFields
 		for i := range er.res.Customers {
@@ -243,26 +252,26 @@ func (er *exportRow) writeFeedCSV(runDir string, files []string, prev map[string
 				f4 := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 				return report.Band{Lo: f4(s.ChurnRiskP10), Hi: f4(s.ChurnRiskP90)}, report.Band{Lo: er.money(s.CLVP10), Hi: er.money(s.CLVP90)}
 			})
-			if everyone {
+			if er.cmp.delta[i] {
 				deltaRows++
-				continue
+				line = append(line[:len(line)-1], ",false\n"...)
+				delta.WriteLine(line)
 			}
-			// Compare what the file holds: the neutralised id, tier, segment, perk.
-			k, ok := prev[sheet.NeutraliseCell(c.CustomerID)]
-			if ok && k == [3]string{s.Tier, sheet.NeutraliseCell(c.Segment), sheet.NeutraliseCell(perk)} {
-				continue
-			}
-			deltaRows++
-			delta.WriteLine(line)
 		}
-		if err := feed.Flush(); err != nil || everyone {
+		// Tombstones: the id, as_of and updated_at (this night), deleted.
+		asOf := er.scoredAt
+		for _, id := range er.cmp.gone {
+			deltaRows++
+			rec := make([]string, len(deltaHeader))
+			rec[0] = id
+			rec[crmCol("as_of")], rec[crmCol("updated_at")], rec[len(rec)-1] = asOf, asOf, "true"
+			delta.Write(rec)
+		}
+		if err := feed.Flush(); err != nil {
 			return err
 		}
 		return delta.Flush()
 	})
-	if err == nil && everyone {
-		err = warehouse.LinkOutput(paths[0], filepath.Join(runDir, files[1]))
-	}
 	return deltaRows, err
 }
 
@@ -354,6 +363,12 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.money(s.CLVP90)
 	e.integer(int64(s.PurchasesP10))
 	e.integer(int64(s.PurchasesP90))
+	e.integer(int64(er.riskPct[i]))
+	e.integer(int64(er.clvPct[i]))
+	e.text(er.modelVersion)
+	e.integer(er.horizonDays)
+	e.text(er.scoredAt)
+	e.number(time.Unix(int64(er.cmp.updated[i])*86400, 0).UTC().AppendFormat(e.num[:0], time.DateOnly))
 	return append(e.dst, '\n')
 }
 
@@ -416,6 +431,19 @@ type CRMRow struct {
 	CLVP90               float64 `parquet:"clv_p90"`
 	PurchasesP10         int32   `parquet:"purchases_p10"`
 	PurchasesP90         int32   `parquet:"purchases_p90"`
+	ChurnRiskPct         int32   `parquet:"churn_risk_pct"`
+	CLVPct               int32   `parquet:"clv_pct"`
+	ModelVersion         string  `parquet:"model_version,dict"`
+	HorizonDays          int32   `parquet:"horizon_days"`
+	AsOf                 int32   `parquet:"as_of,date"`
+	UpdatedAt            int32   `parquet:"updated_at,date"`
+}
+
+// DeltaRow is a row of exports/crm_delta.parquet: the feed's row, or for
+// a tombstone only customer_id, as_of, updated_at and deleted = true.
+type DeltaRow struct {
+	CRMRow
+	Deleted bool `parquet:"deleted"`
 }
 
 // civilDays is the days since 1970-01-01 of t's calendar date in loc.
@@ -424,38 +452,78 @@ func civilDays(t time.Time, loc *time.Location) int32 {
 	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
 
-// writeFeedParquet writes the feed as Parquet, its row groups encoded on
-// every core.
-func (er *exportRow) writeFeedParquet(path string) error {
+// crmRow is customer i's feed row, typed.
+func (er *exportRow) crmRow(i int) CRMRow {
+	c, s := &er.res.Customers[i], &er.scores[i]
+	row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
+		FirstPurchase: civilDays(c.FirstPurchase(), er.loc), LastPurchase: civilDays(c.LastPurchase(), er.loc),
+		Orders: int64(c.Orders), Frequency: int64(c.Frequency), Recency: c.Recency, Tenure: int64(c.TenureDays), MonetaryAvg: c.MonetaryAvg,
+		TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
+		ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: er.asOfDays, Model: er.model,
+		PAliveP10: s.PAliveP10, PAliveP90: s.PAliveP90, ChurnRiskP10: s.ChurnRiskP10, ChurnRiskP90: s.ChurnRiskP90,
+		CLVP10: s.CLVP10, CLVP90: s.CLVP90, PurchasesP10: int32(s.PurchasesP10), PurchasesP90: int32(s.PurchasesP90),
+		ModelVersion: er.modelVersion, HorizonDays: int32(er.horizonDays), AsOf: er.asOfDays}
+	if er.riskPct != nil {
+		row.ChurnRiskPct, row.CLVPct = int32(er.riskPct[i]), int32(er.clvPct[i])
+	}
+	if er.cmp != nil {
+		row.UpdatedAt = er.cmp.updated[i]
+	}
+	if !s.NextPurchase.IsZero() {
+		d := civilDays(s.NextPurchase, time.UTC)
+		row.ExpectedNextPurchase = &d
+	}
+	if p := er.perk(i); p != "" {
+		row.RecommendedPerk = &p
+	}
+	return row
+}
+
+// writeFeedParquet writes the feed and the delta as Parquet, their row
+// groups encoded on every core.
+func (er *exportRow) writeFeedParquet(path, deltaPath string) error {
 	f, err := warehouse.CreateOutput(path)
 	if err != nil {
 		return err
 	}
-	w := warehouse.NewParallelParquet[CRMRow](f, night.FeatureRowGroup, runtime.GOMAXPROCS(0), parquet.Compression(&warehouse.FastSnappy{}))
-	scoredAt := civilDays(er.res.AsOf, er.res.AsOf.Location())
+	df, err := warehouse.CreateOutput(deltaPath)
+	if err != nil {
+		f.Abort()
+		return err
+	}
+	opts := parquet.Compression(&warehouse.FastSnappy{})
+	w := warehouse.NewParallelParquet[CRMRow](f, night.FeatureRowGroup, runtime.GOMAXPROCS(0), opts)
+	dw := warehouse.NewParallelParquet[DeltaRow](df, night.FeatureRowGroup, runtime.GOMAXPROCS(0), opts)
+	fail := func(err error) error {
+		w.Stop()
+		dw.Stop()
+		f.Abort()
+		df.Abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	for i := range er.res.Customers {
-		c, s := &er.res.Customers[i], &er.scores[i]
-		row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
-			FirstPurchase: civilDays(c.FirstPurchase(), er.loc), LastPurchase: civilDays(c.LastPurchase(), er.loc),
-			Orders: int64(c.Orders), Frequency: int64(c.Frequency), Recency: c.Recency, Tenure: int64(c.TenureDays), MonetaryAvg: c.MonetaryAvg,
-			TotalSpend: c.TotalSpendMicros, PAlive: s.PAlive, ChurnRisk: s.ChurnRisk, RiskTier: s.Tier,
-			ExpectedPurchases: s.ExpectedPurchases, ExpectedSpend: s.ExpectedSpend, CLV: s.CLV, ScoredAt: scoredAt, Model: er.model,
-			PAliveP10: s.PAliveP10, PAliveP90: s.PAliveP90, ChurnRiskP10: s.ChurnRiskP10, ChurnRiskP90: s.ChurnRiskP90,
-			CLVP10: s.CLVP10, CLVP90: s.CLVP90, PurchasesP10: int32(s.PurchasesP10), PurchasesP90: int32(s.PurchasesP90)}
-		if !s.NextPurchase.IsZero() {
-			d := civilDays(s.NextPurchase, time.UTC)
-			row.ExpectedNextPurchase = &d
-		}
-		if p := er.perk(i); p != "" {
-			row.RecommendedPerk = &p
-		}
+		row := er.crmRow(i)
 		if err := w.Add(row); err != nil {
-			w.Stop()
-			f.Abort()
-			return fmt.Errorf("write %s: %w", path, err)
+			return fail(err)
+		}
+		if er.cmp.delta[i] {
+			if err := dw.Add(DeltaRow{CRMRow: row}); err != nil {
+				return fail(err)
+			}
 		}
 	}
-	return f.CommitAfter(w.Close)
+	for _, id := range er.cmp.gone {
+		if err := dw.Add(DeltaRow{CRMRow: CRMRow{CustomerID: id, ScoredAt: er.asOfDays, AsOf: er.asOfDays, UpdatedAt: er.asOfDays,
+			ModelVersion: er.modelVersion, HorizonDays: int32(er.horizonDays), Model: er.model}, Deleted: true}); err != nil {
+			return fail(err)
+		}
+	}
+	if err := f.CommitAfter(w.Close); err != nil {
+		dw.Stop()
+		df.Abort()
+		return err
+	}
+	return df.CommitAfter(dw.Close)
 }
 
 // writeSegments writes one file per segment (every segment of the table,
@@ -567,7 +635,7 @@ var crmNumeric = map[string]bool{"r_score": true, "f_score": true, "m_score": tr
 	"recency": true, "tenure": true, "monetary_avg": true, "total_spend": true, "p_alive": true, "churn_risk": true,
 	"expected_purchases": true, "expected_spend": true, "clv": true,
 	"p_alive_p10": true, "p_alive_p90": true, "churn_risk_p10": true, "churn_risk_p90": true, "clv_p10": true, "clv_p90": true,
-	"purchases_p10": true, "purchases_p90": true}
+	"purchases_p10": true, "purchases_p90": true, "churn_risk_pct": true, "clv_pct": true, "horizon_days": true}
 
 // crmJSONKeys are the feed's keys as JSON object keys with their colon.
 var crmJSONKeys = func() []string {

@@ -2,10 +2,12 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,7 +53,12 @@ func TestCRMLineIsTheRecord(t *testing.T) {
 		recs = append(recs, perkplan.Recommendation{PerkID: []string{"", "-x", "punch5"}[i%3], Reason: []string{"", "=risk, high", "keeps 12.00"}[i%3]})
 	}
 	for _, dec := range []int{0, 2, 3} {
-		er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec, scoredAt: "2024-06-30", model: "bgnbd+gamma-gamma"}
+		er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec, scoredAt: "2024-06-30", model: "bgnbd+gamma-gamma",
+			riskPct: make([]int16, len(scores)), clvPct: make([]int16, len(scores)), modelVersion: "=v1", horizonDays: 90, asOfDays: 19904}
+		er.cmp, _ = er.compare("")
+		for i := range er.riskPct {
+			er.riskPct[i], er.clvPct[i] = int16(i%100), int16(99-i%100)
+		}
 		var f crmFields
 		for i := range res.Customers {
 			var want bytes.Buffer
@@ -138,10 +145,12 @@ func TestParquetFeedIsTheCSVFeed(t *testing.T) {
 			t.Errorf("row %d: next purchase %v, want %v", i, r.ExpectedNextPurchase, scores[i].NextPurchase)
 		}
 	}
+	// The first run's delta is everyone: the feed's lines with deleted false.
 	delta, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_delta.csv"))
 	feed, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_scores.csv"))
-	if ex.DeltaRows != len(ids) || !bytes.Equal(delta, feed) {
-		t.Errorf("first run: delta of %d rows, same bytes as the feed %v", ex.DeltaRows, bytes.Equal(delta, feed))
+	want := strings.Replace(strings.ReplaceAll(string(feed), "\n", ",false\n"), "updated_at,false\n", "updated_at,deleted\n", 1)
+	if ex.DeltaRows != len(ids) || string(delta) != want {
+		t.Errorf("first run: delta of %d rows, the feed's lines with deleted=false: %v", ex.DeltaRows, string(delta) == want)
 	}
 	lines := 0
 	for _, f := range ex.Files {
@@ -151,5 +160,107 @@ func TestParquetFeedIsTheCSVFeed(t *testing.T) {
 	}
 	if lines != len(ids) {
 		t.Errorf("the segment files hold %d rows, want %d", lines, len(ids))
+	}
+}
+
+// TestRankPercent: the threshold form equals counting, ties included.
+func TestRankPercent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 7, 100, 101, 999} {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64(rng.IntN(n/3 + 1)) // many ties
+		}
+		got := RankPercent(v)
+		for i, x := range v {
+			below := 0
+			for _, y := range v {
+				if y < x {
+					below++
+				}
+			}
+			if int(got[i]) != 100*below/n {
+				t.Fatalf("n %d: value %g: %d, want %d", n, x, got[i], 100*below/n)
+			}
+		}
+	}
+}
+
+// TestFeedAcrossNights: the second night's feed keeps updated_at for the
+// customers whose tracked values did not change (scores that moved by
+// the calendar alone do not count), the delta holds the tier change, the
+// new customer and a tombstone for the customer gone (deleted = true,
+// the exact id in Parquet), and writing the second night again gives the
+// same bytes. The percentiles are counted here by brute force.
+func TestFeedAcrossNights(t *testing.T) {
+	ids := []string{"=gone", "c1", "c2", "c3", "c4"}
+	everyone := []string{"=gone", "c1", "c2", "c3", "c4", "c5"}
+	makeNight := func(asOf time.Time, ids []string, tiers map[string]string) (*features.Result, []night.Score) {
+		res := &features.Result{AsOf: asOf, Currencies: []string{"EUR"}, SegmentNames: []string{"Lost"}}
+		var scores []night.Score
+		for i, id := range ids {
+			k := slices.Index(everyone, id) // the customer's own values, whatever the night
+			first := time.Date(2024, 1, 1+k, 12, 0, 0, 0, time.UTC)
+			res.Customers = append(res.Customers, features.Customer{CustomerID: id, Segment: "Lost", RScore: 1, FScore: 2, MScore: 3,
+				FirstPurchaseMicros: first.UnixMicro(), LastPurchaseMicros: first.UnixMicro(), Orders: 1, TenureDays: int32(asOf.Sub(first).Hours() / 24),
+				TotalSpendMicros: int64(1_000_000 * (k + 1))})
+			tier := cmp.Or(tiers[id], "high")
+			scores = append(scores, night.Score{PAlive: float64(asOf.Day()) / 100, ChurnRisk: 0.9 - 0.1*float64(i), Tier: tier, CLV: float64(i)})
+		}
+		return res, scores
+	}
+	mf := &night.ModelFile{FittedModel: night.FittedModel{Model: "bgnbd", Params: map[string]float64{"r": 1}}}
+	root := t.TempDir()
+	d1, d2 := filepath.Join(root, "2024-06-29"), filepath.Join(root, "2024-06-30")
+	res1, s1 := makeNight(time.Date(2024, 6, 29, 0, 0, 0, 0, time.UTC), ids, nil)
+	if _, err := WriteExports(d1, "", res1, s1, nil, mf, ExportOptions{HorizonDays: 90}); err != nil {
+		t.Fatal(err)
+	}
+	ids2 := []string{"c1", "c2", "c3", "c4", "c5"}
+	res2, s2 := makeNight(time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), ids2, map[string]string{"c2": "medium"})
+	ex, err := WriteExports(d2, d1, res2, s2, nil, mf, ExportOptions{HorizonDays: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := ingesttest.ReadCSVFile(t, filepath.Join(d2, "exports", "crm_scores.csv"))
+	wantUpdated := map[string]string{"c1": "2024-06-29", "c2": "2024-06-30", "c3": "2024-06-29", "c4": "2024-06-29", "c5": "2024-06-30"}
+	for k, rec := range feed[1:] {
+		id := rec[0]
+		if rec[crmCol("updated_at")] != wantUpdated[id] || rec[crmCol("as_of")] != "2024-06-30" || rec[crmCol("horizon_days")] != "90" {
+			t.Errorf("%s: updated_at %s as_of %s horizon_days %s; want updated_at %s", id, rec[crmCol("updated_at")], rec[crmCol("as_of")], rec[crmCol("horizon_days")], wantUpdated[id])
+		}
+		below := 0
+		for _, s := range s2 {
+			if s.ChurnRisk < s2[k].ChurnRisk {
+				below++
+			}
+		}
+		if rec[crmCol("churn_risk_pct")] != strconv.Itoa(100*below/len(s2)) || !strings.HasPrefix(rec[crmCol("model_version")], "bgnbd@") {
+			t.Errorf("%s: churn_risk_pct %s, want %d; model_version %s", id, rec[crmCol("churn_risk_pct")], 100*below/len(s2), rec[crmCol("model_version")])
+		}
+	}
+	delta := ingesttest.ReadCSVFile(t, filepath.Join(d2, "exports", "crm_delta.csv"))
+	var got []string
+	for _, rec := range delta[1:] {
+		got = append(got, rec[0]+":"+rec[len(rec)-1])
+	}
+	if want := []string{"c2:false", "c5:false", "'=gone:true"}; !slices.Equal(got, want) || ex.DeltaRows != 3 {
+		t.Errorf("delta %v (%d rows), want %v", got, ex.DeltaRows, want)
+	}
+	rows, err := parquet.ReadFile[DeltaRow](filepath.Join(d2, "exports", "crm_delta.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[2].CustomerID != "=gone" || !rows[2].Deleted || rows[0].Deleted || rows[0].CustomerID != "c2" {
+		t.Errorf("crm_delta.parquet: %+v", rows)
+	}
+	// The same night again: the same bytes.
+	before, _ := os.ReadFile(filepath.Join(d2, "exports", "crm_scores.parquet"))
+	if _, err := WriteExports(d2, d1, res2, s2, nil, mf, ExportOptions{HorizonDays: 90}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(filepath.Join(d2, "exports", "crm_scores.parquet"))
+	if !bytes.Equal(before, after) {
+		t.Error("writing the same night twice changed crm_scores.parquet")
 	}
 }

@@ -17,8 +17,6 @@ package pgsink
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,9 +155,8 @@ func Export(ctx context.Context, runDir string, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", sheet.ErrRunFile, filepath.Join(runDir, "scores.json"), err)
 	}
-	mv, err := modelVersion(runDir, meta)
-	if err != nil {
-		return nil, err
+	if _, ok := feed.pf.Schema().Lookup("updated_at"); !ok {
+		return nil, fmt.Errorf("%w: %s was written by a churn before the feed had updated_at and model_version: run churn score (or churn run) for %s again, then export", sheet.ErrRunFile, feedPath, meta.AsOf)
 	}
 	res := &Result{Table: opt.Schema + "." + opt.Table, FeedSHA: feed.sha, Rows: int(feed.rows)}
 	secret := password(opt.URL)
@@ -168,9 +165,8 @@ func Export(ctx context.Context, runDir string, opt Options) (*Result, error) {
 		return nil, scrub(err, secret)
 	}
 	defer conn.Close(context.Background())
-	x := &exporter{conn: conn, opt: opt, feed: feed, res: res,
-		constants: rowConstants{modelVersion: mv, horizon: int32(math.Round(meta.HorizonDays)), dec: warehouse.CurrencyDecimals(meta.Currency)}}
-	if x.constants.asOf, err = time.Parse(time.DateOnly, meta.AsOf); err != nil {
+	x := &exporter{conn: conn, opt: opt, feed: feed, res: res, dec: warehouse.CurrencyDecimals(meta.Currency)}
+	if x.asOf, err = time.Parse(time.DateOnly, meta.AsOf); err != nil {
 		return nil, fmt.Errorf("%w: scores.json: as_of %q: %v", sheet.ErrRunFile, meta.AsOf, err)
 	}
 	if err := x.run(ctx); err != nil {
@@ -187,24 +183,15 @@ func cmpOr(v, d string) string {
 	return v
 }
 
-// rowConstants are the values every row of one export shares.
-type rowConstants struct {
-	modelVersion string
-	horizon      int32
-	asOf         time.Time
-	dec          int // decimals of the currency's money
-}
-
 type exporter struct {
 	conn *pgx.Conn
 	opt  Options
 	feed *feedFile
-	// Per feed row, from the diff's pass: the tracked values' hash and
-	// the percentiles of churn risk and CLV.
-	hashes          []int64
-	riskPct, clvPct []int16
-	constants       rowConstants
-	res             *Result
+	dec  int       // decimals of the currency's money
+	asOf time.Time // the run's
+	// Per feed row, from the diff's pass: the tracked values' hash.
+	hashes []int64
+	res    *Result
 }
 
 // qualified is schema.name, quoted.
@@ -251,7 +238,7 @@ func (x *exporter) run(ctx context.Context) error {
 	x.res.Repeated = seen
 	if _, err := tx.Exec(ctx, `INSERT INTO `+x.qualified("churn_runs")+` (feed_sha256, target, as_of, model, model_version, horizon_days, rows, inserted, updated, deleted, exported_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now()) ON CONFLICT (feed_sha256, target) DO NOTHING`,
-		x.feed.sha, x.opt.Table, x.constants.asOf, x.feed.model, x.constants.modelVersion, x.constants.horizon,
+		x.feed.sha, x.opt.Table, x.asOf, x.feed.model, x.feed.modelVersion, x.feed.horizon,
 		x.res.Rows, x.res.Inserted, x.res.Updated, x.res.Deleted); err != nil {
 		return err
 	}
@@ -388,12 +375,10 @@ func (x *exporter) diff(ctx context.Context, tx pgx.Tx) (changed []uint64, gone 
 	n := int(x.feed.rows)
 	changed = make([]uint64, (n+63)/64)
 	x.hashes = make([]int64, 0, n)
-	risk, clv := make([]float64, 0, n), make([]float64, 0, n)
 	prev, i := "", 0
-	err = x.feed.eachKeyGroup(func(g *keyGroup) error {
-		risk, clv = append(risk, g.risk...), append(clv, g.clv...)
-		for j, h := range g.hash {
-			id := g.id(j)
+	err = export.EachFeedKeys(x.feed.pf, x.feed.path, func(g *export.FeedKeys) error {
+		for j, h := range g.Tracked {
+			id := g.ID(j)
 			if i > 0 && id <= prev {
 				return fmt.Errorf("%w: %s is not in customer_id order at row %d (%q after %q)", sheet.ErrRunFile, x.feed.path, i+1, id, prev)
 			}
@@ -439,10 +424,6 @@ func (x *exporter) diff(ctx context.Context, tx pgx.Tx) (changed []uint64, gone 
 	if len(x.hashes) != n {
 		return nil, nil, fmt.Errorf("%w: %s: read %d rows of %d", sheet.ErrRunFile, x.feed.path, len(x.hashes), n)
 	}
-	done := make(chan struct{})
-	go func() { x.clvPct = rankPercent(clv); close(done) }()
-	x.riskPct = rankPercent(risk)
-	<-done
 	x.res.Deleted = len(gone)
 	return changed, gone, nil
 }
@@ -536,25 +517,24 @@ func (s *stageSource) Err() error             { return s.err }
 
 // values are row i's table values in column order.
 func (x *exporter) values(v []any, row *export.CRMRow, i int) []any {
-	c := &x.constants
-	money := func(f float64) pgtype.Numeric { return decimal(f, c.dec) }
+	money := func(f float64) pgtype.Numeric { return decimal(f, x.dec) }
 	v = append(v, row.CustomerID, row.Segment, int16(row.RScore), int16(row.FScore), int16(row.MScore),
 		dateOf(row.FirstPurchase), dateOf(row.LastPurchase), row.Orders, row.Frequency, row.Recency, row.Tenure,
 		money(row.MonetaryAvg), pgtype.Numeric{Int: big.NewInt(row.TotalSpend), Exp: -6, Valid: true},
-		row.PAlive, row.ChurnRisk, x.riskPct[i], row.RiskTier, row.ExpectedPurchases, money(row.ExpectedSpend))
+		row.PAlive, row.ChurnRisk, int16(row.ChurnRiskPct), row.RiskTier, row.ExpectedPurchases, money(row.ExpectedSpend))
 	if row.ExpectedNextPurchase != nil {
 		v = append(v, dateOf(*row.ExpectedNextPurchase))
 	} else {
 		v = append(v, nil)
 	}
-	v = append(v, money(row.CLV), x.clvPct[i])
+	v = append(v, money(row.CLV), int16(row.CLVPct))
 	if row.RecommendedPerk != nil {
 		v = append(v, *row.RecommendedPerk)
 	} else {
 		v = append(v, nil)
 	}
 	return append(v, row.PAliveP10, row.PAliveP90, row.ChurnRiskP10, row.ChurnRiskP90, money(row.CLVP10), money(row.CLVP90),
-		row.PurchasesP10, row.PurchasesP90, row.Model, c.modelVersion, c.horizon, c.asOf, x.hashes[i])
+		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), x.hashes[i])
 }
 
 // decimal is f rounded to dec decimals, exactly as a NUMERIC.
@@ -567,18 +547,6 @@ func decimal(f float64, dec int) pgtype.Numeric {
 // dateOf is a feed date (days since 1970-01-01) as a DATE.
 func dateOf(days int32) pgtype.Date {
 	return pgtype.Date{Time: time.Unix(int64(days)*86400, 0).UTC(), Valid: true}
-}
-
-// modelVersion names the fitted model: its name and the first 12 hex
-// digits of the sha256 of the run's model.json, so a refit is a new
-// version and the same fit the same.
-func modelVersion(runDir string, meta *night.ScoresMeta) (string, error) {
-	b, err := os.ReadFile(filepath.Join(runDir, "model.json"))
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", sheet.ErrRunFile, err)
-	}
-	sum := sha256.Sum256(b)
-	return meta.Model + "@" + hex.EncodeToString(sum[:6]), nil
 }
 
 // connect opens the connection, retrying a server that cannot be reached
