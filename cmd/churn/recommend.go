@@ -31,6 +31,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	cal := addCalendarFlags(fs)
 	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
 	ef := addExportFlags(fs)
+	rewrite := addRewriteFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,6 +63,9 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	prev, err := night.ReadScoresMeta(dir)
 	if err != nil {
 		return fmt.Errorf("no scores for %s: %w (run churn score --as-of %s first)", *asOf, err, *asOf)
+	}
+	if err := checkRunCalendar(e, dir, fo, *rewrite); err != nil {
+		return err
 	}
 	res, why, err := night.ReuseOrComputeFeatures(ctx, w, dir, fo)
 	e.log.Info("features", "as_of", fo.AsOf.Format("2006-01-02"), "source", why)

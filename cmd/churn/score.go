@@ -137,6 +137,7 @@ func runScore(ctx context.Context, e *env, args []string) error {
 	asOf := fs.String("as-of", "", "as-of date of a run that has a model.json (churn fit)")
 	cal := addCalendarFlags(fs)
 	sf := addScoreFlags(fs)
+	rewrite := addRewriteFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -162,6 +163,12 @@ func runScore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer release()
+	if err := checkRunCalendar(e, dir, fo, *rewrite); err != nil {
+		return err
+	}
+	if so, err = adoptScoreOptions(e, fs, cfg, dir, so, *rewrite); err != nil {
+		return err
+	}
 	res, why, err := night.ReuseOrComputeFeatures(ctx, w, dir, fo)
 	e.log.Info("features", "as_of", fo.AsOf.Format("2006-01-02"), "source", why)
 	if err != nil {
