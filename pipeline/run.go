@@ -318,6 +318,7 @@ func Run(ctx context.Context, w *warehouse.Warehouse, opt RunOptions) (*RunManif
 		for t, n := range meta.Tiers {
 			rm.Counts["tier_"+t] = int64(n)
 		}
+		rm.Counts["one_time_p_alive_1"] = int64(meta.OneTimeAlive)
 		return int64(len(scores)), "", night.WriteScores(tmp, res, scores, meta)
 	}); err != nil {
 		return nil, "", err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -43,12 +44,12 @@ func TestRunScansOnce(t *testing.T) {
 			if n := w.Scans() - before; n != 1 {
 				t.Errorf("churn run with --model %s scanned the warehouse %d times, want 1", name, n)
 			}
-			models := []string{rm.Model.Model}
-			if name == "auto" {
-				models = append(models, "logit")
+			models, purchase := []string{rm.Model.Model}, rm.Model.Model
+			if name == "auto" { // every purchase model, and the logit on BG/NBD's outputs
+				models, purchase = append(slices.Clone(night.PurchaseModels), "logit"), "bgnbd"
 			}
 			bt, err := night.RunBacktest(ctx, w, night.BacktestOptions{Features: night.FeaturesOptions{AsOf: asOf.AddDate(0, 0, -90)},
-				HoldoutDays: 90, Models: models, Purchase: rm.Model.Model})
+				HoldoutDays: 90, Models: models, Purchase: purchase})
 			if err != nil {
 				t.Fatal(err)
 			}

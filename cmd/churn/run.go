@@ -190,8 +190,14 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 	}
 	if c := rm.Model.ChurnRisk; c != nil {
 		fmt.Fprintf(w, "churn_risk from %s (%s)\n", c.Source, c.Reason)
+		if c.PurchaseReason != "" {
+			fmt.Fprintf(w, "purchase model %s (%s)\n", rm.Model.Model, c.PurchaseReason)
+		}
 	}
 	fmt.Fprintf(w, "Customers per risk tier: high %d, medium %d, low %d\n", rm.Counts["tier_high"], rm.Counts["tier_medium"], rm.Counts["tier_low"])
+	if n := rm.Counts["one_time_p_alive_1"]; n > 0 {
+		fmt.Fprintf(w, "%d one-time buyers have p_alive 1: %s's definition (no repeat purchase, no chance to drop out yet), not a sign they are active; act on their churn_risk\n", n, rm.Model.Model)
+	}
 	if p := rm.Plan; p != nil {
 		fmt.Fprintf(w, "Perk plan: %d customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (optimality gap %.3f %%)\n",
 			p.Recommended, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.GapPct)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/churnhq/churn/features"
@@ -47,6 +48,8 @@ type RiskModel struct {
 type ChurnRiskChoice struct {
 	Source string `json:"source"` // the purchase model's name, or "logit"
 	Reason string `json:"reason"`
+	// PurchaseReason says why auto took this purchase model.
+	PurchaseReason string `json:"purchase_reason,omitempty"`
 }
 
 // RiskInputs are the inputs of the risk model, in design-matrix order.
@@ -248,16 +251,18 @@ func FitSpecModels(ctx context.Context, w *warehouse.Warehouse, fo FeaturesOptio
 	if spec.HorizonDays < 1 {
 		return nil, nil, fmt.Errorf("%w: --model %s needs a horizon of at least one day", warehouse.ErrOption, spec.Name)
 	}
-	mf, err := FitModels(res, purchase, spec.Fit)
-	if err != nil {
-		return nil, nil, err
-	}
-	mf.Requested = spec.Name
 	fo.AsOf = res.AsOf
-	useLogit, reason := spec.Name == "logit", "--model logit"
+	useLogit, reason, purchaseReason := spec.Name == "logit", "--model logit", ""
 	var bt *Backtest
+	var err error
 	if spec.Name == "auto" {
-		bo := BacktestOptions{Features: fo, HoldoutDays: spec.HorizonDays, Models: []string{purchase, "logit"},
+		// Every purchase model and the logit (on the --btyd model's
+		// outputs) in one backtest with the cutoff one horizon back.
+		models := []string{purchase, "logit"}
+		if spec.Purchase == "" {
+			models = append(slices.Clone(PurchaseModels), "logit")
+		}
+		bo := BacktestOptions{Features: fo, HoldoutDays: spec.HorizonDays, Models: models,
 			Purchase: purchase, LogitL2: spec.l2(), Fit: spec.Fit}
 		bo.Features.AsOf = fo.AsOf.AddDate(0, 0, -spec.HorizonDays)
 		bt, err = RunBacktest(ctx, w, bo)
@@ -267,9 +272,18 @@ func FitSpecModels(ctx context.Context, w *warehouse.Warehouse, fo FeaturesOptio
 		case err != nil:
 			bt, reason = nil, "auto: no customers before the backtest cutoff, so the purchase model gives churn_risk"
 		default:
-			useLogit, reason = chooseChurnModel(bt, purchase)
+			best, why := choosePurchaseModel(bt, purchase)
+			useLogit, reason = chooseChurnModel(bt, best)
+			if !useLogit && best != purchase {
+				purchase, purchaseReason = best, why
+			}
 		}
 	}
+	mf, err := FitModels(res, purchase, spec.Fit)
+	if err != nil {
+		return nil, nil, err
+	}
+	mf.Requested = spec.Name
 	if useLogit {
 		var rm *RiskModel
 		if bt != nil && bt.files[purchase] != nil {
@@ -295,8 +309,49 @@ func FitSpecModels(ctx context.Context, w *warehouse.Warehouse, fo FeaturesOptio
 	if useLogit {
 		source = "logit"
 	}
-	mf.ChurnRisk = &ChurnRiskChoice{Source: source, Reason: reason}
+	mf.ChurnRisk = &ChurnRiskChoice{Source: source, Reason: reason, PurchaseReason: purchaseReason}
 	return mf, bt, nil
+}
+
+// aucTie is the churn AUC difference below which two models count as
+// equally good at ranking, and calibration decides.
+const aucTie = 0.002
+
+// choosePurchaseModel is the purchase model of an auto backtest that
+// predicted churn best: the highest churn AUC; within aucTie of it, the
+// lowest Brier score (calibration), then the smallest error of the
+// holdout's total purchases. It keeps dflt when no other model beats it.
+func choosePurchaseModel(bt *Backtest, dflt string) (string, string) {
+	var best *ModelMetrics
+	better := func(m, b *ModelMetrics) bool {
+		switch {
+		case m.ChurnAUC > b.ChurnAUC+aucTie:
+			return true
+		case m.ChurnAUC < b.ChurnAUC-aucTie:
+			return false
+		case m.Brier != b.Brier:
+			return m.Brier < b.Brier
+		}
+		return math.Abs(m.TotalErrorPct) < math.Abs(b.TotalErrorPct)
+	}
+	var def *ModelMetrics
+	for i := range bt.Models {
+		m := &bt.Models[i]
+		if m.Model == "logit" || m.Error != "" || len(m.Undefined) > 0 {
+			continue
+		}
+		if m.Model == dflt {
+			def = m
+		}
+		if best == nil || better(m, best) {
+			best = m
+		}
+	}
+	if best == nil || best.Model == dflt || def != nil && !better(best, def) {
+		return dflt, ""
+	}
+	return best.Model, fmt.Sprintf("auto: %s predicted churn best of the purchase models in the backtest with cutoff %s: AUC %.4f, Brier %.4f",
+		best.Model, bt.Cutoff, best.ChurnAUC, best.Brier)
 }
 
 // chooseChurnModel reads an auto backtest: the risk model wins only with a

@@ -109,6 +109,10 @@ type ScoresMeta struct {
 	// kept; TiersFrom is the run it took them from ("" for none).
 	TiersHeld int    `json:"tiers_held"`
 	TiersFrom string `json:"tiers_from,omitempty"`
+	// OneTimeAlive counts the customers without a repeat purchase whom the
+	// model calls alive for sure (p_alive 1: BG/NBD's definition, as its
+	// customers drop out only just after a repeat purchase).
+	OneTimeAlive int `json:"one_time_buyers_p_alive_1"`
 }
 
 // ReadScoresMeta reads DIR/scores.json.
@@ -308,6 +312,9 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 			}
 		}
 		meta.Tiers[sc.Tier]++
+		if c.Frequency == 0 && sc.PAlive >= 1 {
+			meta.OneTimeAlive++
+		}
 		out[i] = sc
 	}
 	return out, meta, nil

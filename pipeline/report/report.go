@@ -583,7 +583,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <tr><th>customers scored</th><td class="n">{{.Scores.Customers}}</td></tr>
 <tr><th>model</th><td>{{.Model.Model}}{{with .Model.Spend}} + {{.Model}}{{end}}, fitted on {{.Model.Calibration.Start}} to {{.Model.Calibration.End}} (time unit: {{.Model.Unit}}; log-likelihood {{f2 .Model.LogLik}})</td></tr>
 <tr><th>parameters</th><td>{{range $k, $v := .Model.Params}}{{$k}} = {{f4 $v}}; {{end}}{{with .Model.Spend}}{{range $k, $v := .Params}}{{$k}} = {{f4 $v}}; {{end}}{{end}}</td></tr>
-{{with .Model.ChurnRisk}}<tr><th>churn risk from</th><td>{{.Source}}: {{.Reason}}</td></tr>{{end}}
+{{with .Model.ChurnRisk}}<tr><th>churn risk from</th><td>{{.Source}}: {{.Reason}}</td></tr>{{with .PurchaseReason}}<tr><th>purchase model</th><td>{{.}}</td></tr>{{end}}{{end}}
 <tr><th>intervals</th><td>{{if .Scores.IntervalDraws}}80 % intervals of p_alive, churn risk and CLV from {{.Scores.IntervalDraws}} draws of the fitted parameters; purchases_p10/p90 are quantiles of the purchase count in the horizon{{end}}{{with .Scores.IntervalNote}} {{.}}{{end}}</td></tr>
 <tr><th>horizon</th><td>churn risk and expected purchases over {{.Scores.HorizonDays}} days; CLV over {{.Scores.CLVMonths}} months at {{pct .Scores.DiscountRate}} a year and a {{pct .Scores.Margin}} margin{{with .Scores.Currency}}, in {{.}}{{end}}</td></tr>
 </table></section>
@@ -603,6 +603,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <section id="risk"><h2>Churn risk</h2>
 <table><tr><th>risk tier</th><th>customers</th></tr>{{range .Tiers}}<tr><td>{{.Name}}</td><td class="n">{{.Count}}</td></tr>{{end}}</table>
 <p class="small">Tiers: high from a churn risk of {{.Scores.TierHigh}}, medium from {{.Scores.TierMedium}}.</p>
+{{if .Scores.OneTimeAlive}}<p id="one-time">{{.Scores.OneTimeAlive}} customers have bought only once, and {{.Scores.Model}} gives each of them a p_alive of 1: in its model a customer can drop out only just after a repeat purchase, so one who has not made one is counted alive. That is the model's definition, not a sign that they are still active; their churn risk (no purchase in the next {{.Scores.HorizonDays}} days) is the number to act on, and it is high for most of them.</p>{{end}}
 <figure class="chart" id="chart-risk">{{index .Charts "risk"}}</figure></section>
 {{with .Backtest}}<section id="backtest"><h2>Backtest</h2>
 <p>Fitted on data to {{.Cutoff}}, checked on {{.HoldoutEnd}} ({{.HoldoutDays}} days): {{.Customers}} customers, {{pct .ChurnRate}} made no purchase in the holdout.</p>
