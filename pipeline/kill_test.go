@@ -113,3 +113,86 @@ func TestKillDuringIngest(t *testing.T) {
 		t.Error("no kill landed before the commit: the test did not exercise a crash")
 	}
 }
+
+// TestSigtermStopsRun sends SIGTERM to `churn run` at points spread over
+// its steps: each time it exits within two seconds, the earlier run's
+// files are as they were, no half-built run is left in runs/, and the
+// next run goes through (the lock is released).
+func TestSigtermStopsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs the nightly job many times")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "churn")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/churn").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	src := filepath.Join(dir, "src")
+	if _, err := datasets.WriteSynth(src, datasets.SynthOptions{Customers: 120_000, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	run := func(asOf string) *exec.Cmd {
+		return exec.Command(bin, "--log-level", "error", "run", "--data", data, "--as-of", asOf, "--model", "auto")
+	}
+	if out, err := exec.Command(bin, "--log-level", "error", "ingest", "--data", data, filepath.Join(src, datasets.SynthTransactions)).CombinedOutput(); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	if out, err := run("2025-06-01").CombinedOutput(); err != nil {
+		t.Fatalf("first run: %v\n%s", err, out)
+	}
+	digest := func() string {
+		h := sha256.New()
+		filepath.Walk(filepath.Join(data, "runs", "2025-06-01"), func(p string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				b, _ := os.ReadFile(p)
+				fmt.Fprintf(h, "%s %x\n", p, sha256.Sum256(b))
+			}
+			return nil
+		})
+		return fmt.Sprintf("%x", h.Sum(nil))
+	}
+	before := digest()
+	start := time.Now()
+	if out, err := run("2025-06-02").CombinedOutput(); err != nil {
+		t.Fatalf("timing run: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	os.RemoveAll(filepath.Join(data, "runs", "2025-06-02"))
+	var worst time.Duration
+	const points = 6
+	for i := range points {
+		cmd := run("2025-06-02")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(float64(took) * (0.1 + 0.8*float64(i)/points)))
+		sent := time.Now()
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("point %d: churn run was still running 10 s after SIGTERM", i)
+		}
+		if d := time.Since(sent); d > worst {
+			worst = d
+		}
+		if got := digest(); got != before {
+			t.Fatalf("point %d: the earlier run's files changed", i)
+		}
+		if tmp, _ := filepath.Glob(filepath.Join(data, "runs", ".*")); len(tmp) > 0 {
+			t.Fatalf("point %d: left behind %v", i, tmp)
+		}
+		os.RemoveAll(filepath.Join(data, "runs", "2025-06-02")) // when the signal came after the rename
+	}
+	t.Logf("churn run takes %v; SIGTERM at %d points: the slowest exit took %v", took, points, worst)
+	if worst > 2*time.Second {
+		t.Errorf("churn run took %v to stop after SIGTERM, want ≤ 2 s", worst)
+	}
+	if out, err := run("2025-06-02").CombinedOutput(); err != nil {
+		t.Fatalf("the run after the signals: %v\n%s", err, out)
+	}
+}
