@@ -74,7 +74,7 @@ func (er *exportRow) compare(prevRunDir string) (*comparison, error) {
 				c.gone = append(c.gone, id)
 				continue
 			}
-			row := er.crmRow(i)
+			row := er.ownRow(i)
 			tracked, delta := rowHashes(&row)
 			c.delta[i] = delta != g.Delta[k]
 			switch {

@@ -170,13 +170,29 @@ func WriteExports(runDir, prevRunDir string, res *features.Result, scores []nigh
 	er := &exportRow{res: res, scores: scores, recs: recs, loc: loc, dec: dec,
 		scoredAt: res.AsOf.Format(time.DateOnly), model: mf.ModelLabel(), modelVersion: ModelVersion(mf),
 		horizonDays: int64(math.Round(opt.HorizonDays)), asOfDays: civilDays(res.AsOf, res.AsOf.Location())}
-	risk, clv := make([]float64, len(scores)), make([]float64, len(scores))
-	for i := range scores {
-		risk[i], clv[i] = scores[i].ChurnRisk, scores[i].CLV
-	}
-	er.riskPct, er.clvPct = RankPercent(risk), RankPercent(clv)
+	// The percentiles and the comparison with the previous feed, side by side.
+	var pctDone sync.WaitGroup
+	pctDone.Add(2)
+	go func() {
+		defer pctDone.Done()
+		risk := make([]float64, len(scores))
+		for i := range scores {
+			risk[i] = scores[i].ChurnRisk
+		}
+		er.riskPct = RankPercent(risk)
+	}()
+	go func() {
+		defer pctDone.Done()
+		clv := make([]float64, len(scores))
+		for i := range scores {
+			clv[i] = scores[i].CLV
+		}
+		er.clvPct = RankPercent(clv)
+	}()
 	out := &Exports{SegmentCounts: map[string]int{}}
-	if er.cmp, err = er.compare(prevRunDir); err != nil {
+	er.cmp, err = er.compare(prevRunDir)
+	pctDone.Wait()
+	if err != nil {
 		return nil, err
 	}
 	out.PreviousRun = er.cmp.prevRun
@@ -308,8 +324,43 @@ func (e *lineEncoder) integer(v int64) { e.number(strconv.AppendInt(e.num[:0], v
 func (e *lineEncoder) amount(micros int64) {
 	e.number(warehouse.AppendAmount(e.num[:0], micros, e.dec))
 }
-func (e *lineEncoder) f4(v float64)    { e.number(strconv.AppendFloat(e.num[:0], v, 'f', 4, 64)) }
-func (e *lineEncoder) money(v float64) { e.number(strconv.AppendFloat(e.num[:0], v, 'f', e.dec, 64)) }
+func (e *lineEncoder) f4(v float64)    { e.number(appendFixed(e.num[:0], v, 4)) }
+func (e *lineEncoder) money(v float64) { e.number(appendFixed(e.num[:0], v, e.dec)) }
+
+// pow10 are the powers of ten appendFixed scales by.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6}
+
+// appendFixed appends v with dec decimals, the bytes of strconv.AppendFloat(
+// dst, v, 'f', dec, 64), without its general algorithm where that is safe:
+// v·10^dec below 10⁹ in magnitude (its float error is then under 10⁻⁷)
+// and not within 10⁻⁶ of a rounding tie; elsewhere, and for NaN and ±Inf,
+// strconv decides.
+func appendFixed(dst []byte, v float64, dec int) []byte {
+	if dec < 0 || dec >= len(pow10) {
+		return strconv.AppendFloat(dst, v, 'f', dec, 64)
+	}
+	n := math.Abs(v) * pow10[dec]
+	if !(n < 1e9) {
+		return strconv.AppendFloat(dst, v, 'f', dec, 64)
+	}
+	if f := n - math.Floor(n); math.Abs(f-0.5) < 1e-6 {
+		return strconv.AppendFloat(dst, v, 'f', dec, 64)
+	}
+	r := uint64(math.Round(n))
+	if math.Signbit(v) {
+		dst = append(dst, '-') // as strconv: -0.00001 is "-0.0000"
+	}
+	p := uint64(pow10[dec])
+	dst = strconv.AppendUint(dst, r/p, 10)
+	if dec > 0 {
+		dst = append(dst, '.')
+		frac := r % p
+		for q := p / 10; q > 0; q /= 10 {
+			dst = append(dst, byte('0'+frac/q%10))
+		}
+	}
+	return dst
+}
 
 // date appends t's calendar date in the reporting zone, or nothing for zero.
 func (e *lineEncoder) date(t time.Time) {
@@ -454,6 +505,15 @@ func civilDays(t time.Time, loc *time.Location) int32 {
 
 // crmRow is customer i's feed row, typed.
 func (er *exportRow) crmRow(i int) CRMRow {
+	row := er.ownRow(i)
+	row.ChurnRiskPct, row.CLVPct = int32(er.riskPct[i]), int32(er.clvPct[i])
+	row.UpdatedAt = er.cmp.updated[i]
+	return row
+}
+
+// ownRow is customer i's feed row without the columns computed over the
+// whole feed or against the previous one (the percentiles, updated_at).
+func (er *exportRow) ownRow(i int) CRMRow {
 	c, s := &er.res.Customers[i], &er.scores[i]
 	row := CRMRow{CustomerID: c.CustomerID, Segment: c.Segment, RScore: int32(c.RScore), FScore: int32(c.FScore), MScore: int32(c.MScore),
 		FirstPurchase: civilDays(c.FirstPurchase(), er.loc), LastPurchase: civilDays(c.LastPurchase(), er.loc),
@@ -463,12 +523,6 @@ func (er *exportRow) crmRow(i int) CRMRow {
 		PAliveP10: s.PAliveP10, PAliveP90: s.PAliveP90, ChurnRiskP10: s.ChurnRiskP10, ChurnRiskP90: s.ChurnRiskP90,
 		CLVP10: s.CLVP10, CLVP90: s.CLVP90, PurchasesP10: int32(s.PurchasesP10), PurchasesP90: int32(s.PurchasesP90),
 		ModelVersion: er.modelVersion, HorizonDays: int32(er.horizonDays), AsOf: er.asOfDays}
-	if er.riskPct != nil {
-		row.ChurnRiskPct, row.CLVPct = int32(er.riskPct[i]), int32(er.clvPct[i])
-	}
-	if er.cmp != nil {
-		row.UpdatedAt = er.cmp.updated[i]
-	}
 	if !s.NextPurchase.IsZero() {
 		d := civilDays(s.NextPurchase, time.UTC)
 		row.ExpectedNextPurchase = &d
