@@ -34,12 +34,14 @@ func ApplyHysteresis(res *features.Result, scores []Score, prevRunDir string, op
 		return err
 	}
 	defer f.Close()
-	type prevTier struct {
-		CustomerID string `parquet:"customer_id"`
-		RiskTier   string `parquet:"risk_tier"`
+	st, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	r := parquet.NewGenericReader[prevTier](f)
-	defer r.Close()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	// Keep tier p while churn risk is in [lo_p − h, hi_p + h).
 	keeps := func(tier string, risk float64) bool {
 		switch tier {
@@ -53,35 +55,124 @@ func ApplyHysteresis(res *features.Result, scores []Score, prevRunDir string, op
 		return false
 	}
 	held, i := 0, 0
-	buf := make([]prevTier, 4096)
-	for {
-		n, err := r.Read(buf)
-		for _, p := range buf[:n] {
-			// Both are in customer_id order: advance to p's customer.
-			for i < len(res.Customers) && res.Customers[i].CustomerID < p.CustomerID {
-				i++
-			}
-			if i == len(res.Customers) || res.Customers[i].CustomerID != p.CustomerID {
-				continue // p is no longer a customer
-			}
-			s := &scores[i]
-			if s.Tier != p.RiskTier && keeps(p.RiskTier, s.ChurnRisk) {
-				meta.Tiers[s.Tier]--
-				meta.Tiers[p.RiskTier]++
-				s.Tier = p.RiskTier
-				held++
-			}
+	err = eachStrings(pf, []string{"customer_id", "risk_tier"}, func(v [][]byte) {
+		id := v[0]
+		// Both are in customer_id order: advance to the previous row's customer.
+		for i < len(res.Customers) && res.Customers[i].CustomerID < string(id) {
+			i++
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return fmt.Errorf("%s: %w", path, err)
+		if i == len(res.Customers) || res.Customers[i].CustomerID != string(id) {
+			return // no longer a customer
 		}
-		if n == 0 {
-			break
+		s := &scores[i]
+		if s.Tier != string(v[1]) && keeps(string(v[1]), s.ChurnRisk) {
+			prev := tierName(v[1])
+			meta.Tiers[s.Tier]--
+			meta.Tiers[prev]++
+			s.Tier = prev
+			held++
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	meta.TiersHeld, meta.TiersFrom = held, filepath.Base(prevRunDir)
 	return nil
+}
+
+// tierName is the tier's name without a new string per customer.
+func tierName(b []byte) string {
+	for _, t := range []string{"low", "medium", "high"} {
+		if string(b) == t {
+			return t
+		}
+	}
+	return string(b)
+}
+
+// eachStrings calls fn with each row's values of the named string columns
+// (required, plain or dictionary-encoded), read page by page, column by
+// column: no rows are put together. The values are valid during the call.
+func eachStrings(pf *parquet.File, names []string, fn func([][]byte)) error {
+	idx := make([]int, len(names))
+	for k, n := range names {
+		leaf, ok := pf.Schema().Lookup(n)
+		if !ok {
+			return fmt.Errorf("no column %s", n)
+		}
+		idx[k] = leaf.ColumnIndex
+	}
+	row := make([][]byte, len(names))
+	for _, rg := range pf.RowGroups() {
+		n := int(rg.NumRows())
+		cols := make([][][]byte, len(names))
+		for k, c := range idx {
+			vals, err := stringColumn(rg.ColumnChunks()[c], n)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", names[k], err)
+			}
+			cols[k] = vals
+		}
+		for r := 0; r < n; r++ {
+			for k := range cols {
+				row[k] = cols[k][r]
+			}
+			fn(row)
+		}
+	}
+	return nil
+}
+
+// stringColumn is the n values of a required byte-array column chunk.
+func stringColumn(chunk parquet.ColumnChunk, n int) ([][]byte, error) {
+	pages := chunk.Pages()
+	defer pages.Close()
+	var buf []byte
+	ends := make([]int, 0, n)
+	for {
+		p, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		data := p.Data()
+		var values []byte
+		var offsets []uint32
+		var indexes []int32
+		if dict := p.Dictionary(); dict != nil {
+			dd := dict.Page().Data()
+			values, offsets = dd.ByteArray()
+			indexes = data.Int32()
+		} else {
+			values, offsets = data.ByteArray()
+		}
+		rows := int(p.NumRows())
+		for r := 0; r < rows; r++ {
+			e := r
+			if indexes != nil {
+				if r >= len(indexes) {
+					return nil, fmt.Errorf("a page of %d rows holds %d values", rows, len(indexes))
+				}
+				e = int(indexes[r])
+			}
+			if e+1 >= len(offsets) {
+				return nil, fmt.Errorf("a page of %d rows holds %d values", rows, len(offsets)-1)
+			}
+			// Copied: the page's memory goes back to its pool.
+			buf = append(buf, values[offsets[e]:offsets[e+1]]...)
+			ends = append(ends, len(buf))
+		}
+		parquet.Release(p)
+	}
+	if len(ends) != n {
+		return nil, fmt.Errorf("%d values, want %d", len(ends), n)
+	}
+	out := make([][]byte, n)
+	start := 0
+	for r, end := range ends {
+		out[r], start = buf[start:end:end], end
+	}
+	return out, nil
 }
