@@ -32,6 +32,12 @@ type CampaignOptions struct {
 	SentAt  time.Time      // the send day, UTC
 	Control float64        // share of customers in the control group; default 0.4
 	Perks   []CampaignPerk // default DefaultCampaignPerks
+	// OwnControls draws each customer's perk first (among the perks it is
+	// eligible for) and then holds the share Control of each perk's
+	// customers out as that perk's controls, written with the arm column
+	// as churn's campaign.csv is; without it, controls are drawn first and
+	// pooled (perk_id "control").
+	OwnControls bool
 }
 
 // CampaignPerk is one perk of a synthetic campaign and its true effect.
@@ -40,6 +46,9 @@ type CampaignPerk struct {
 	WindowDays int                // outcome window from the send day (the day included)
 	Effect     map[string]float64 // P(an extra purchase) per RFM segment
 	Default    float64            // for the other segments
+	// MinOrders limits the perk to customers with at least this many
+	// orders before the send (as a catalog's min_orders does).
+	MinOrders int
 }
 
 // DefaultCampaignPerks are three perks of datasets/perks.csv with effects
@@ -137,7 +146,11 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 	truth := map[[2]string]*cell{}
 	var cb bytes.Buffer
 	camp := csv.NewWriter(&cb)
-	camp.Write([]string{"customer_id", "perk_id", "sent_at"})
+	if co.OwnControls {
+		camp.Write([]string{"customer_id", "perk_id", "arm", "sent_at"})
+	} else {
+		camp.Write([]string{"customer_id", "perk_id", "sent_at"})
+	}
 	txw := bufio.NewWriter(txOut)
 	sent := sendDay.Format(time.DateOnly)
 	extra := 0
@@ -145,11 +158,26 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 		c := &res.Customers[i]
 		la := lat[c.CustomerID]
 		alive := la.dropped.IsZero() || !la.dropped.Before(sendDay)
-		arm := -1
-		if rng.Float64() >= co.Control {
-			arm = rng.IntN(len(co.Perks))
+		var eligible []int
+		for k, p := range co.Perks {
+			if int(c.Orders) >= p.MinOrders {
+				eligible = append(eligible, k)
+			}
+		}
+		if len(eligible) == 0 {
+			continue
+		}
+		arm, control := -1, false
+		if co.OwnControls {
+			arm = eligible[rng.IntN(len(eligible))]
+			control = rng.Float64() < co.Control
+		} else if rng.Float64() >= co.Control {
+			arm = eligible[rng.IntN(len(eligible))]
 		}
 		for k, p := range co.Perks {
+			if int(c.Orders) < p.MinOrders {
+				continue // the truth is of the customers the perk may go to
+			}
 			v, ok := p.Effect[c.Segment]
 			if !ok {
 				v = p.Default
@@ -164,7 +192,7 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 			}
 			truth[key].customers++
 			truth[key].uplift += (1 - p0) * v
-			if k == arm {
+			if k == arm && !control {
 				truth[key].treated++
 				if rng.Float64() < v {
 					extra++
@@ -173,11 +201,16 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 				}
 			}
 		}
-		id := "control"
-		if arm >= 0 {
-			id = co.Perks[arm].ID
+		switch {
+		case co.OwnControls && control:
+			camp.Write([]string{c.CustomerID, co.Perks[arm].ID, "control", sent})
+		case co.OwnControls:
+			camp.Write([]string{c.CustomerID, co.Perks[arm].ID, "treated", sent})
+		case arm >= 0:
+			camp.Write([]string{c.CustomerID, co.Perks[arm].ID, sent})
+		default:
+			camp.Write([]string{c.CustomerID, "control", sent})
 		}
-		camp.Write([]string{c.CustomerID, id, sent})
 	}
 	camp.Flush()
 	if err := txw.Flush(); err != nil {

@@ -112,6 +112,34 @@ type RecommendConfig struct {
 	Budget  string `yaml:"budget"`
 	History string `yaml:"history"`
 	Tiers   string `yaml:"tiers"`
+	// ContactCost is the cost of one send, for the perks whose catalog row
+	// has no contact_cost: one amount, or one per channel
+	// ({email: 0.01, sms: 0.08, mail: 0.90}).
+	ContactCost ContactCosts `yaml:"contact-cost"`
+	// ControlShare is the share of each perk's customers held out (default 0.10).
+	ControlShare *float64 `yaml:"control-share"`
+}
+
+// ContactCosts are contact costs by channel; "" is the cost of every
+// channel not named.
+type ContactCosts map[string]float64
+
+// UnmarshalYAML takes one amount or a mapping of channel to amount.
+func (c *ContactCosts) UnmarshalYAML(n *yaml.Node) error {
+	var v float64
+	if n.Kind == yaml.ScalarNode {
+		if err := n.Decode(&v); err != nil {
+			return fmt.Errorf("recommend.contact-cost: want an amount or {email: …, sms: …, mail: …}: %w", err)
+		}
+		*c = ContactCosts{"": v}
+		return nil
+	}
+	m := map[string]float64{}
+	if err := n.Decode(&m); err != nil {
+		return fmt.Errorf("recommend.contact-cost: want an amount or {email: …, sms: …, mail: …}: %w", err)
+	}
+	*c = m
+	return nil
 }
 
 // FeaturesConfig is the features: section of the config file.

@@ -53,7 +53,7 @@ func BenchmarkRecommend1M(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		plan, err := perkplan.MakePlan(res, scores, meta, mf, perks, perkplan.PlanOptions{Budget: 200_000})
+		plan, err := perkplan.MakePlan(res, scores, meta, mf, perks, perkplan.PlanOptions{Budget: 200_000, ContactCost: map[string]float64{"": 0.02}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,8 +63,10 @@ func BenchmarkRecommend1M(b *testing.B) {
 }
 
 // customers1M is one million customers and a BG/NBD + Gamma-Gamma model.
-func customers1M() (*features.Result, *night.ModelFile) {
-	const n = 1_000_000
+func customers1M() (*features.Result, *night.ModelFile) { return customersN(1_000_000) }
+
+// customersN is n customers spread like customers1M's.
+func customersN(n int) (*features.Result, *night.ModelFile) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	names := features.DefaultSegments().Names()
 	res := &features.Result{AsOf: time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC), Unit: features.Weeks, Currencies: []string{"EUR"}, SegmentNames: names}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -100,5 +101,72 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 		if p.PerkID == "disc15" && !(p.Qini > 0) {
 			t.Errorf("disc15: Qini %.4f on held-out customers, want > 0", p.Qini)
 		}
+	}
+}
+
+// TestOwnControls: a perk limited to customers with two or more orders,
+// whose customers buy more anyway. Measured against controls pooled from
+// every customer, its uplift is biased upward; against the customers held
+// out of it (the arm column, as campaign.csv writes it), it is within
+// three standard errors of the truth.
+func TestOwnControls(t *testing.T) {
+	ctx := context.Background()
+	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
+	perks := slices.Clone(datasets.DefaultCampaignPerks)
+	perks[0].MinOrders = 2 // disc15
+	measure := func(own bool) (est perkplan.PerkUplift, truth float64) {
+		dir := t.TempDir()
+		if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: 9, Weeks: 80,
+			Campaign: &datasets.CampaignOptions{SentAt: sent, Perks: perks, OwnControls: own, Control: 0.3}}); err != nil {
+			t.Fatal(err)
+		}
+		data := filepath.Join(dir, "data")
+		if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+			t.Fatal(err)
+		}
+		catalog := filepath.Join(dir, "perks.csv")
+		if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cat, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
+		if err != nil {
+			t.Fatal(err)
+		}
+		history, err := perkplan.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := perkplan.EstimateUplift(ctx, &warehouse.Warehouse{Dir: data}, night.FeaturesOptions{AsOf: time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)}, history, cat, perkplan.UpliftOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, sum float64
+		for _, r := range ingesttest.ReadCSVFile(t, filepath.Join(dir, datasets.SynthCampaignTruth))[1:] {
+			if r[0] == "disc15" {
+				c, _ := strconv.ParseFloat(r[2], 64)
+				u, _ := strconv.ParseFloat(r[4], 64)
+				n, sum = n+c, sum+c*u
+			}
+		}
+		for _, p := range up.Perks {
+			if p.PerkID == "disc15" {
+				return p, sum / n
+			}
+		}
+		t.Fatal("no estimate for disc15")
+		return
+	}
+	pooled, truth := measure(false)
+	own, ownTruth := measure(true)
+	t.Logf("disc15 (2+ orders): true uplift %.4f; pooled controls %.4f ± %.4f; own controls (true %.4f) %.4f ± %.4f",
+		truth, pooled.Overall, pooled.OverallSE, ownTruth, own.Overall, own.OverallSE)
+	if !own.OwnControls || pooled.OwnControls {
+		t.Errorf("own_controls: %v with the arm column, %v without", own.OwnControls, pooled.OwnControls)
+	}
+	if math.Abs(own.Overall-ownTruth) > 3*own.OverallSE {
+		t.Errorf("against its own controls: %.4f ± %.4f, true %.4f", own.Overall, own.OverallSE, ownTruth)
+	}
+	if pooled.Overall-truth < 3*pooled.OverallSE {
+		t.Errorf("against pooled controls: %.4f ± %.4f, true %.4f: the bias this test is about did not show", pooled.Overall, pooled.OverallSE, truth)
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/spf13/pflag"
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/churnhq/churn/pipeline"
@@ -27,6 +29,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	perksPath := fs.String("perks", "", "the perk catalog (CSV; columns in the README)")
 	budget := fs.String("budget", "", "total expected cost allowed, in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
+	pflags := addPlanFlags(fs)
 	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	cal := addCalendarFlags(fs)
 	excel := fs.Bool("excel", false, "start every CSV with a UTF-8 byte-order mark (for Excel)")
@@ -51,7 +54,7 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 	if *history == "" {
 		*history = cfg.Recommend.History
 	}
-	po, perks, err := planOptions(fs, cfg, *perksPath, *budget, *tiers)
+	po, perks, err := planOptions(fs, cfg, *perksPath, *budget, *tiers, pflags)
 	if err != nil {
 		return err
 	}
@@ -114,9 +117,46 @@ func runRecommend(ctx context.Context, e *env, args []string) error {
 
 // planOptions merges the flags with the config's recommend: section and
 // parses the budget as an amount ("5000", "€12,500.00").
-func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, perks, budget, tiers string) (perkplan.PlanOptions, string, error) {
+// planFlags are the plan's economics flags of churn recommend and run.
+type planFlags struct {
+	contact *string
+	control *float64
+}
+
+func addPlanFlags(fs *pflag.FlagSet) planFlags {
+	return planFlags{
+		contact: fs.String("contact-cost", "", "cost of one send for perks without a catalog contact_cost: an amount, or per channel (email=0.01,sms=0.08,mail=0.9)"),
+		control: fs.Float64("control-share", perkplan.DefaultControlShare, "share of each perk's customers held out as its control group (0 = none)"),
+	}
+}
+
+func planOptions(fs interface{ Changed(string) bool }, cfg *pipeline.Config, perks, budget, tiers string, pf planFlags) (perkplan.PlanOptions, string, error) {
 	var po perkplan.PlanOptions
 	rc := cfg.Recommend
+	po.ContactCost = rc.ContactCost
+	if *pf.contact != "" {
+		po.ContactCost = map[string]float64{}
+		for _, part := range strings.Split(*pf.contact, ",") {
+			ch, amount, ok := strings.Cut(part, "=")
+			if !ok {
+				ch, amount = "", part
+			}
+			v, err := strconv.ParseFloat(strings.TrimSpace(amount), 64)
+			ch = strings.ToLower(strings.TrimSpace(ch))
+			if err != nil || v < 0 || ch != "" && !slices.Contains(perkplan.Channels, ch) {
+				return po, "", usagef("--contact-cost %q: want an amount ≥ 0, or channel=amount pairs (channels %s)", *pf.contact, strings.Join(perkplan.Channels, ", "))
+			}
+			po.ContactCost[ch] = v
+		}
+	}
+	share := *pf.control
+	if !fs.Changed("control-share") && rc.ControlShare != nil {
+		share = *rc.ControlShare
+	}
+	if !(share >= 0 && share <= 0.9) {
+		return po, "", usagef("--control-share %g: want a share in [0, 0.9] (0.10 = 10 %%)", share)
+	}
+	po.ControlShare = &share
 	if perks == "" {
 		perks = rc.Perks
 	}

@@ -35,6 +35,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	perks := fs.String("perks", "", "perk catalog; with --budget, the run makes a perk plan")
 	budget := fs.String("budget", "", "perk budget in the reporting currency")
 	tiers := fs.String("tiers", "high,medium", "risk tiers eligible for a perk")
+	pflags := addPlanFlags(fs)
 	history := fs.String("history", "", "campaign history (customer_id, perk_id|control, sent_at) to learn each perk's uplift from")
 	holdout := fs.String("backtest-holdout", "", "holdout of the nightly backtest (default: the horizon)")
 	maxBad := fs.Float64("max-bad-fraction", 0.01, "share of rejected rows above which the ingest commits nothing (exit 3)")
@@ -111,7 +112,7 @@ func runRun(ctx context.Context, e *env, args []string) error {
 	opt.Ingest.Command = "churn run"
 	opt.Checks = cfg.Checks
 	if *perks != "" || cfg.Recommend.Perks != "" {
-		po, path, err := planOptions(fs, cfg, *perks, *budget, *tiers)
+		po, path, err := planOptions(fs, cfg, *perks, *budget, *tiers, pflags)
 		if err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_
 	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
 	"recommended_perk", "scored_at", "model",
 	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90",
-	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at"}
+	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at", "arm"}
 
 // deltaHeader is the delta's header: the feed's, and whether the row is a
 // tombstone (a customer of the previous feed who is not in this one).
@@ -119,6 +119,14 @@ func (e *exportRow) date(t time.Time) string {
 
 func (e *exportRow) money(v float64) string { return strconv.FormatFloat(v, 'f', e.dec, 64) }
 
+// arm is customer i's arm in the plan: treated, control, or "".
+func (e *exportRow) arm(i int) string {
+	if e.recs == nil {
+		return ""
+	}
+	return e.recs[i].Arm
+}
+
 func (e *exportRow) perk(i int) string {
 	if e.recs == nil {
 		return ""
@@ -142,7 +150,7 @@ func (e *exportRow) record(i int) []string {
 		f4(s.PAliveP10), f4(s.PAliveP90), f4(s.ChurnRiskP10), f4(s.ChurnRiskP90), e.money(s.CLVP10), e.money(s.CLVP90),
 		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90)),
 		strconv.Itoa(int(e.riskPct[i])), strconv.Itoa(int(e.clvPct[i])), e.modelVersion, strconv.FormatInt(e.horizonDays, 10),
-		e.scoredAt, dayString(e.cmp.updated[i])}
+		e.scoredAt, dayString(e.cmp.updated[i]), e.arm(i)}
 }
 
 // dayString is a day since 1970-01-01 as YYYY-MM-DD.
@@ -420,6 +428,7 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.integer(er.horizonDays)
 	e.text(er.scoredAt)
 	e.number(time.Unix(int64(er.cmp.updated[i])*86400, 0).UTC().AppendFormat(e.num[:0], time.DateOnly))
+	e.text(er.arm(i))
 	return append(e.dst, '\n')
 }
 
@@ -488,6 +497,7 @@ type CRMRow struct {
 	HorizonDays          int32   `parquet:"horizon_days"`
 	AsOf                 int32   `parquet:"as_of,date"`
 	UpdatedAt            int32   `parquet:"updated_at,date"`
+	Arm                  *string `parquet:"arm,optional,dict"` // treated, control; null without a plan line
 }
 
 // DeltaRow is a row of exports/crm_delta.parquet: the feed's row, or for
@@ -529,6 +539,9 @@ func (er *exportRow) ownRow(i int) CRMRow {
 	}
 	if p := er.perk(i); p != "" {
 		row.RecommendedPerk = &p
+	}
+	if a := er.arm(i); a != "" {
+		row.Arm = &a
 	}
 	return row
 }

@@ -148,7 +148,7 @@ func TestParquetFeedIsTheCSVFeed(t *testing.T) {
 	// The first run's delta is everyone: the feed's lines with deleted false.
 	delta, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_delta.csv"))
 	feed, _ := os.ReadFile(filepath.Join(dir, "exports", "crm_scores.csv"))
-	want := strings.Replace(strings.ReplaceAll(string(feed), "\n", ",false\n"), "updated_at,false\n", "updated_at,deleted\n", 1)
+	want := strings.Replace(strings.ReplaceAll(string(feed), "\n", ",false\n"), CRMHeader[len(CRMHeader)-1]+",false\n", CRMHeader[len(CRMHeader)-1]+",deleted\n", 1)
 	if ex.DeltaRows != len(ids) || string(delta) != want {
 		t.Errorf("first run: delta of %d rows, the feed's lines with deleted=false: %v", ex.DeltaRows, string(delta) == want)
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/model"
@@ -42,10 +43,20 @@ type Perk struct {
 	DiscountPct    float64            // discount: percent off (0: cost is an amount off)
 	Redemption     float64            // share redeemed; −1 = the kind's default
 	ValidDays      int                // validity window (default 90)
+	// ContactCost is what sending the perk costs whether or not it is used
+	// (−1: the config's, by Channel); ControlShare the share of its
+	// customers held out as controls (−1: the config's).
+	ContactCost  float64
+	Channel      string // email, sms, mail, or empty
+	ControlShare float64
 }
 
+// Channels are the contact channels a catalog's channel column may name.
+var Channels = []string{"email", "sms", "mail"}
+
 var catalogColumns = []string{"perk_id", "name", "kind", "cost", "capacity", "segments", "min_orders", "min_clv", "uplift",
-	"segment_uplift", "points_value", "punches", "discount_pct", "redemption_rate", "breakage", "valid_days"}
+	"segment_uplift", "points_value", "punches", "discount_pct", "redemption_rate", "breakage", "valid_days",
+	"contact_cost", "channel", "control_share"}
 
 // ReadCatalog reads and checks perks.csv against the segment names in use.
 // Any bad cell is an error naming its line and column; nothing is half-read.
@@ -163,6 +174,15 @@ func ReadCatalog(path string, segments []string) ([]Perk, error) {
 			return err
 		}
 		p.ValidDays = int(vd)
+		if p.ContactCost, err = num("contact_cost", -1, 0, 1e9); err != nil {
+			return err
+		}
+		if p.Channel = strings.ToLower(get("channel")); p.Channel != "" && !slices.Contains(Channels, p.Channel) {
+			return bad("channel", "is not one of "+strings.Join(Channels, ", "))
+		}
+		if p.ControlShare, err = num("control_share", -1, 0, 0.9); err != nil {
+			return err
+		}
 		perks = append(perks, p)
 		return nil
 	})
@@ -243,16 +263,56 @@ type PlanOptions struct {
 	// Uplift, when set, is learned from a campaign history; it replaces the
 	// catalog prior of every perk it learned.
 	Uplift *Uplift
+	// ContactCost is the cost of one send for a perk whose catalog row has
+	// none, by channel ("" for a perk without one).
+	ContactCost map[string]float64
+	// ControlShare is the share of each perk's customers held out as its
+	// control group (default DefaultControlShare; a negative value, none).
+	ControlShare *float64
+}
+
+// DefaultControlShare is recommend.control-share's default.
+const DefaultControlShare = 0.10
+
+// contactCost is the cost of sending perk p.
+func (o PlanOptions) contactCost(p *Perk) float64 {
+	if p.ContactCost >= 0 {
+		return p.ContactCost
+	}
+	if v, ok := o.ContactCost[p.Channel]; ok {
+		return v
+	}
+	return o.ContactCost[""]
+}
+
+// controlShare is the share of perk p's customers held out.
+func (o PlanOptions) controlShare(p *Perk) float64 {
+	if p.ControlShare >= 0 {
+		return p.ControlShare
+	}
+	if o.ControlShare == nil {
+		return DefaultControlShare
+	}
+	return math.Max(0, *o.ControlShare)
+}
+
+// IsControl is the control draw: deterministic from the as-of date and a
+// hash of the customer id, independent of everything the plan knows of
+// the customer, so re-runs hold out the same customers.
+func IsControl(asOf, customerID string, share float64) bool {
+	return share > 0 && float64(night.IDBucket("control:"+asOf+":"+customerID, 1_000_000)) < share*1e6
 }
 
 // PlanRow is one line of plan.csv.
 type PlanRow struct {
 	Customer int // index into the features
 	Perk     *Perk
-	Cost     float64
+	Cost     float64 // expected cost of the perk and its contact
+	Contact  float64 // of which the contact
 	Uplift   float64
 	Kept     float64 // uplift × CLV
 	Value    float64 // Kept − Cost
+	Arm      string  // treated, or control: held out, not sent, its budget not spent
 	Reason   string
 }
 
@@ -261,7 +321,10 @@ type PerkSummary struct {
 	PerkID       string  `json:"perk_id"`
 	Name         string  `json:"name"`
 	Kind         string  `json:"kind"`
-	Customers    int     `json:"customers"`
+	Customers    int     `json:"customers"` // treated
+	Controls     int     `json:"controls"`  // held out of the perk
+	ControlShare float64 `json:"control_share"`
+	ContactCost  float64 `json:"contact_cost"`
 	Capacity     int     `json:"capacity"` // −1 = unlimited
 	Cost         float64 `json:"expected_cost"`
 	Value        float64 `json:"expected_value"`
@@ -272,15 +335,19 @@ type PerkSummary struct {
 
 // Plan is plan.json: the totals of a perk plan.
 type Plan struct {
-	AsOf        string        `json:"as_of"`
-	Currency    string        `json:"currency"`
-	Budget      float64       `json:"budget"`
-	BudgetUsed  float64       `json:"budget_used"`
-	Objective   float64       `json:"expected_value"`
-	Bound       float64       `json:"upper_bound"`
-	GapPct      float64       `json:"optimality_gap_pct"`
-	Eligible    int           `json:"eligible_customers"`
-	Recommended int           `json:"customers_with_perk"`
+	AsOf        string  `json:"as_of"`
+	Currency    string  `json:"currency"`
+	Budget      float64 `json:"budget"`
+	BudgetUsed  float64 `json:"budget_used"`
+	Objective   float64 `json:"expected_value"`
+	Bound       float64 `json:"upper_bound"`
+	GapPct      float64 `json:"optimality_gap_pct"`
+	Eligible    int     `json:"eligible_customers"`
+	Recommended int     `json:"customers_with_perk"` // treated
+	Controls    int     `json:"controls"`
+	// MinValue is the least expected net value of a perk given: one minor
+	// unit of the currency.
+	MinValue    float64       `json:"min_value"`
 	Tiers       []string      `json:"tiers"`
 	HorizonDays float64       `json:"horizon_days"`
 	Perks       []PerkSummary `json:"perks"`
@@ -302,7 +369,15 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 	}
 	unitDays := res.Unit.Days()
 	plan := &Plan{AsOf: res.AsOf.Format("2006-01-02"), Currency: meta.Currency, Budget: opt.Budget, Tiers: opt.Tiers, HorizonDays: meta.HorizonDays}
-	type detail struct{ cost, uplift, kept float64 }
+	plan.MinValue = math.Pow10(-warehouse.CurrencyDecimals(meta.Currency))
+	if meta.Currency == "" {
+		plan.MinValue = 0.01
+	}
+	contact := make([]float64, len(perks))
+	for k := range perks {
+		contact[k] = opt.contactCost(&perks[k])
+	}
+	type detail struct{ cost, contact, uplift, kept float64 }
 	learned := opt.Uplift.table(perks)
 	// Options are built per block of customers in parallel and joined in
 	// customer order (which Allocate expects and then need not sort).
@@ -370,14 +445,17 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 					if learned[k].ok {
 						up = learned[k].of(c.Segment)
 					}
-					cost := expectedCost(p, pm, c, s, unitDays)
+					cost := expectedCost(p, pm, c, s, unitDays) + contact[k]
 					kept := up * s.CLV
 					if math.IsNaN(cost) || math.IsInf(cost, 0) {
 						bl.err = fmt.Errorf("expected cost of perk %s for customer %q is %v: please report this", p.ID, c.CustomerID, cost)
 						return
 					}
+					if kept-cost < plan.MinValue {
+						continue // not worth one minor unit: never "€0.00 of value for €0.00"
+					}
 					bl.opts = append(bl.opts, model.Option{Customer: int32(i), Perk: int32(k), Value: kept - cost, Cost: cost})
-					bl.details = append(bl.details, detail{cost, up, kept})
+					bl.details = append(bl.details, detail{cost, contact[k], up, kept})
 				}
 				if any {
 					bl.eligible++
@@ -407,7 +485,8 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		if len(p.SegmentUplift) > 0 {
 			src = "catalog prior, per segment"
 		}
-		sums[k] = PerkSummary{PerkID: p.ID, Name: p.Name, Kind: p.Kind, Capacity: p.Capacity, UpliftSource: src}
+		sums[k] = PerkSummary{PerkID: p.ID, Name: p.Name, Kind: p.Kind, Capacity: p.Capacity, UpliftSource: src,
+			ControlShare: opt.controlShare(p), ContactCost: contact[k]}
 		if opt.Uplift != nil {
 			for i := range opt.Uplift.Perks {
 				if pu := &opt.Uplift.Perks[i]; pu.PerkID == p.ID {
@@ -439,14 +518,25 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		p := &perks[o.Perk]
 		d := details[j]
 		c := &res.Customers[i]
-		row := PlanRow{Customer: i, Perk: p, Cost: d.cost, Uplift: d.uplift, Kept: d.kept, Value: o.Value}
-		row.Reason = reason(buf[:0], c, scores[i].ChurnRisk, meta.HorizonDays, phrases[o.Perk], sym, d.kept, d.cost)
+		row := PlanRow{Customer: i, Perk: p, Cost: d.cost, Contact: d.contact, Uplift: d.uplift, Kept: d.kept, Value: o.Value, Arm: "treated"}
+		row.Reason = reason(buf[:0], c, scores[i].ChurnRisk, meta.HorizonDays, phrases[o.Perk], sym, d.kept, d.cost, d.contact)
+		if IsControl(plan.AsOf, c.CustomerID, sums[o.Perk].ControlShare) {
+			// Held out: not sent, so its cost is not spent and its value not
+			// counted; its outcome measures the perk's effect.
+			row.Arm = "control"
+			row.Reason = "control group of " + p.ID + ": held out so the perk's effect can be measured; " + row.Reason
+			plan.BudgetUsed -= d.cost
+			plan.Objective -= o.Value
+			sums[o.Perk].Controls++
+			plan.Controls++
+		} else {
+			sums[o.Perk].Customers++
+			sums[o.Perk].Cost += d.cost
+			sums[o.Perk].Value += o.Value
+			plan.Recommended++
+		}
 		plan.Rows = append(plan.Rows, row)
-		sums[o.Perk].Customers++
-		sums[o.Perk].Cost += d.cost
-		sums[o.Perk].Value += o.Value
 	}
-	plan.Recommended = len(plan.Rows)
 	plan.Perks = sums
 	return plan, nil
 }
@@ -455,7 +545,7 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 // ago, 81 % risk of no purchase in 90 days: a 15 % discount (…) is expected
 // to keep $3.40 of value for $0.68", appended to buf (a million of them are
 // built per plan, so without fmt).
-func reason(buf []byte, c *features.Customer, risk, horizonDays float64, phrase, sym string, kept, cost float64) string {
+func reason(buf []byte, c *features.Customer, risk, horizonDays float64, phrase, sym string, kept, cost, contact float64) string {
 	buf = append(buf, c.Segment...)
 	buf = append(buf, ", "...)
 	buf = strconv.AppendInt(buf, int64(c.Orders), 10)
@@ -477,6 +567,15 @@ func reason(buf []byte, c *features.Customer, risk, horizonDays float64, phrase,
 	buf = append(buf, " of value for "...)
 	buf = append(buf, sym...)
 	buf = strconv.AppendFloat(buf, cost, 'f', 2, 64)
+	if contact > 0 {
+		buf = append(buf, " (contact "...)
+		buf = append(buf, sym...)
+		buf = strconv.AppendFloat(buf, contact, 'f', 2, 64)
+		buf = append(buf, " included)"...)
+	}
+	buf = append(buf, ", a net "...)
+	buf = append(buf, sym...)
+	buf = strconv.AppendFloat(buf, kept-cost, 'f', 2, 64)
 	return string(buf)
 }
 
@@ -509,7 +608,11 @@ func currencySymbol(code string) string {
 func (p *Plan) Recommendations(customers int) []Recommendation {
 	recs := make([]Recommendation, customers)
 	for _, r := range p.Rows {
-		recs[r.Customer] = Recommendation{PerkID: r.Perk.ID, Reason: r.Reason}
+		if r.Arm == "control" { // not to be sent: the feed shows no perk, and the arm
+			recs[r.Customer] = Recommendation{Arm: r.Arm, Reason: r.Reason}
+			continue
+		}
+		recs[r.Customer] = Recommendation{PerkID: r.Perk.ID, Arm: r.Arm, Reason: r.Reason}
 	}
 	return recs
 }
@@ -522,12 +625,13 @@ func WritePlan(dir string, res *features.Result, plan *Plan, excel bool) error {
 	}
 	m := func(v float64) string { return strconv.FormatFloat(v, 'f', dec, 64) }
 	err := sheet.WriteCSV(filepath.Join(dir, "plan.csv"), excel, func(w *sheet.SafeCSVWriter) error {
-		if err := w.Write([]string{"customer_id", "perk_id", "perk_name", "kind", "expected_cost", "expected_uplift", "expected_value", "reason"}); err != nil {
+		if err := w.Write([]string{"customer_id", "perk_id", "perk_name", "kind", "expected_cost", "expected_uplift", "expected_value", "reason",
+			"arm", "contact_cost"}); err != nil {
 			return err
 		}
 		for _, r := range plan.Rows {
 			if err := w.Write([]string{res.Customers[r.Customer].CustomerID, r.Perk.ID, r.Perk.Name, r.Perk.Kind, m(r.Cost),
-				strconv.FormatFloat(r.Uplift, 'f', 4, 64), m(r.Value), r.Reason}); err != nil {
+				strconv.FormatFloat(r.Uplift, 'f', 4, 64), m(r.Value), r.Reason, r.Arm, m(r.Contact)}); err != nil {
 				return err
 			}
 		}
@@ -536,11 +640,36 @@ func WritePlan(dir string, res *features.Result, plan *Plan, excel bool) error {
 	if err != nil {
 		return err
 	}
+	if err := WriteCampaign(dir, res, plan, excel); err != nil {
+		return err
+	}
 	return warehouse.WriteJSON(filepath.Join(dir, "plan.json"), plan)
 }
 
-// Recommendation is the perk chosen for one customer ("" for none).
+// WriteCampaign writes campaign.csv: the plan's sends and controls in the
+// campaign history's form (customer_id, perk_id, arm, sent_at), sent_at
+// the day after the as-of date, when the plan's sends go out. Appended to
+// the history, the next night's --history measures each perk against its
+// own controls.
+func WriteCampaign(dir string, res *features.Result, plan *Plan, excel bool) error {
+	sent := res.AsOf.AddDate(0, 0, 1).Format(time.DateOnly)
+	return sheet.WriteCSV(filepath.Join(dir, "campaign.csv"), excel, func(w *sheet.SafeCSVWriter) error {
+		if err := w.Write([]string{"customer_id", "perk_id", "arm", "sent_at"}); err != nil {
+			return err
+		}
+		for _, r := range plan.Rows {
+			if err := w.Write([]string{res.Customers[r.Customer].CustomerID, r.Perk.ID, r.Arm, sent}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Recommendation is the perk chosen for one customer ("" for none), and
+// its arm: treated, control (held out of a perk: no perk sent), or "".
 type Recommendation struct {
 	PerkID string
+	Arm    string
 	Reason string
 }

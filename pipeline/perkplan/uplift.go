@@ -21,24 +21,40 @@ import (
 // ErrCampaigns is a bad campaign history: the message names the line and column.
 var ErrCampaigns = errors.New("campaign history")
 
-// Campaign is one row of the campaign history (--history): a perk, or
-// "control", sent to a customer on a day.
+// Campaign is one row of the campaign history (--history): a perk sent
+// to a customer on a day, or a customer held out of it (a control).
 type Campaign struct {
 	CustomerID string
-	PerkID     string // "control" for the control group
-	SentDay    int32  // features.DayOf numbering, in the reporting time zone
-	Line       int
+	// PerkID is the perk sent, or for a control the perk it was held out
+	// of; "control" for a control of the old form, pooled across perks.
+	PerkID  string
+	Control bool
+	SentDay int32 // features.DayOf numbering, in the reporting time zone
+	Line    int
 }
 
+// pooled reports a control of the old form, held out of no perk in particular.
+func (c *Campaign) pooled() bool { return c.Control && c.PerkID == "control" }
+
 // ReadCampaigns reads a campaign history CSV with the columns customer_id,
-// perk_id and sent_at (YYYY-MM-DD, or an RFC 3339 instant taken as a day in
-// loc). "control" (any case) marks the control group.
+// perk_id, sent_at (YYYY-MM-DD, or an RFC 3339 instant taken as a day in
+// loc) and, optionally, arm: treated or control, a control naming the perk
+// it was held out of (as campaign.csv writes them). Without arm, perk_id
+// "control" (any case) marks a control of no particular perk. Ids written
+// spreadsheet-safe by churn ("'=x") read back exactly.
 func ReadCampaigns(path string, loc *time.Location) ([]Campaign, error) {
 	var out []Campaign
 	err := sheet.EachRow(path, ErrCampaigns, []string{"customer_id", "perk_id", "sent_at"}, nil, func(row sheet.Row) error {
-		c := Campaign{CustomerID: row.Get("customer_id"), PerkID: row.Get("perk_id"), Line: row.Line}
+		c := Campaign{CustomerID: sheet.RestoreCell(row.Get("customer_id")), PerkID: sheet.RestoreCell(row.Get("perk_id")), Line: row.Line}
+		switch arm := strings.ToLower(row.Get("arm")); arm {
+		case "", "treated":
+		case "control":
+			c.Control = true
+		default:
+			return fmt.Errorf("%w %s line %d, column arm: %q is not treated or control", ErrCampaigns, path, row.Line, arm)
+		}
 		if strings.EqualFold(c.PerkID, "control") {
-			c.PerkID = "control"
+			c.PerkID, c.Control = "control", true
 		}
 		if c.CustomerID == "" || c.PerkID == "" {
 			return fmt.Errorf("%w %s line %d: customer_id and perk_id must not be empty", ErrCampaigns, path, row.Line)
@@ -93,6 +109,10 @@ type PerkUplift struct {
 	AUUC       float64 `json:"auuc"`
 	HeldOut    int     `json:"held_out_sends"`
 	WindowDays int     `json:"window_days"`
+	// OwnControls is true when the perk was measured against the customers
+	// held out of it (the history's arm column); false, against the
+	// pooled controls.
+	OwnControls bool `json:"own_controls"`
 }
 
 // Uplift is the uplift learned from a campaign history.
@@ -119,7 +139,8 @@ const maxSendDays = 60
 func heldOut(id string) bool { return night.IDBucket("uplift:"+id, 10) < 3 }
 
 type outcome struct {
-	perk     string
+	perk     string // sent, or held out of ("control": pooled)
+	control  bool
 	group    string
 	firstIn  int64 // days from the day before the send to the first purchase after it; 0 = none
 	observed int64 // days after the day before the send that the warehouse covers up to the as-of date
@@ -148,7 +169,7 @@ func EstimateUplift(ctx context.Context, w *warehouse.Warehouse, fo night.Featur
 	up := &Uplift{Rows: len(history), Skipped: map[string]int{}}
 	days := map[int32][]int{}
 	for i, c := range history {
-		if c.PerkID != "control" && window[c.PerkID] == 0 {
+		if !c.pooled() && window[c.PerkID] == 0 {
 			up.Skipped["perk not in the catalog"]++
 			continue
 		}
@@ -186,18 +207,26 @@ func EstimateUplift(ctx context.Context, w *warehouse.Warehouse, fo night.Featur
 				continue
 			}
 			cu := &res.Customers[k]
-			if c.PerkID != "control" && observed < int64(window[c.PerkID]) {
+			if !c.pooled() && observed < int64(window[c.PerkID]) {
 				up.Skipped["window not over at the as-of date"]++
 				continue
 			}
-			outs = append(outs, outcome{perk: c.PerkID, group: cu.Segment, firstIn: int64(cu.HoldoutFirst), observed: observed, held: heldOut(c.CustomerID)})
+			outs = append(outs, outcome{perk: c.PerkID, control: c.Control, group: cu.Segment, firstIn: int64(cu.HoldoutFirst), observed: observed, held: heldOut(c.CustomerID)})
+		}
+	}
+	// A perk with controls of its own is measured against them alone; one
+	// without, against the pooled controls of the old form.
+	own := map[string]bool{}
+	for i := range outs {
+		if outs[i].control && outs[i].perk != "control" {
+			own[outs[i].perk] = true
 		}
 	}
 	for _, p := range perks {
-		pu := PerkUplift{PerkID: p.ID, WindowDays: p.ValidDays}
-		train := estimatePerk(outs, p.ID, p.ValidDays, func(o *outcome) bool { return !o.held })
-		pu.Qini, pu.AUUC, pu.HeldOut = qini(outs, p.ID, p.ValidDays, train)
-		all := estimatePerk(outs, p.ID, p.ValidDays, func(*outcome) bool { return true })
+		pu := PerkUplift{PerkID: p.ID, WindowDays: p.ValidDays, OwnControls: own[p.ID]}
+		train := estimatePerk(outs, p.ID, own[p.ID], p.ValidDays, func(o *outcome) bool { return !o.held })
+		pu.Qini, pu.AUUC, pu.HeldOut = qini(outs, p.ID, own[p.ID], p.ValidDays, train)
+		all := estimatePerk(outs, p.ID, own[p.ID], p.ValidDays, func(*outcome) bool { return true })
 		pu.Sends, pu.Overall, pu.OverallSE, pu.Tau = all.overall.Treated, all.overall.Raw, all.overall.StdErr, all.tau
 		pu.Learned = all.overall.Treated >= opt.MinSends && all.overall.Control >= opt.MinSends
 		up.Perks = append(up.Perks, pu)
@@ -218,16 +247,29 @@ type perkEstimate struct {
 	tau     float64
 }
 
+// role is whether outcome o is a treated customer or a control of perk,
+// whose controls are its own (own) or the pooled ones.
+func (o *outcome) role(perk string, own bool) (treated, control bool) {
+	if !o.control {
+		return o.perk == perk, false
+	}
+	if own {
+		return false, o.perk == perk
+	}
+	return false, o.perk == "control"
+}
+
 // estimatePerk estimates one perk's uplift overall and per group from the
 // outcomes that keep accepts.
-func estimatePerk(outs []outcome, perk string, windowDays int, keep func(*outcome) bool) perkEstimate {
+func estimatePerk(outs []outcome, perk string, own bool, windowDays int, keep func(*outcome) bool) perkEstimate {
 	pe := perkEstimate{overall: UpliftEstimate{PerkID: perk, Group: "all"}, groups: map[string]*UpliftEstimate{}}
 	type counts struct{ nt, yt, nc, yc int }
 	byGroup := map[string]*counts{}
 	var all counts
 	for i := range outs {
 		o := &outs[i]
-		if (o.perk != perk && o.perk != "control") || !keep(o) || o.observed < int64(windowDays) {
+		treated, control := o.role(perk, own)
+		if !(treated || control) || !keep(o) || o.observed < int64(windowDays) {
 			continue
 		}
 		c := byGroup[o.group]
@@ -237,7 +279,7 @@ func estimatePerk(outs []outcome, perk string, windowDays int, keep func(*outcom
 		}
 		y := o.firstIn >= 1 && o.firstIn <= int64(windowDays)
 		for _, c := range []*counts{c, &all} {
-			if o.perk == perk {
+			if treated {
 				c.nt++
 				if y {
 					c.yt++
@@ -312,7 +354,7 @@ func estimatePerk(outs []outcome, perk string, windowDays int, keep func(*outcom
 // over the ranking per treated customer, and the Qini coefficient is AUUC
 // less that of a random ranking (the straight line to the same end point).
 // Groups tie, so the curve moves a group at a time.
-func qini(outs []outcome, perk string, windowDays int, est perkEstimate) (float64, float64, int) {
+func qini(outs []outcome, perk string, own bool, windowDays int, est perkEstimate) (float64, float64, int) {
 	type grp struct {
 		score          float64
 		nt, yt, nc, yc float64
@@ -321,7 +363,8 @@ func qini(outs []outcome, perk string, windowDays int, est perkEstimate) (float6
 	held := 0
 	for i := range outs {
 		o := &outs[i]
-		if !o.held || (o.perk != perk && o.perk != "control") || o.observed < int64(windowDays) {
+		treated, control := o.role(perk, own)
+		if !o.held || !(treated || control) || o.observed < int64(windowDays) {
 			continue
 		}
 		g := gs[o.group]
@@ -337,7 +380,7 @@ func qini(outs []outcome, perk string, windowDays int, est perkEstimate) (float6
 		if o.firstIn >= 1 && o.firstIn <= int64(windowDays) {
 			y = 1
 		}
-		if o.perk == perk {
+		if treated {
 			g.nt++
 			g.yt += y
 			held++

@@ -117,6 +117,7 @@ var columns = []struct{ name, typ string }{
 	{"model_version", "text NOT NULL"},
 	{"horizon_days", "integer NOT NULL"},
 	{"as_of", "date NOT NULL"},
+	{"arm", "text"},
 	{"row_hash", "bigint NOT NULL"},
 }
 
@@ -534,7 +535,15 @@ func (x *exporter) values(v []any, row *export.CRMRow, i int) []any {
 		v = append(v, nil)
 	}
 	return append(v, row.PAliveP10, row.PAliveP90, row.ChurnRiskP10, row.ChurnRiskP90, money(row.CLVP10), money(row.CLVP90),
-		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), x.hashes[i])
+		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), optional(row.Arm), x.hashes[i])
+}
+
+// optional is a nullable text value.
+func optional(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
 }
 
 // decimal is f rounded to dec decimals, exactly as a NUMERIC.

@@ -120,6 +120,15 @@ func NeutraliseCell(c string) string {
 	return c
 }
 
+// RestoreCell undoes NeutraliseCell: a cell churn wrote as "'=x" reads
+// back as "=x", so a file churn wrote (campaign.csv) gives the exact ids.
+func RestoreCell(c string) string {
+	if len(c) > 1 && c[0] == '\'' && NeutraliseCell(c[1:]) == c {
+		return c[1:]
+	}
+	return c
+}
+
 func IsPlainNumber(s string) bool {
 	i := 0
 	if i < len(s) && (s[i] == '-' || s[i] == '+') {
