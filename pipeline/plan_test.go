@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,5 +104,64 @@ func TestPlanControlsAndContactCosts(t *testing.T) {
 		if se := math.Sqrt(vt/treated.n + vc/control.n); math.Abs(mt-mc) > 3*se {
 			t.Errorf("%s: treated mean %.4f, controls %.4f (± %.4f): the draw is not independent of it", name, mt, mc, se)
 		}
+	}
+}
+
+// TestValueCurveAndBaselines: the value-by-budget curve rises with the
+// budget and reaches, at λ = 0, every positive option; at the plan's own
+// budget it is no better than the plan's bound; the plan beats the
+// marketers' rule and a random allocation at the same budget; and every
+// customer offered a perk who gets none says why.
+func TestValueCurveAndBaselines(t *testing.T) {
+	res, mf := customersN(50_000)
+	opt := night.DefaultScoreOptions()
+	opt.NoIntervals = true
+	scores, meta, err := night.ScoreCustomers(res, mf, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "perks.csv")
+	if err := os.WriteFile(path, datasets.PerksCSV, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	perks, err := perkplan.ReadCatalog(path, res.SegmentNames)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := 0.0
+	plan, err := perkplan.MakePlan(res, scores, meta, mf, perks, perkplan.PlanOptions{Budget: 2000, ControlShare: &zero, ContactCost: map[string]float64{"": 0.02}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := plan.Curve
+	for k := 1; k < len(c); k++ {
+		if c[k].Budget < c[k-1].Budget-1e-9 || c[k].Value < c[k-1].Value-1e-9 || c[k].Lambda > c[k-1].Lambda {
+			t.Fatalf("the curve is not monotone at %d: %+v then %+v", k, c[k-1], c[k])
+		}
+	}
+	if last := c[len(c)-1]; last.Lambda != 0 || last.Budget != plan.Saturation {
+		t.Errorf("the curve ends at %+v, saturation %g", last, plan.Saturation)
+	}
+	b := plan.Baselines
+	t.Logf("budget %.0f of saturation %.0f: plan %.2f, riskiest-cheapest %.2f, random %.2f", b.Budget, plan.Saturation, b.Plan, b.RiskiestCheapest, b.Random)
+	if !(b.Plan > b.RiskiestCheapest && b.Plan > b.Random) {
+		t.Errorf("the plan (%.2f) does not beat the riskiest-cheapest rule (%.2f) and a random allocation (%.2f)", b.Plan, b.RiskiestCheapest, b.Random)
+	}
+	if b.Plan > plan.Bound+1e-6 {
+		t.Errorf("plan value %.2f above its bound %.2f", b.Plan, plan.Bound)
+	}
+	recs := plan.Recommendations(len(res.Customers))
+	reasons := map[string]int{}
+	for i, r := range recs {
+		if r.PerkID == "" && r.NoPerkReason == "" && slices.Contains([]string{"high", "medium"}, scores[i].Tier) {
+			t.Fatalf("customer %d (%s) has neither a perk nor a reason", i, scores[i].Tier)
+		}
+		if r.NoPerkReason != "" {
+			reasons[strings.SplitN(r.NoPerkReason, " at ", 2)[0]]++
+		}
+	}
+	t.Logf("no-perk reasons: %v", reasons)
+	if reasons["budget exhausted"] == 0 || reasons["value below cost: no perk keeps"] == 0 {
+		t.Errorf("reasons %v: with a binding budget, want customers priced out by λ and customers whose perks are worth less than their cost", reasons)
 	}
 }

@@ -85,7 +85,8 @@ func TestReportInBrowser(t *testing.T) {
 			t.Errorf("chart %s is missing from the rendered page", id)
 		}
 	}
-	for _, s := range []string{"Data quality", "RFM segments", "Churn risk", "Backtest", "Perk plan", "Top at-risk customers"} {
+	for _, s := range []string{"Data quality", "RFM segments", "Churn risk", "Backtest", "Perk plan", "Top at-risk customers",
+		"Value by budget", "the riskiest customers given the cheapest perk", "held out as control groups", "draws of the fitted parameters"} {
 		if !strings.Contains(dom.String(), s) {
 			t.Errorf("section %q missing", s)
 		}

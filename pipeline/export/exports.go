@@ -36,7 +36,7 @@ var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_
 	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
 	"recommended_perk", "scored_at", "model",
 	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90",
-	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at", "arm"}
+	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at", "arm", "no_perk_reason"}
 
 // deltaHeader is the delta's header: the feed's, and whether the row is a
 // tombstone (a customer of the previous feed who is not in this one).
@@ -119,6 +119,14 @@ func (e *exportRow) date(t time.Time) string {
 
 func (e *exportRow) money(v float64) string { return strconv.FormatFloat(v, 'f', e.dec, 64) }
 
+// noPerk is why customer i, offered a perk, gets none ("" otherwise).
+func (e *exportRow) noPerk(i int) string {
+	if e.recs == nil {
+		return ""
+	}
+	return e.recs[i].NoPerkReason
+}
+
 // arm is customer i's arm in the plan: treated, control, or "".
 func (e *exportRow) arm(i int) string {
 	if e.recs == nil {
@@ -150,7 +158,7 @@ func (e *exportRow) record(i int) []string {
 		f4(s.PAliveP10), f4(s.PAliveP90), f4(s.ChurnRiskP10), f4(s.ChurnRiskP90), e.money(s.CLVP10), e.money(s.CLVP90),
 		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90)),
 		strconv.Itoa(int(e.riskPct[i])), strconv.Itoa(int(e.clvPct[i])), e.modelVersion, strconv.FormatInt(e.horizonDays, 10),
-		e.scoredAt, dayString(e.cmp.updated[i]), e.arm(i)}
+		e.scoredAt, dayString(e.cmp.updated[i]), e.arm(i), e.noPerk(i)}
 }
 
 // dayString is a day since 1970-01-01 as YYYY-MM-DD.
@@ -429,6 +437,7 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.text(er.scoredAt)
 	e.number(time.Unix(int64(er.cmp.updated[i])*86400, 0).UTC().AppendFormat(e.num[:0], time.DateOnly))
 	e.text(er.arm(i))
+	e.text(er.noPerk(i))
 	return append(e.dst, '\n')
 }
 
@@ -498,6 +507,7 @@ type CRMRow struct {
 	AsOf                 int32   `parquet:"as_of,date"`
 	UpdatedAt            int32   `parquet:"updated_at,date"`
 	Arm                  *string `parquet:"arm,optional,dict"` // treated, control; null without a plan line
+	NoPerkReason         *string `parquet:"no_perk_reason,optional"`
 }
 
 // DeltaRow is a row of exports/crm_delta.parquet: the feed's row, or for
@@ -542,6 +552,9 @@ func (er *exportRow) ownRow(i int) CRMRow {
 	}
 	if a := er.arm(i); a != "" {
 		row.Arm = &a
+	}
+	if why := er.noPerk(i); why != "" {
+		row.NoPerkReason = &why
 	}
 	return row
 }

@@ -352,6 +352,14 @@ type Plan struct {
 	HorizonDays float64       `json:"horizon_days"`
 	Perks       []PerkSummary `json:"perks"`
 	Rows        []PlanRow     `json:"-"`
+	// Curve is the expected value bought by each budget, from 0 to
+	// Saturation, the budget past which no perk has positive value.
+	Curve      []CurvePoint `json:"value_curve"`
+	Saturation float64      `json:"saturation_budget"`
+	// Baselines are the value of the rules a plan replaces, at the budget
+	// the plan spends and under the same uplift.
+	Baselines Baselines `json:"baselines"`
+	noPerk    []string  // per customer offered a perk who gets none: why
 }
 
 // MakePlan chooses at most one perk per eligible customer under the budget
@@ -378,6 +386,12 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		contact[k] = opt.contactCost(&perks[k])
 	}
 	type detail struct{ cost, contact, uplift, kept float64 }
+	// Per customer, for the reasons of those without a perk and for the
+	// baselines: whether any perk was offered, and the cheapest offered
+	// perk's and one drawn at random's (cost, value), worth it or not.
+	offeredAny := make([]bool, len(res.Customers))
+	cheapest := make([][2]float64, len(res.Customers))
+	drawn := make([][2]float64, len(res.Customers))
 	learned := opt.Uplift.table(perks)
 	// Options are built per block of customers in parallel and joined in
 	// customer order (which Allocate expects and then need not sort).
@@ -431,13 +445,14 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 			for i := lo; i < hi; i++ {
 				c := &res.Customers[i]
 				s := &scores[i]
-				any := false
+				any, nOffered := false, 0
 				for k := range perks {
 					p := &perks[k]
 					if !offered(c, s, p) {
 						continue
 					}
 					any = true
+					nOffered++
 					up := p.Uplift
 					if v, ok := p.SegmentUplift[c.Segment]; ok {
 						up = v
@@ -451,6 +466,13 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 						bl.err = fmt.Errorf("expected cost of perk %s for customer %q is %v: please report this", p.ID, c.CustomerID, cost)
 						return
 					}
+					if nOffered == 1 || cost < cheapest[i][0] {
+						cheapest[i] = [2]float64{cost, kept - cost}
+					}
+					// Reservoir sampling of one offered perk, by a hash: the same every run.
+					if mix64(uint64(i)<<8|uint64(nOffered))%uint64(nOffered) == 0 {
+						drawn[i] = [2]float64{cost, kept - cost}
+					}
 					if kept-cost < plan.MinValue {
 						continue // not worth one minor unit: never "€0.00 of value for €0.00"
 					}
@@ -459,6 +481,7 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 				}
 				if any {
 					bl.eligible++
+					offeredAny[i] = true
 				}
 			}
 		}(wk)
@@ -538,6 +561,13 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		plan.Rows = append(plan.Rows, row)
 	}
 	plan.Perks = sums
+	plan.noPerk = noPerkReasons(opts, al, offeredAny, plan)
+	uplift := make([]float64, len(details))
+	for j := range details {
+		uplift[j] = details[j].uplift
+	}
+	plan.Curve, plan.Saturation = valueCurve(opts, uplift, opt.Budget)
+	plan.Baselines = baselines(scores, offeredAny, cheapest, drawn, al.Cost, al.Objective)
 	return plan, nil
 }
 
@@ -607,9 +637,12 @@ func currencySymbol(code string) string {
 // Recommendations turns a plan into one entry per customer for the exports.
 func (p *Plan) Recommendations(customers int) []Recommendation {
 	recs := make([]Recommendation, customers)
+	for i, why := range p.noPerk {
+		recs[i].NoPerkReason = why // "" for the others
+	}
 	for _, r := range p.Rows {
 		if r.Arm == "control" { // not to be sent: the feed shows no perk, and the arm
-			recs[r.Customer] = Recommendation{Arm: r.Arm, Reason: r.Reason}
+			recs[r.Customer] = Recommendation{Arm: r.Arm, Reason: r.Reason, NoPerkReason: "control: held out of " + r.Perk.ID}
 			continue
 		}
 		recs[r.Customer] = Recommendation{PerkID: r.Perk.ID, Arm: r.Arm, Reason: r.Reason}
@@ -672,4 +705,6 @@ type Recommendation struct {
 	PerkID string
 	Arm    string
 	Reason string
+	// NoPerkReason says why a customer offered a perk gets none.
+	NoPerkReason string
 }

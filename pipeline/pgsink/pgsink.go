@@ -118,6 +118,7 @@ var columns = []struct{ name, typ string }{
 	{"horizon_days", "integer NOT NULL"},
 	{"as_of", "date NOT NULL"},
 	{"arm", "text"},
+	{"no_perk_reason", "text"},
 	{"row_hash", "bigint NOT NULL"},
 }
 
@@ -535,7 +536,7 @@ func (x *exporter) values(v []any, row *export.CRMRow, i int) []any {
 		v = append(v, nil)
 	}
 	return append(v, row.PAliveP10, row.PAliveP90, row.ChurnRiskP10, row.ChurnRiskP90, money(row.CLVP10), money(row.CLVP90),
-		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), optional(row.Arm), x.hashes[i])
+		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), optional(row.Arm), optional(row.NoPerkReason), x.hashes[i])
 }
 
 // optional is a nullable text value.

@@ -617,6 +617,12 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <p>{{.Recommended}} of {{.Eligible}} eligible customers get a perk. Expected cost {{money .BudgetUsed .Currency}} of a budget of {{money .Budget .Currency}}; expected value {{money .Objective .Currency}} (upper bound {{money .Bound .Currency}}, optimality gap {{f2 .GapPct}} %).</p>
 <table><tr><th>perk</th><th>kind</th><th>customers</th><th>capacity</th><th>expected cost</th><th>expected value</th><th>uplift from</th></tr>
 {{range .Perks}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td class="n">{{.Customers}}</td><td class="n">{{if lt .Capacity 0}}unlimited{{else}}{{.Capacity}}{{end}}</td><td class="n">{{f2 .Cost}}</td><td class="n">{{f2 .Value}}</td><td>{{.UpliftSource}}</td></tr>{{end}}</table>
+<p>{{.Controls}} customers are held out as control groups (their perks are not sent, their cost not spent), so the next plan can measure what the perks really do.</p>
+<h3 id="value-by-budget">Value by budget</h3>
+<p>What each budget buys: the expected value kept net of cost, and the expected customers kept from churning, along the budget's price λ (capacities left out). Past {{money .Saturation .Currency}} no perk has positive value. The plan's budget is marked.</p>
+<table><tr><th>budget</th><th>expected value</th><th>customers with a perk</th><th>customers kept</th><th>λ</th></tr>
+{{range .Curve}}<tr{{if .Chosen}} class="chosen"{{end}}><td class="n">{{money .Budget $.Plan.Currency}}{{if .Chosen}} ◀ this plan{{end}}</td><td class="n">{{f2 .Value}}</td><td class="n">{{.Customers}}</td><td class="n">{{f2 .Kept}}</td><td class="n">{{f4 .Lambda}}</td></tr>{{end}}</table>
+<p>At the budget of this plan's allocation ({{money .Baselines.Budget .Currency}}, before its controls are held out), under the same uplift: this plan {{money .Baselines.Plan .Currency}}; the riskiest customers given the cheapest perk they may have {{money .Baselines.RiskiestCheapest .Currency}}; a random allocation {{money .Baselines.Random .Currency}}.</p>
 </section>{{end}}
 {{if .Plan}}<figure class="chart" id="chart-plan">{{index .Charts "plan"}}</figure>{{end}}
 <section id="top"><h2>Top at-risk customers by value</h2>
