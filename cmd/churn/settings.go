@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -38,8 +39,9 @@ func checkRunCalendar(e *env, dir string, fo night.FeaturesOptions, rewrite bool
 		return nil // no features yet: nothing to disagree with
 	}
 	var diffs []string
-	if meta.Timezone != "" && meta.Timezone != fo.Timezone {
-		diffs = append(diffs, fmt.Sprintf("--timezone %s (now %s)", meta.Timezone, fo.Timezone))
+	zone := func(z string) string { return cmp.Or(z, "UTC") } // no --timezone is UTC
+	if meta.Timezone != "" && zone(meta.Timezone) != zone(fo.Timezone) {
+		diffs = append(diffs, fmt.Sprintf("--timezone %s (now %s)", meta.Timezone, zone(fo.Timezone)))
 	}
 	if meta.Unit != "" && meta.Unit != fo.Unit.String() {
 		diffs = append(diffs, fmt.Sprintf("--unit %s (now %s)", meta.Unit, fo.Unit))

@@ -36,7 +36,11 @@ var CRMHeader = []string{"customer_id", "rfm_segment", "r_score", "f_score", "m_
 	"risk_tier", "expected_purchases", "expected_spend", "expected_next_purchase", "clv",
 	"recommended_perk", "scored_at", "model",
 	"p_alive_p10", "p_alive_p90", "churn_risk_p10", "churn_risk_p90", "clv_p10", "clv_p90", "purchases_p10", "purchases_p90",
-	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at", "arm", "no_perk_reason"}
+	"churn_risk_pct", "clv_pct", "model_version", "horizon_days", "as_of", "updated_at", "arm", "no_perk_reason", "p_alive_note"}
+
+// oneTimeNote is the feed's p_alive_note for a customer without a repeat
+// purchase whom the model calls alive for sure (BG/NBD's p_alive of 1).
+const oneTimeNote = "one-time buyer: alive by definition"
 
 // deltaHeader is the delta's header: the feed's, and whether the row is a
 // tombstone (a customer of the previous feed who is not in this one).
@@ -127,6 +131,14 @@ func (e *exportRow) noPerk(i int) string {
 	return e.recs[i].NoPerkReason
 }
 
+// pAliveNote says in words when p_alive is 1 by the model's definition.
+func (e *exportRow) pAliveNote(i int) string {
+	if e.res.Customers[i].Frequency == 0 && e.scores[i].PAlive >= 1 {
+		return oneTimeNote
+	}
+	return ""
+}
+
 // arm is customer i's arm in the plan: treated, control, or "".
 func (e *exportRow) arm(i int) string {
 	if e.recs == nil {
@@ -158,7 +170,7 @@ func (e *exportRow) record(i int) []string {
 		f4(s.PAliveP10), f4(s.PAliveP90), f4(s.ChurnRiskP10), f4(s.ChurnRiskP90), e.money(s.CLVP10), e.money(s.CLVP90),
 		strconv.Itoa(int(s.PurchasesP10)), strconv.Itoa(int(s.PurchasesP90)),
 		strconv.Itoa(int(e.riskPct[i])), strconv.Itoa(int(e.clvPct[i])), e.modelVersion, strconv.FormatInt(e.horizonDays, 10),
-		e.scoredAt, dayString(e.cmp.updated[i]), e.arm(i), e.noPerk(i)}
+		e.scoredAt, dayString(e.cmp.updated[i]), e.arm(i), e.noPerk(i), e.pAliveNote(i)}
 }
 
 // dayString is a day since 1970-01-01 as YYYY-MM-DD.
@@ -438,6 +450,7 @@ func (er *exportRow) appendCRMLine(dst []byte, i int, f *crmFields) []byte {
 	e.number(time.Unix(int64(er.cmp.updated[i])*86400, 0).UTC().AppendFormat(e.num[:0], time.DateOnly))
 	e.text(er.arm(i))
 	e.text(er.noPerk(i))
+	e.text(er.pAliveNote(i))
 	return append(e.dst, '\n')
 }
 
@@ -508,6 +521,7 @@ type CRMRow struct {
 	UpdatedAt            int32   `parquet:"updated_at,date"`
 	Arm                  *string `parquet:"arm,optional,dict"` // treated, control; null without a plan line
 	NoPerkReason         *string `parquet:"no_perk_reason,optional"`
+	PAliveNote           *string `parquet:"p_alive_note,optional,dict"`
 }
 
 // DeltaRow is a row of exports/crm_delta.parquet: the feed's row, or for
@@ -555,6 +569,9 @@ func (er *exportRow) ownRow(i int) CRMRow {
 	}
 	if why := er.noPerk(i); why != "" {
 		row.NoPerkReason = &why
+	}
+	if note := er.pAliveNote(i); note != "" {
+		row.PAliveNote = &note
 	}
 	return row
 }

@@ -119,6 +119,7 @@ var columns = []struct{ name, typ string }{
 	{"as_of", "date NOT NULL"},
 	{"arm", "text"},
 	{"no_perk_reason", "text"},
+	{"p_alive_note", "text"},
 	{"row_hash", "bigint NOT NULL"},
 }
 
@@ -536,7 +537,7 @@ func (x *exporter) values(v []any, row *export.CRMRow, i int) []any {
 		v = append(v, nil)
 	}
 	return append(v, row.PAliveP10, row.PAliveP90, row.ChurnRiskP10, row.ChurnRiskP90, money(row.CLVP10), money(row.CLVP90),
-		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), optional(row.Arm), optional(row.NoPerkReason), x.hashes[i])
+		row.PurchasesP10, row.PurchasesP90, row.Model, row.ModelVersion, row.HorizonDays, dateOf(row.AsOf), optional(row.Arm), optional(row.NoPerkReason), optional(row.PAliveNote), x.hashes[i])
 }
 
 // optional is a nullable text value.
