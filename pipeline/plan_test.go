@@ -9,18 +9,16 @@ import (
 	"testing"
 
 	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/perkplan"
 )
 
-// TestPlanControlsAndContactCosts: on 100k customers with no binding
-// budget, each perk's control group is 10 % of its customers within one
-// percentage point, the same on a second run, and balanced on churn risk
-// and CLV (the draw knows nothing of them); every line carries the
-// contact cost in its cost, none is worth less than a cent, the controls'
-// cost is not spent, and their feed entry names no perk.
-func TestPlanControlsAndContactCosts(t *testing.T) {
-	res, mf := customersN(100_000)
+// scoredShop is n generated customers scored (without intervals) and the
+// example catalog.
+func scoredShop(t *testing.T, n int) (*features.Result, *night.ModelFile, []night.Score, night.ScoresMeta, []perkplan.Perk) {
+	t.Helper()
+	res, mf := customersN(n)
 	opt := night.DefaultScoreOptions()
 	opt.NoIntervals = true
 	scores, meta, err := night.ScoreCustomers(res, mf, opt)
@@ -35,6 +33,17 @@ func TestPlanControlsAndContactCosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res, mf, scores, meta, perks
+}
+
+// TestPlanControlsAndContactCosts: on 100k customers with no binding
+// budget, each perk's control group is 10 % of its customers within one
+// percentage point, the same on a second run, and balanced on churn risk
+// and CLV (the draw knows nothing of them); every line carries the
+// contact cost in its cost, none is worth less than a cent, the controls'
+// cost is not spent, and their feed entry names no perk.
+func TestPlanControlsAndContactCosts(t *testing.T) {
+	res, mf, scores, meta, perks := scoredShop(t, 100_000)
 	for k := range perks {
 		perks[k].Capacity = -1
 	}
@@ -113,21 +122,7 @@ func TestPlanControlsAndContactCosts(t *testing.T) {
 // marketers' rule and a random allocation at the same budget; and every
 // customer offered a perk who gets none says why.
 func TestValueCurveAndBaselines(t *testing.T) {
-	res, mf := customersN(50_000)
-	opt := night.DefaultScoreOptions()
-	opt.NoIntervals = true
-	scores, meta, err := night.ScoreCustomers(res, mf, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "perks.csv")
-	if err := os.WriteFile(path, datasets.PerksCSV, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	perks, err := perkplan.ReadCatalog(path, res.SegmentNames)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, mf, scores, meta, perks := scoredShop(t, 50_000)
 	zero := 0.0
 	plan, err := perkplan.MakePlan(res, scores, meta, mf, perks, perkplan.PlanOptions{Budget: 2000, ControlShare: &zero, ContactCost: map[string]float64{"": 0.02}})
 	if err != nil {

@@ -11,8 +11,7 @@ import (
 
 	"github.com/churnhq/churn/pipeline/night"
 	"github.com/churnhq/churn/pipeline/sheet"
-
-	"github.com/parquet-go/parquet-go"
+	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
 // comparison is this night's feed against the previous run's, customer by
@@ -45,7 +44,7 @@ func (er *exportRow) compare(prevRunDir string) (*comparison, error) {
 		prevDay = int32(t.Unix() / 86400)
 	}
 	path := filepath.Join(prevRunDir, "exports", "crm_scores.parquet")
-	f, err := os.Open(path)
+	pf, f, err := warehouse.OpenParquet(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c, er.compareCSV(prevRunDir, c, prevDay)
 	}
@@ -53,14 +52,6 @@ func (er *exportRow) compare(prevRunDir string) (*comparison, error) {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return nil, &os.PathError{Op: "read", Path: path, Err: err}
-	}
 	i := 0
 	fresh := func(i int) { c.delta[i], c.updated[i] = true, er.asOfDays }
 	err = EachFeedKeys(pf, path, func(g *FeedKeys) error {

@@ -1,14 +1,13 @@
 package export
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/bits"
 	"slices"
 
 	"github.com/churnhq/churn/pipeline/sheet"
+	"github.com/churnhq/churn/pipeline/warehouse"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -159,28 +158,11 @@ func seeded(h []uint64, n int) []uint64 {
 // readColumn reads one column chunk of n rows: the ids, the ranked
 // values, updated_at, or a column folded into the hashes into.
 func (g *FeedKeys) readColumn(chunk parquet.ColumnChunk, name string, into []uint64, n int) error {
-	pages := chunk.Pages()
-	defer pages.Close()
-	row := 0
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		err = g.page(p, name, into, row)
-		row += int(p.NumRows())
-		parquet.Release(p)
-		if err != nil {
-			return err
-		}
+	rows, err := warehouse.EachPage(chunk, func(p parquet.Page, row int) error { return g.page(p, name, into, row) })
+	if err == nil && rows != n {
+		err = fmt.Errorf("%d rows, want %d", rows, n)
 	}
-	if row != n {
-		return fmt.Errorf("%d rows, want %d", row, n)
-	}
-	return nil
+	return err
 }
 
 // page takes one page of column name, whose first row is row.
@@ -191,21 +173,12 @@ func (g *FeedKeys) page(p parquet.Page, name string, into []uint64, row int) err
 	short := func(k int) error { return fmt.Errorf("page of %d rows holds %d values", rows, k) }
 	switch p.Type().Kind() {
 	case parquet.ByteArray:
-		var values []byte
-		var offsets []uint32
-		var indexes []int32
-		if dict := p.Dictionary(); dict != nil {
-			dd := dict.Page().Data()
-			values, offsets = dd.ByteArray()
-			indexes = data.Int32()
-		} else {
-			values, offsets = data.ByteArray()
-		}
+		ba := warehouse.PageByteArrays(p)
 		var dictHash []uint64 // per dictionary entry
-		if indexes != nil && into != nil {
-			dictHash = make([]uint64, len(offsets)-1)
+		if ba.Indexes != nil && into != nil {
+			dictHash = make([]uint64, len(ba.Offsets)-1)
 			for k := range dictHash {
-				dictHash[k] = fnvBytes(values[offsets[k]:offsets[k+1]])
+				dictHash[k] = fnvBytes(ba.Value(k))
 			}
 		}
 		k := 0
@@ -217,25 +190,19 @@ func (g *FeedKeys) page(p parquet.Page, name string, into []uint64, row int) err
 				into[row+r] = mix(into[row+r], hashNull)
 				continue
 			}
-			e := k
-			if indexes != nil {
-				if k >= len(indexes) {
-					return short(k)
-				}
-				e = int(indexes[k])
-			}
-			if e+1 >= len(offsets) {
+			e, ok := ba.Entry(k)
+			if !ok {
 				return short(k)
 			}
 			k++
 			switch {
 			case into == nil: // customer_id
-				g.ids = append(g.ids, values[offsets[e]:offsets[e+1]]...)
+				g.ids = append(g.ids, ba.Value(e)...)
 				g.offs = append(g.offs, uint32(len(g.ids)))
 			case dictHash != nil:
 				into[row+r] = mix(into[row+r], dictHash[e])
 			default:
-				into[row+r] = mix(into[row+r], fnvBytes(values[offsets[e]:offsets[e+1]]))
+				into[row+r] = mix(into[row+r], fnvBytes(ba.Value(e)))
 			}
 		}
 	case parquet.Int32:

@@ -3,11 +3,11 @@ package night
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/churnhq/churn/features"
+	"github.com/churnhq/churn/pipeline/warehouse"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -26,7 +26,7 @@ func ApplyHysteresis(res *features.Result, scores []Score, prevRunDir string, op
 		return nil
 	}
 	path := filepath.Join(prevRunDir, "scores.parquet")
-	f, err := os.Open(path)
+	pf, f, err := warehouse.OpenParquet(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -34,14 +34,6 @@ func ApplyHysteresis(res *features.Result, scores []Score, prevRunDir string, op
 		return err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	// Keep tier p while churn risk is in [lo_p − h, hi_p + h).
 	keeps := func(tier string, risk float64) bool {
 		switch tier {
@@ -125,46 +117,24 @@ func eachStrings(pf *parquet.File, names []string, fn func([][]byte)) error {
 
 // stringColumn is the n values of a required byte-array column chunk.
 func stringColumn(chunk parquet.ColumnChunk, n int) ([][]byte, error) {
-	pages := chunk.Pages()
-	defer pages.Close()
 	var buf []byte
 	ends := make([]int, 0, n)
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		data := p.Data()
-		var values []byte
-		var offsets []uint32
-		var indexes []int32
-		if dict := p.Dictionary(); dict != nil {
-			dd := dict.Page().Data()
-			values, offsets = dd.ByteArray()
-			indexes = data.Int32()
-		} else {
-			values, offsets = data.ByteArray()
-		}
+	_, err := warehouse.EachPage(chunk, func(p parquet.Page, _ int) error {
+		ba := warehouse.PageByteArrays(p)
 		rows := int(p.NumRows())
 		for r := 0; r < rows; r++ {
-			e := r
-			if indexes != nil {
-				if r >= len(indexes) {
-					return nil, fmt.Errorf("a page of %d rows holds %d values", rows, len(indexes))
-				}
-				e = int(indexes[r])
-			}
-			if e+1 >= len(offsets) {
-				return nil, fmt.Errorf("a page of %d rows holds %d values", rows, len(offsets)-1)
+			e, ok := ba.Entry(r)
+			if !ok {
+				return fmt.Errorf("a page of %d rows holds fewer values", rows)
 			}
 			// Copied: the page's memory goes back to its pool.
-			buf = append(buf, values[offsets[e]:offsets[e+1]]...)
+			buf = append(buf, ba.Value(e)...)
 			ends = append(ends, len(buf))
 		}
-		parquet.Release(p)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(ends) != n {
 		return nil, fmt.Errorf("%d values, want %d", len(ends), n)

@@ -2,9 +2,7 @@ package warehouse
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"sync"
@@ -278,8 +276,6 @@ func (r *partReader) readGroup(ctx context.Context, part Part, group int, fn fun
 
 // column reads one column chunk of n rows into an Arrow array.
 func (r *partReader) column(chunk parquet.ColumnChunk, field arrow.Field, n int64) (arrow.Array, error) {
-	pages := chunk.Pages()
-	defer pages.Close()
 	var b array.Builder
 	switch field.Type.ID() {
 	case arrow.STRING:
@@ -289,19 +285,8 @@ func (r *partReader) column(chunk parquet.ColumnChunk, field arrow.Field, n int6
 	}
 	defer b.Release()
 	b.Reserve(int(n))
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		err = appendPage(b, p, field.Nullable)
-		parquet.Release(p)
-		if err != nil {
-			return nil, err
-		}
+	if _, err := EachPage(chunk, func(p parquet.Page, _ int) error { return appendPage(b, p, field.Nullable) }); err != nil {
+		return nil, err
 	}
 	if b.Len() != int(n) {
 		return nil, fmt.Errorf("%d values, want %d", b.Len(), n)
@@ -327,30 +312,9 @@ func appendPage(b array.Builder, p parquet.Page, nullable bool) error {
 	rows := int(p.NumRows())
 	switch b := b.(type) {
 	case *array.StringBuilder:
-		var values []byte
-		var offsets []uint32
-		var indexes []int32
-		if dict := p.Dictionary(); dict != nil {
-			d, ix := dict.Page().Data(), p.Data()
-			values, offsets = d.ByteArray()
-			indexes = ix.Int32()
-		} else {
-			d := p.Data()
-			values, offsets = d.ByteArray()
-		}
-		value := func(k int) ([]byte, bool) {
-			if indexes != nil {
-				if k >= len(indexes) || int(indexes[k])+1 >= len(offsets) {
-					return nil, false
-				}
-				k = int(indexes[k])
-			} else if k+1 >= len(offsets) {
-				return nil, false
-			}
-			return values[offsets[k]:offsets[k+1]], true
-		}
-		if indexes == nil {
-			b.ReserveData(len(values))
+		ba := PageByteArrays(p)
+		if ba.Indexes == nil {
+			b.ReserveData(len(ba.Values))
 		}
 		k := 0
 		for row := 0; row < rows; row++ {
@@ -358,11 +322,11 @@ func appendPage(b array.Builder, p parquet.Page, nullable bool) error {
 				b.AppendNull()
 				continue
 			}
-			v, ok := value(k)
+			e, ok := ba.Entry(k)
 			if !ok {
 				return fmt.Errorf("page of %d rows holds %d values", rows, k)
 			}
-			b.BinaryBuilder.Append(v)
+			b.BinaryBuilder.Append(ba.Value(e))
 			k++
 		}
 	case *array.Int64Builder:
