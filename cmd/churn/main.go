@@ -68,6 +68,7 @@ var commands = []command{
 	{"run", "the nightly job: ingest, features, fit, score, backtest, recommend, exports, report", runRun},
 	{"report", "redraw report.html of a run", runReport},
 	{"export", "write a run's CRM feed into a PostgreSQL table (upserts, tombstones)", runExport},
+	{"evaluate", "judge a past plan: each perk's treated customers against its own controls", runEvaluate},
 	{"score", "P(alive), churn risk, expected purchases and CLV per customer; CRM feed", runScore},
 	{"datasets", "write the bundled CDNOW data or a synthetic export", runDatasets},
 }

@@ -321,8 +321,9 @@ type PerkSummary struct {
 	PerkID       string  `json:"perk_id"`
 	Name         string  `json:"name"`
 	Kind         string  `json:"kind"`
-	Customers    int     `json:"customers"` // treated
-	Controls     int     `json:"controls"`  // held out of the perk
+	Customers    int     `json:"customers"`   // treated
+	Controls     int     `json:"controls"`    // held out of the perk
+	WindowDays   int     `json:"window_days"` // valid_days: the window its effect is measured over
 	ControlShare float64 `json:"control_share"`
 	ContactCost  float64 `json:"contact_cost"`
 	Capacity     int     `json:"capacity"` // −1 = unlimited
@@ -509,7 +510,7 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 			src = "catalog prior, per segment"
 		}
 		sums[k] = PerkSummary{PerkID: p.ID, Name: p.Name, Kind: p.Kind, Capacity: p.Capacity, UpliftSource: src,
-			ControlShare: opt.controlShare(p), ContactCost: contact[k]}
+			ControlShare: opt.controlShare(p), ContactCost: contact[k], WindowDays: p.ValidDays}
 		if opt.Uplift != nil {
 			for i := range opt.Uplift.Perks {
 				if pu := &opt.Uplift.Perks[i]; pu.PerkID == p.ID {
