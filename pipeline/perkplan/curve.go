@@ -136,8 +136,14 @@ func baselines(scores []night.Score, offered []bool, cheapest, drawn [][2]float6
 		}
 		return out
 	}
+	var random []int
+	done := make(chan struct{})
+	go func() {
+		random = order(func(i int) float64 { return float64(mix64(uint64(i)) >> 11) })
+		close(done)
+	}()
 	risky := order(func(i int) float64 { return -scores[i].ChurnRisk })
-	random := order(func(i int) float64 { return float64(mix64(uint64(i)) >> 11) })
+	<-done
 	return Baselines{Budget: budget, Plan: planValue, RiskiestCheapest: spend(risky, cheapest), Random: spend(random, drawn)}
 }
 

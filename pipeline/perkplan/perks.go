@@ -562,13 +562,23 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 		plan.Rows = append(plan.Rows, row)
 	}
 	plan.Perks = sums
-	plan.noPerk = noPerkReasons(opts, al, offeredAny, plan)
+	// The reasons, the baselines and the curve, side by side.
+	var side sync.WaitGroup
+	side.Add(2)
+	go func() {
+		defer side.Done()
+		plan.noPerk = noPerkReasons(opts, al, offeredAny, plan)
+	}()
+	go func() {
+		defer side.Done()
+		plan.Baselines = baselines(scores, offeredAny, cheapest, drawn, al.Cost, al.Objective)
+	}()
 	uplift := make([]float64, len(details))
 	for j := range details {
 		uplift[j] = details[j].uplift
 	}
 	plan.Curve, plan.Saturation = valueCurve(opts, uplift, opt.Budget)
-	plan.Baselines = baselines(scores, offeredAny, cheapest, drawn, al.Cost, al.Objective)
+	side.Wait()
 	return plan, nil
 }
 
