@@ -49,6 +49,12 @@ type CampaignPerk struct {
 	// MinOrders limits the perk to customers with at least this many
 	// orders before the send (as a catalog's min_orders does).
 	MinOrders int
+	// LongTenureEffect, when LongTenureDays > 0, is the effect for the
+	// customers whose first purchase is at least LongTenureDays before the
+	// send, whatever their segment: an effect that varies within segments
+	// (RFM does not look at tenure).
+	LongTenureDays   int
+	LongTenureEffect float64
 }
 
 // DefaultCampaignPerks are three perks of datasets/perks.csv with effects
@@ -181,6 +187,9 @@ func addCampaign(dir string, opt SynthOptions, txCSV, truthCSV []byte, txOut io.
 			v, ok := p.Effect[c.Segment]
 			if !ok {
 				v = p.Default
+			}
+			if p.LongTenureDays > 0 && int(c.TenureDays) >= p.LongTenureDays {
+				v = p.LongTenureEffect
 			}
 			p0 := 0.0
 			if alive {

@@ -170,3 +170,62 @@ func TestOwnControls(t *testing.T) {
 		t.Errorf("against pooled controls: %.4f ± %.4f, true %.4f: the bias this test is about did not show", pooled.Overall, pooled.OverallSE, truth)
 	}
 }
+
+// TestPerCustomerUplift: when a perk's effect varies within segments (by
+// tenure, which RFM does not see), the per-customer model ranks the
+// held-out customers better than the segment estimate and is used; when
+// effects vary by segment only (the default campaign), it is not.
+func TestPerCustomerUplift(t *testing.T) {
+	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
+	learn := func(perks []datasets.CampaignPerk) *perkplan.Uplift {
+		dir := t.TempDir()
+		if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: 13, Weeks: 80,
+			Campaign: &datasets.CampaignOptions{SentAt: sent, Perks: perks}}); err != nil {
+			t.Fatal(err)
+		}
+		data := filepath.Join(dir, "data")
+		if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+			t.Fatal(err)
+		}
+		catalog := filepath.Join(dir, "perks.csv")
+		if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cat, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
+		if err != nil {
+			t.Fatal(err)
+		}
+		history, err := perkplan.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := perkplan.EstimateUplift(context.Background(), &warehouse.Warehouse{Dir: data}, night.FeaturesOptions{AsOf: time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)}, history, cat, perkplan.UpliftOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up
+	}
+	varied := slices.Clone(datasets.DefaultCampaignPerks)
+	varied[0] = datasets.CampaignPerk{ID: "disc15", WindowDays: 30, Default: 0.02, LongTenureDays: 357, LongTenureEffect: 0.45}
+	for _, tc := range []struct {
+		name  string
+		perks []datasets.CampaignPerk
+		want  map[string]bool
+	}{
+		{"within segments", varied, map[string]bool{"disc15": true}},
+		{"by segment only", datasets.DefaultCampaignPerks, map[string]bool{}},
+	} {
+		up := learn(tc.perks)
+		for _, p := range up.Perks {
+			if p.PerCustomer == nil {
+				continue
+			}
+			pc := p.PerCustomer
+			t.Logf("%s, %s: per-customer Qini %.4f [%.4f, %.4f], segments %.4f [%.4f, %.4f], difference [%.4f, %.4f]: used %v",
+				tc.name, p.PerkID, pc.Qini, pc.QiniCI[0], pc.QiniCI[1], pc.SegmentQini, pc.SegmentQiniCI[0], pc.SegmentQiniCI[1], pc.DifferenceCI[0], pc.DifferenceCI[1], pc.Used)
+			if pc.Used != tc.want[p.PerkID] {
+				t.Errorf("%s, %s: per-customer model used %v, want %v (%s)", tc.name, p.PerkID, pc.Used, tc.want[p.PerkID], pc.Reason)
+			}
+		}
+	}
+}

@@ -459,7 +459,7 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 						up = v
 					}
 					if learned[k].ok {
-						up = learned[k].of(c.Segment)
+						up = learned[k].of(c)
 					}
 					cost := expectedCost(p, pm, c, s, unitDays) + contact[k]
 					kept := up * s.CLV
@@ -515,9 +515,14 @@ func MakePlan(res *features.Result, scores []night.Score, meta night.ScoresMeta,
 			for i := range opt.Uplift.Perks {
 				if pu := &opt.Uplift.Perks[i]; pu.PerkID == p.ID {
 					sums[k].Learned = pu
-					if pu.Learned {
+					if pu.Learned && pu.PerCustomer != nil && pu.PerCustomer.Used {
+						sums[k].UpliftSource = fmt.Sprintf("learned from %d sends: %s", pu.Sends, pu.PerCustomer.Reason)
+					} else if pu.Learned {
 						sums[k].UpliftSource = fmt.Sprintf("learned from %d sends: per segment, shrunk toward the perk-wide %.4f (Qini %.4f on %d held-out sends)",
 							pu.Sends, pu.Overall, pu.Qini, pu.HeldOut)
+						if pu.PerCustomer != nil {
+							sums[k].UpliftSource += "; " + pu.PerCustomer.Reason
+						}
 					} else if pu.Sends == 0 {
 						sums[k].UpliftSource = src + " (not in the campaign history)"
 					} else {

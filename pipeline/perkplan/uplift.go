@@ -109,6 +109,9 @@ type PerkUplift struct {
 	AUUC       float64 `json:"auuc"`
 	HeldOut    int     `json:"held_out_sends"`
 	WindowDays int     `json:"window_days"`
+	// PerCustomer is the T-learner's comparison with the segment estimate,
+	// when the history has enough of the perk to fit it.
+	PerCustomer *PerCustomerUplift `json:"per_customer,omitempty"`
 	// OwnControls is true when the perk was measured against the customers
 	// held out of it (the history's arm column); false, against the
 	// pooled controls.
@@ -141,6 +144,7 @@ func heldOut(id string) bool { return night.IDBucket("uplift:"+id, 10) < 3 }
 type outcome struct {
 	perk     string // sent, or held out of ("control": pooled)
 	control  bool
+	x        [nUpliftInputs]float64 // the customer's features the day before the send
 	group    string
 	firstIn  int64 // days from the day before the send to the first purchase after it; 0 = none
 	observed int64 // days after the day before the send that the warehouse covers up to the as-of date
@@ -211,7 +215,7 @@ func EstimateUplift(ctx context.Context, w *warehouse.Warehouse, fo night.Featur
 				up.Skipped["window not over at the as-of date"]++
 				continue
 			}
-			outs = append(outs, outcome{perk: c.PerkID, control: c.Control, group: cu.Segment, firstIn: int64(cu.HoldoutFirst), observed: observed, held: heldOut(c.CustomerID)})
+			outs = append(outs, outcome{perk: c.PerkID, control: c.Control, x: upliftRow(cu), group: cu.Segment, firstIn: int64(cu.HoldoutFirst), observed: observed, held: heldOut(c.CustomerID)})
 		}
 	}
 	// A perk with controls of its own is measured against them alone; one
@@ -229,6 +233,14 @@ func EstimateUplift(ctx context.Context, w *warehouse.Warehouse, fo night.Featur
 		all := estimatePerk(outs, p.ID, own[p.ID], p.ValidDays, func(*outcome) bool { return true })
 		pu.Sends, pu.Overall, pu.OverallSE, pu.Tau = all.overall.Treated, all.overall.Raw, all.overall.StdErr, all.tau
 		pu.Learned = all.overall.Treated >= opt.MinSends && all.overall.Control >= opt.MinSends
+		if pu.Learned {
+			if ch := fitCustomerModel(outs, p.ID, own[p.ID], p.ValidDays, train); ch != nil {
+				pu.PerCustomer = &PerCustomerUplift{Model: ch.model, Qini: ch.qini, QiniCI: ch.qiniCI, AUUC: ch.auuc, AUUCCI: ch.auucCI,
+					SegmentQini: ch.segQini, SegmentQiniCI: ch.segQiniCI, SegmentAUUC: ch.segAUUC, SegmentAUUCCI: ch.segAUUCCI,
+					DifferenceCI: ch.diffCI, Used: ch.use}
+				pu.PerCustomer.Reason = ch.reason()
+			}
+		}
 		up.Perks = append(up.Perks, pu)
 		if all.overall.Treated > 0 {
 			up.Estimates = append(up.Estimates, all.overall)
@@ -435,6 +447,7 @@ type learnedUplift struct {
 	ok        bool // the history learned this perk
 	overall   float64
 	bySegment map[string]float64
+	customer  *CustomerModel // per customer, where it beat the segments
 }
 
 // table returns, per catalog perk, its learned uplift clamped to [0, 1];
@@ -449,6 +462,9 @@ func (u *Uplift) table(perks []Perk) []learnedUplift {
 		for _, pu := range u.Perks {
 			if pu.PerkID == p.ID && pu.Learned {
 				out[k] = learnedUplift{ok: true, overall: clamp(pu.Overall), bySegment: map[string]float64{}}
+				if pu.PerCustomer != nil && pu.PerCustomer.Used {
+					out[k].customer = pu.PerCustomer.Model
+				}
 			}
 		}
 		if !out[k].ok {
@@ -463,7 +479,11 @@ func (u *Uplift) table(perks []Perk) []learnedUplift {
 	return out
 }
 
-func (l learnedUplift) of(segment string) float64 {
+func (l learnedUplift) of(c *features.Customer) float64 {
+	if l.customer != nil {
+		return l.customer.uplift(c)
+	}
+	segment := c.Segment
 	if v, ok := l.bySegment[segment]; ok {
 		return v
 	}
@@ -511,4 +531,36 @@ func WriteUplift(dir string, u *Uplift) error {
 		}
 		return nil
 	})
+}
+
+// PerCustomerUplift is plan.json's record of a perk's per-customer uplift
+// model against its segment estimate, on the held-out customers, with
+// 95 % Poisson-bootstrap bands.
+type PerCustomerUplift struct {
+	Model         *CustomerModel `json:"model"`
+	Qini          float64        `json:"qini"`
+	QiniCI        [2]float64     `json:"qini_ci95"`
+	AUUC          float64        `json:"auuc"`
+	AUUCCI        [2]float64     `json:"auuc_ci95"`
+	SegmentQini   float64        `json:"segment_qini"`
+	SegmentQiniCI [2]float64     `json:"segment_qini_ci95"`
+	SegmentAUUC   float64        `json:"segment_auuc"`
+	SegmentAUUCCI [2]float64     `json:"segment_auuc_ci95"`
+	// DifferenceCI is the band of Qini − segment Qini, paired.
+	DifferenceCI [2]float64 `json:"difference_ci95"`
+	Used         bool       `json:"used"`
+	Reason       string     `json:"reason"`
+}
+
+func (ch *customerChoice) reason() string {
+	switch {
+	case ch.use:
+		return fmt.Sprintf("per customer: its held-out Qini %.4f [%.4f, %.4f] beats the segments' %.4f (difference [%.4f, %.4f] above 0)",
+			ch.qini, ch.qiniCI[0], ch.qiniCI[1], ch.segQini, ch.diffCI[0], ch.diffCI[1])
+	case ch.qiniCI[0] <= 0:
+		return fmt.Sprintf("per segment: the per-customer model's held-out Qini %.4f has a band [%.4f, %.4f] that does not exclude 0", ch.qini, ch.qiniCI[0], ch.qiniCI[1])
+	default:
+		return fmt.Sprintf("per segment: the per-customer model's held-out Qini %.4f does not beat the segments' %.4f beyond noise (difference [%.4f, %.4f])",
+			ch.qini, ch.segQini, ch.diffCI[0], ch.diffCI[1])
+	}
 }
