@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,5 +228,73 @@ func TestPerCustomerUplift(t *testing.T) {
 				t.Errorf("%s, %s: per-customer model used %v, want %v (%s)", tc.name, p.PerkID, pc.Used, tc.want[p.PerkID], pc.Reason)
 			}
 		}
+	}
+}
+
+// BenchmarkUplift1M learns the uplift (segments and per customer) from a
+// 100k-row campaign history over a warehouse of 1M customers
+// (CHURN_UPLIFT_CUSTOMERS), then plans 1M customers with it.
+func BenchmarkUplift1M(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("CHURN_UPLIFT_CUSTOMERS"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	dir := b.TempDir()
+	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
+	varied := slices.Clone(datasets.DefaultCampaignPerks)
+	varied[0] = datasets.CampaignPerk{ID: "disc15", WindowDays: 30, Default: 0.02, LongTenureDays: 357, LongTenureEffect: 0.45}
+	if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: n, Seed: 13, Weeks: 80,
+		Campaign: &datasets.CampaignOptions{SentAt: sent, Perks: varied}}); err != nil {
+		b.Fatal(err)
+	}
+	// The first 100k rows of the history.
+	hist, err := os.ReadFile(filepath.Join(dir, datasets.SynthCampaigns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := strings.SplitAfterN(string(hist), "\n", 100_002)
+	historyPath := filepath.Join(dir, "history.csv")
+	os.WriteFile(historyPath, []byte(strings.Join(lines[:min(len(lines), 100_001)], "")), 0o644)
+	data := filepath.Join(dir, "data")
+	if _, err := ingesttest.Ingest(b, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
+		b.Fatal(err)
+	}
+	catalog := filepath.Join(dir, "perks.csv")
+	os.WriteFile(catalog, datasets.PerksCSV, 0o644)
+	cat, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &warehouse.Warehouse{Dir: data}
+	res, mf := customers1M()
+	scores, meta, err := night.ScoreCustomers(res, mf, night.ScoreOptions{HorizonDays: 90, CLVMonths: 12, DiscountRate: 0.1, Margin: 0.3, TierMedium: 0.5, TierHigh: 0.8, NoIntervals: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		history, err := perkplan.ReadCampaigns(historyPath, time.UTC)
+		if err != nil {
+			b.Fatal(err)
+		}
+		up, err := perkplan.EstimateUplift(context.Background(), w, night.FeaturesOptions{AsOf: time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)}, history, cat, perkplan.UpliftOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		learned := time.Since(start)
+		start = time.Now()
+		if _, err := perkplan.MakePlan(res, scores, meta, mf, cat, perkplan.PlanOptions{Budget: 200_000, Uplift: up}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(learned.Seconds(), "learn-s")
+		b.ReportMetric(time.Since(start).Seconds(), "plan-s")
+		used := 0
+		for _, p := range up.Perks {
+			if p.PerCustomer != nil && p.PerCustomer.Used {
+				used++
+			}
+		}
+		b.ReportMetric(float64(used), "per-customer-perks")
 	}
 }
