@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/churnhq/churn/datasets"
+	"github.com/churnhq/churn/features"
 	"github.com/churnhq/churn/pipeline"
 	"github.com/churnhq/churn/pipeline/ingest"
 	"github.com/churnhq/churn/pipeline/ingest/ingesttest"
@@ -72,6 +73,37 @@ func TestEvaluateClosesTheLoop(t *testing.T) {
 	}
 	if len(ev.Deciles) != 10 {
 		t.Errorf("%d deciles of predicted uplift", len(ev.Deciles))
+	}
+	// The loop's last leg: campaign.csv as the next night's history. Each
+	// perk is learned against its own controls, and disc15's uplift on "a
+	// purchase in the window" is e·(1 − p0), p0 the controls' rate.
+	catalog, err := perkplan.ReadCatalog(filepath.Join("..", "datasets", "perks.csv"), features.DefaultSegments().Names())
+	if err != nil {
+		t.Fatal(err)
+	}
+	history, err := perkplan.ReadCampaigns(filepath.Join(dir, "campaign.csv"), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := perkplan.EstimateUplift(ctx, w, night.FeaturesOptions{AsOf: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)}, history, catalog, perkplan.UpliftOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range up.Perks {
+		if p.PerkID != "disc15" {
+			continue
+		}
+		var p0 float64
+		for _, e := range ev.Perks {
+			if e.PerkID == "disc15" {
+				p0 = e.ControlRate
+			}
+		}
+		want := effect["disc15"] * (1 - p0)
+		t.Logf("disc15 learned from the plan's own campaign: uplift %.4f ± %.4f, own controls %v; true %.4f", p.Overall, p.OverallSE, p.OwnControls, want)
+		if !p.Learned || !p.OwnControls || math.Abs(p.Overall-want) > 3*p.OverallSE {
+			t.Errorf("disc15 from campaign.csv: learned %v, own controls %v, uplift %.4f ± %.4f, true %.4f", p.Learned, p.OwnControls, p.Overall, p.OverallSE, want)
+		}
 	}
 	// A window not over by the evaluation's date is not measured.
 	early, err := perkplan.EvaluatePlan(ctx, w, dir, planDay.AddDate(0, 0, 40), night.FeaturesOptions{})
