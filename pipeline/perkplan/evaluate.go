@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -127,7 +128,7 @@ func EvaluatePlan(ctx context.Context, w *warehouse.Warehouse, runDir string, as
 	for j := range lines {
 		byWindow[windows[lines[j].perk]] = append(byWindow[windows[lines[j].perk]], j)
 	}
-	for _, wd := range slices.Sorted(mapKeys(byWindow)) {
+	for _, wd := range slices.Sorted(maps.Keys(byWindow)) {
 		end := planDay.AddDate(0, 0, wd)
 		if end.After(asOf) {
 			continue // not over yet
@@ -264,16 +265,6 @@ func (m *meanVar) variance() float64 {
 		return 0
 	}
 	return m.m2 / float64(m.n-1)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // WriteEvaluation writes evaluation.json into the plan's run directory.
