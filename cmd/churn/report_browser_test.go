@@ -79,7 +79,7 @@ func TestReportInBrowser(t *testing.T) {
 	if m := regexp.MustCompile(`(?m)^.*(CONSOLE|Uncaught|Failed to load).*$`).FindAllString(logs.String(), -1); len(m) > 0 {
 		t.Errorf("console messages:\n%s", strings.Join(m, "\n"))
 	}
-	for _, id := range []string{"chart-segments", "chart-risk", "chart-tracking", "chart-calibration", "chart-lift", "chart-plan"} {
+	for _, id := range []string{"chart-segments", "chart-risk", "chart-tracking", "chart-calibration", "chart-lift", "chart-plan", "chart-budget"} {
 		re := regexp.MustCompile(`<figure class="chart" id="` + id + `"><svg`)
 		if !re.MatchString(dom.String()) {
 			t.Errorf("chart %s is missing from the rendered page", id)

@@ -508,6 +508,39 @@ func (d *ReportData) drawCharts(hist []float64) error {
 			return err
 		}
 	}
+	if d.Plan != nil && len(d.Plan.Curve) > 1 {
+		p := plot.New()
+		style(p, "Value by budget")
+		p.X.Label.Text, p.Y.Label.Text = "budget", "expected value kept, net of cost"
+		pts := make(plotter.XYs, len(d.Plan.Curve))
+		var chosen plotter.XYs
+		for i, c := range d.Plan.Curve {
+			pts[i] = plotter.XY{X: c.Budget, Y: c.Value}
+			if c.Chosen {
+				chosen = plotter.XYs{{X: c.Budget, Y: c.Value}}
+			}
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		l.Width, l.Color = vg.Points(2), blue
+		p.Add(l)
+		p.Legend.Add("what each budget buys", l)
+		if chosen != nil {
+			sc, err := plotter.NewScatter(chosen)
+			if err != nil {
+				return err
+			}
+			sc.Color, sc.Radius, sc.Shape = orange, vg.Points(5), draw.CircleGlyph{}
+			p.Add(sc)
+			p.Legend.Add("this plan", sc)
+		}
+		p.Legend.Top, p.Legend.Left = true, false
+		if err := add("budget", "Value by budget", p, 3.4*vg.Inch, nil); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -620,6 +653,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.chart svg{max-width:100
 <p>{{.Controls}} customers are held out as control groups (their perks are not sent, their cost not spent), so the next plan can measure what the perks really do.</p>
 <h3 id="value-by-budget">Value by budget</h3>
 <p>What each budget buys: the expected value kept net of cost, and the expected customers kept from churning, along the budget's price λ (capacities left out). Past {{money .Saturation .Currency}} no perk has positive value. The plan's budget is marked.</p>
+<figure class="chart" id="chart-budget">{{index $.Charts "budget"}}</figure>
 <table><tr><th>budget</th><th>expected value</th><th>customers with a perk</th><th>customers kept</th><th>λ</th></tr>
 {{range .Curve}}<tr{{if .Chosen}} class="chosen"{{end}}><td class="n">{{money .Budget $.Plan.Currency}}{{if .Chosen}} ◀ this plan{{end}}</td><td class="n">{{f2 .Value}}</td><td class="n">{{.Customers}}</td><td class="n">{{f2 .Kept}}</td><td class="n">{{f4 .Lambda}}</td></tr>{{end}}</table>
 <p>At the budget of this plan's allocation ({{money .Baselines.Budget .Currency}}, before its controls are held out), under the same uplift: this plan {{money .Baselines.Plan .Currency}}; the riskiest customers given the cheapest perk they may have {{money .Baselines.RiskiestCheapest .Currency}}; a random allocation {{money .Baselines.Random .Currency}}.</p>
