@@ -105,7 +105,13 @@ func start() {
 		why = "initdb and pg_ctl not found under /usr/lib/postgresql/*/bin or on PATH"
 		return
 	}
-	dir, err := os.MkdirTemp("", "churn-pg-")
+	// As root the server runs as postgres, which must reach the directory:
+	// under /tmp, whatever $TMPDIR is (a root-only one would lock it out).
+	parent := ""
+	if os.Geteuid() == 0 {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "churn-pg-")
 	if err != nil {
 		why = err.Error()
 		return
