@@ -200,8 +200,8 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 		fmt.Fprintf(w, "%d one-time buyers have p_alive 1: %s's definition (no repeat purchase, no chance to drop out yet), not a sign they are active; act on their churn_risk\n", n, rm.Model.Model)
 	}
 	if p := rm.Plan; p != nil {
-		fmt.Fprintf(w, "Perk plan: %d customers get a perk; expected cost %.2f of %.2f %s; expected value %.2f (optimality gap %.3f %%)\n",
-			p.Recommended, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.GapPct)
+		fmt.Fprintf(w, "Perk plan: %d customers get a perk, %d held out as controls; expected cost %.2f of %.2f %s; expected value %.2f (optimality gap %.3f %%); past %.2f no perk has positive value\n",
+			p.Recommended, p.Controls, p.BudgetUsed, p.Budget, p.Currency, p.Objective, p.GapPct, p.Saturation)
 	}
 	for _, m := range rm.Backtest {
 		if m.Error == "" {
@@ -219,6 +219,7 @@ func printRunSummary(e *env, rm *pipeline.RunManifest, dir string) {
 	fmt.Fprintf(w, "  segment files  %s\n", filepath.Join(dir, "segments")+string(filepath.Separator))
 	if rm.Plan != nil {
 		fmt.Fprintf(w, "  perk plan      %s\n", filepath.Join(dir, "plan.csv"))
+		fmt.Fprintf(w, "  campaign       %s (append to the campaign history)\n", filepath.Join(dir, "campaign.csv"))
 	}
 	fmt.Fprintf(w, "  report         %s\n", filepath.Join(dir, "report.html"))
 	fmt.Fprintf(w, "  run manifest   %s\n", filepath.Join(dir, "run.json"))
