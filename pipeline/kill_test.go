@@ -96,11 +96,28 @@ func TestKillDuringIngest(t *testing.T) {
 		default:
 			t.Fatalf("kill point %d: warehouse reads %s; before %s, after %s", i, got, before, after)
 		}
+		// Before any recovery, the Iceberg table never holds what the
+		// manifest does not: it is the committed state, or lags it by the
+		// killed ingest, or is missing (killed while rebuilding it: the
+		// copy's table pointed at the base's files).
+		var beforeRows, gotRows int64
+		fmt.Sscanf(before, "%d rows", &beforeRows)
+		fmt.Sscanf(got, "%d rows", &gotRows)
+		if ice, _, _ := icebergRows(t, data); ice != -1 && ice != beforeRows && ice != gotRows {
+			t.Fatalf("kill point %d: the Iceberg table has %d rows; the warehouse reads %d (before the ingest %d)", i, ice, gotRows, beforeRows)
+		}
 		if out, err := ingest(data, large).CombinedOutput(); err != nil {
 			t.Fatalf("kill point %d: re-run: %v\n%s", i, err, out)
 		}
 		if got := warehouseDigest(t, data); got != after {
 			t.Fatalf("kill point %d: after re-run %s, want %s", i, got, after)
+		}
+		// The Iceberg table agrees with the manifest after the re-run's
+		// recovery: every committed ingest, every row, once.
+		var rows int64
+		fmt.Sscanf(after, "%d rows", &rows)
+		if got, _, ingests := icebergRows(t, data); got != rows || len(ingests) != 2 {
+			t.Fatalf("kill point %d: after re-run the Iceberg table has %d rows in snapshots of %v; the warehouse %d rows of 2 ingests", i, got, ingests, rows)
 		}
 		leftovers, _ := filepath.Glob(filepath.Join(data, "transactions", "*", "_*"))
 		if len(leftovers) > 0 {

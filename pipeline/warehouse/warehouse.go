@@ -9,6 +9,7 @@ package warehouse
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -185,7 +187,7 @@ func (w *Warehouse) Commit(entries []ManifestEntry) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return WriteFileAtomic(w.manifestPath(), func(f io.Writer) error {
+	err = WriteFileAtomic(w.manifestPath(), func(f io.Writer) error {
 		if _, err := f.Write(old); err != nil {
 			return err
 		}
@@ -197,6 +199,20 @@ func (w *Warehouse) Commit(entries []ManifestEntry) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	w.syncIcebergOrWarn()
+	return nil
+}
+
+// syncIcebergOrWarn brings the Iceberg table up to the manifest. The
+// manifest is the commit: an Iceberg table that could not follow is a
+// warning, and the next writer's recovery tries again.
+func (w *Warehouse) syncIcebergOrWarn() {
+	if err := w.SyncIceberg(context.Background()); err != nil {
+		slog.Warn("the Iceberg table lags the manifest; the next writer retries", "err", err)
+	}
 }
 
 // Recover removes what a crashed writer left: temporary files anywhere in
@@ -246,6 +262,9 @@ func (w *Warehouse) Recover() error {
 			return fmt.Errorf("recover %s: %w", root, err)
 		}
 	}
+	// A crash between the manifest and the Iceberg commit, or a warehouse
+	// from before the table: register what the table lacks.
+	w.syncIcebergOrWarn()
 	return nil
 }
 
