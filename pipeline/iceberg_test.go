@@ -24,17 +24,26 @@ import (
 // there is no table.
 func icebergRows(t *testing.T, data string) (int64, int64, map[string]bool) {
 	t.Helper()
+	rows, micros, ingests, err := readIceberg(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows, micros, ingests
+}
+
+// readIceberg is icebergRows returning its error.
+func readIceberg(data string) (int64, int64, map[string]bool, error) {
 	ctx := context.Background()
 	cat, err := hadoop.NewCatalog("test", filepath.Join(data, warehouse.IcebergDir), iceberg.Properties{})
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, nil, err
 	}
 	tbl, err := cat.LoadTable(ctx, warehouse.IcebergTable)
 	if errors.Is(err, catalog.ErrNoSuchTable) {
-		return -1, 0, nil // none (yet): a writer was killed while it rebuilt it
+		return -1, 0, nil, nil // none (yet): a writer was killed while it rebuilt it
 	}
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, nil, err
 	}
 	ingests := map[string]bool{}
 	for _, s := range tbl.Metadata().Snapshots() {
@@ -42,12 +51,12 @@ func icebergRows(t *testing.T, data string) (int64, int64, map[string]bool) {
 	}
 	_, batches, err := tbl.Scan().ToArrowRecords(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, nil, err
 	}
 	var rows, micros int64
 	for rec, err := range batches {
 		if err != nil {
-			t.Fatal(err)
+			return 0, 0, nil, err
 		}
 		rows += rec.NumRows()
 		col := rec.Column(int(rec.Schema().FieldIndices("amount")[0])).(*array.Decimal128)
@@ -56,7 +65,7 @@ func icebergRows(t *testing.T, data string) (int64, int64, map[string]bool) {
 		}
 		rec.Release()
 	}
-	return rows, micros, ingests
+	return rows, micros, ingests, nil
 }
 
 // TestIcebergTable: every ingest commit is an Iceberg snapshot of that

@@ -98,12 +98,14 @@ func TestKillDuringIngest(t *testing.T) {
 		}
 		// Before any recovery, the Iceberg table never holds what the
 		// manifest does not: it is the committed state, or lags it by the
-		// killed ingest, or is missing (killed while rebuilding it: the
-		// copy's table pointed at the base's files).
+		// killed ingest, or is missing or empty (killed while rebuilding it,
+		// a prefix of the manifest: the copy's table pointed at the base's
+		// files).
 		var beforeRows, gotRows int64
 		fmt.Sscanf(before, "%d rows", &beforeRows)
 		fmt.Sscanf(got, "%d rows", &gotRows)
-		if ice, _, _ := icebergRows(t, data); ice != -1 && ice != beforeRows && ice != gotRows {
+		// (A table killed mid-write of its metadata is unreadable until then.)
+		if ice, _, _, err := readIceberg(data); err == nil && ice > 0 && ice != beforeRows && ice != gotRows {
 			t.Fatalf("kill point %d: the Iceberg table has %d rows; the warehouse reads %d (before the ingest %d)", i, ice, gotRows, beforeRows)
 		}
 		if out, err := ingest(data, large).CombinedOutput(); err != nil {

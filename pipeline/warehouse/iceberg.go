@@ -79,7 +79,15 @@ func (w *Warehouse) icebergTableOf(ctx context.Context, cat *hadoop.Catalog) (*t
 		return tbl, nil
 	}
 	if !errors.Is(err, catalog.ErrNoSuchTable) {
-		return nil, err
+		// Unreadable (a writer killed while it wrote the metadata): the
+		// manifest can rebuild it.
+		slog.Warn("the Iceberg table cannot be read; rebuilding it from the manifest", "err", err)
+		if err := os.RemoveAll(w.Path(IcebergDir)); err != nil {
+			return nil, err
+		}
+		if cat, err = w.icebergCatalog(); err != nil {
+			return nil, err
+		}
 	}
 	if err := cat.CreateNamespace(ctx, table.Identifier{IcebergTable[0]}, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, err
