@@ -20,23 +20,20 @@ import (
 	"github.com/churnhq/churn/pipeline/warehouse"
 )
 
-// TestUpliftRecoversSyntheticCampaign: the synthetic generator sends three
-// perks (and a control) with known true uplift per perk and RFM segment;
-// the estimates from the warehouse recover it.
-func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
-	ctx := context.Background()
+// learnSynthCampaign generates a shop of 40,000 customers with the
+// campaign, ingests it and learns the uplift from its history at the end
+// of the observation (every window over). It returns the uplift and the
+// directory with the generator's files.
+func learnSynthCampaign(t *testing.T, seed uint64, co datasets.CampaignOptions) (*perkplan.Uplift, string) {
+	t.Helper()
 	dir := t.TempDir()
-	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
-	_, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: 5, Weeks: 80,
-		Campaign: &datasets.CampaignOptions{SentAt: sent}})
-	if err != nil {
+	if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: seed, Weeks: 80, Campaign: &co}); err != nil {
 		t.Fatal(err)
 	}
 	data := filepath.Join(dir, "data")
 	if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
 		t.Fatal(err)
 	}
-	w := &warehouse.Warehouse{Dir: data}
 	catalog := filepath.Join(dir, "perks.csv")
 	if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
 		t.Fatal(err)
@@ -49,11 +46,19 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asOf := time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC) // the end of the observation: every window is over
-	up, err := perkplan.EstimateUplift(ctx, w, night.FeaturesOptions{AsOf: asOf}, history, perks, perkplan.UpliftOptions{})
+	asOf := time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)
+	up, err := perkplan.EstimateUplift(context.Background(), &warehouse.Warehouse{Dir: data}, night.FeaturesOptions{AsOf: asOf}, history, perks, perkplan.UpliftOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return up, dir
+}
+
+// TestUpliftRecoversSyntheticCampaign: the synthetic generator sends three
+// perks (and a control) with known true uplift per perk and RFM segment;
+// the estimates from the warehouse recover it.
+func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
+	up, dir := learnSynthCampaign(t, 5, datasets.CampaignOptions{SentAt: time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)})
 	if len(up.Skipped) != 0 {
 		t.Errorf("skipped history rows: %v", up.Skipped)
 	}
@@ -111,36 +116,11 @@ func TestUpliftRecoversSyntheticCampaign(t *testing.T) {
 // out of it (the arm column, as campaign.csv writes it), it is within
 // three standard errors of the truth.
 func TestOwnControls(t *testing.T) {
-	ctx := context.Background()
 	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
 	perks := slices.Clone(datasets.DefaultCampaignPerks)
 	perks[0].MinOrders = 2 // disc15
 	measure := func(own bool) (est perkplan.PerkUplift, truth float64) {
-		dir := t.TempDir()
-		if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: 9, Weeks: 80,
-			Campaign: &datasets.CampaignOptions{SentAt: sent, Perks: perks, OwnControls: own, Control: 0.3}}); err != nil {
-			t.Fatal(err)
-		}
-		data := filepath.Join(dir, "data")
-		if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
-			t.Fatal(err)
-		}
-		catalog := filepath.Join(dir, "perks.csv")
-		if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cat, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
-		if err != nil {
-			t.Fatal(err)
-		}
-		history, err := perkplan.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, err := perkplan.EstimateUplift(ctx, &warehouse.Warehouse{Dir: data}, night.FeaturesOptions{AsOf: time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)}, history, cat, perkplan.UpliftOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		up, dir := learnSynthCampaign(t, 9, datasets.CampaignOptions{SentAt: sent, Perks: perks, OwnControls: own, Control: 0.3})
 		var n, sum float64
 		for _, r := range ingesttest.ReadCSVFile(t, filepath.Join(dir, datasets.SynthCampaignTruth))[1:] {
 			if r[0] == "disc15" {
@@ -179,31 +159,7 @@ func TestOwnControls(t *testing.T) {
 func TestPerCustomerUplift(t *testing.T) {
 	sent := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
 	learn := func(perks []datasets.CampaignPerk) *perkplan.Uplift {
-		dir := t.TempDir()
-		if _, err := datasets.WriteSynth(dir, datasets.SynthOptions{Customers: 40_000, Seed: 13, Weeks: 80,
-			Campaign: &datasets.CampaignOptions{SentAt: sent, Perks: perks}}); err != nil {
-			t.Fatal(err)
-		}
-		data := filepath.Join(dir, "data")
-		if _, err := ingesttest.Ingest(t, data, ingest.IngestOptions{}, filepath.Join(dir, "transactions.csv")); err != nil {
-			t.Fatal(err)
-		}
-		catalog := filepath.Join(dir, "perks.csv")
-		if err := os.WriteFile(catalog, datasets.PerksCSV, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		cat, err := perkplan.ReadCatalog(catalog, features.DefaultSegments().Names())
-		if err != nil {
-			t.Fatal(err)
-		}
-		history, err := perkplan.ReadCampaigns(filepath.Join(dir, datasets.SynthCampaigns), time.UTC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		up, err := perkplan.EstimateUplift(context.Background(), &warehouse.Warehouse{Dir: data}, night.FeaturesOptions{AsOf: time.Date(2025, 7, 6, 0, 0, 0, 0, time.UTC)}, history, cat, perkplan.UpliftOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		up, _ := learnSynthCampaign(t, 13, datasets.CampaignOptions{SentAt: sent, Perks: perks})
 		return up
 	}
 	varied := slices.Clone(datasets.DefaultCampaignPerks)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/churnhq/churn/features"
 
@@ -388,96 +386,71 @@ func scoreIntervals(ctx context.Context, res *features.Result, mf *ModelFile, pm
 		surv     []float64 // P(N ≥ n | alive), mixed over draws
 	}
 	per := make([]alive, len(xts))
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for wk := 0; wk < workers; wk++ {
-		wg.Add(1)
-		go func(wk int) {
-			defer wg.Done()
-			for j := wk; j < len(xts); j += workers {
-				if ctx.Err() != nil {
-					return
-				}
-				x, T := xts[j].x, xts[j].T
-				a := &per[j]
-				a.surv = countSurvival(countModels, horizon, x, T, intervalRNG(uint64(j)+3))
-				if D == 0 {
-					continue
-				}
-				a.p0, a.disc = make([]float64, D), make([]float64, D)
-				for d, m := range models {
-					pa := m.PAlive(x, T, T)
-					a.p0[d] = (m.ProbNoPurchase(horizon, x, T, T) - (1 - pa)) / pa
-					prev := 0.0
-					for mo := 1; mo <= opt.CLVMonths; mo++ {
-						cum := m.ExpectedPurchases(float64(mo)*month, x, T, T) / pa
-						a.disc[d] += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(mo)/12)
-						prev = cum
-					}
-				}
+	strided(ctx, len(xts), func() func(int) {
+		return func(j int) {
+			x, T := xts[j].x, xts[j].T
+			a := &per[j]
+			a.surv = countSurvival(countModels, horizon, x, T, intervalRNG(uint64(j)+3))
+			if D == 0 {
+				return
 			}
-		}(wk)
-	}
-	wg.Wait()
-	for wk := 0; wk < workers; wk++ {
-		wg.Add(1)
-		go func(wk int) {
-			defer wg.Done()
-			pa, churn, v, clv, spend := make([]float64, D), make([]float64, D), make([]float64, D), make([]float64, D), make([]float64, D)
-			for j := wk; j < len(keys); j += workers {
-				if ctx.Err() != nil {
-					return
-				}
-				k, a := keys[j], &per[xtOf[j]]
-				point := &out[members[start[j]]]
-				var paMean float64
-				for d, m := range models {
-					// A draw far in a barely identified direction may leave
-					// the series' range: its values are the point's, so an
-					// interval is never NaN (and at worst too narrow).
-					pa[d] = finiteOr(m.PAlive(k.X, k.TX, k.T), point.PAlive)
-					churn[d] = finiteOr(clamp01(1-pa[d]+pa[d]*a.p0[d]), point.ChurnRisk)
-					v[d] = pa[d] * a.disc[d]
-					paMean += pa[d]
-				}
-				paLo, paHi, crLo, crHi := 0.0, 0.0, 0.0, 0.0
+			a.p0, a.disc = make([]float64, D), make([]float64, D)
+			for d, m := range models {
+				a.p0[d], a.disc[d] = aliveConditional(m, opt, horizon, month, x, T, m.PAlive(x, T, T))
+			}
+		}
+	})
+	strided(ctx, len(keys), func() func(int) {
+		pa, churn, v, clv, spend := make([]float64, D), make([]float64, D), make([]float64, D), make([]float64, D), make([]float64, D)
+		return func(j int) {
+			k, a := keys[j], &per[xtOf[j]]
+			point := &out[members[start[j]]]
+			var paMean float64
+			for d, m := range models {
+				// A draw far in a barely identified direction may leave
+				// the series' range: its values are the point's, so an
+				// interval is never NaN (and at worst too narrow).
+				pa[d] = finiteOr(m.PAlive(k.X, k.TX, k.T), point.PAlive)
+				churn[d] = finiteOr(clamp01(1-pa[d]+pa[d]*a.p0[d]), point.ChurnRisk)
+				v[d] = pa[d] * a.disc[d]
+				paMean += pa[d]
+			}
+			paLo, paHi, crLo, crHi := 0.0, 0.0, 0.0, 0.0
+			if D > 0 {
+				paMean /= float64(D)
+				paLo, paHi = probBand(pa, point.PAlive)
+				crLo, crHi = probBand(churn, point.ChurnRisk)
+			}
+			var sharedLo, sharedHi float64 // the CLV of the pattern's customers without repeat purchases
+			shared := false
+			for _, i := range members[start[j]:start[j+1]] {
+				c, sc := &res.Customers[i], &out[i]
+				pAlive := sc.PAlive
 				if D > 0 {
-					paMean /= float64(D)
-					paLo, paHi = probBand(pa, point.PAlive)
-					crLo, crHi = probBand(churn, point.ChurnRisk)
-				}
-				var sharedLo, sharedHi float64 // the CLV of the pattern's customers without repeat purchases
-				shared := false
-				for _, i := range members[start[j]:start[j+1]] {
-					c, sc := &res.Customers[i], &out[i]
-					pAlive := sc.PAlive
-					if D > 0 {
-						pAlive = paMean
-						sc.PAliveP10, sc.PAliveP90, sc.ChurnRiskP10, sc.ChurnRiskP90 = paLo, paHi, crLo, crHi
-						if c.Frequency == 0 && shared {
-							sc.CLVP10, sc.CLVP90 = sharedLo, sharedHi
-						} else {
-							for d := range v {
-								spend[d] = drawnSpend(spends, d, c, sc.ExpectedSpend, fallback)
-								clv[d] = finiteOr(opt.Margin*spend[d]*v[d], sc.CLV)
-							}
-							sc.CLVP10, sc.CLVP90 = valueBand(clv, sc.CLV)
-							if c.Frequency == 0 {
-								shared, sharedLo, sharedHi = true, sc.CLVP10, sc.CLVP90
-							}
-						}
+					pAlive = paMean
+					sc.PAliveP10, sc.PAliveP90, sc.ChurnRiskP10, sc.ChurnRiskP90 = paLo, paHi, crLo, crHi
+					if c.Frequency == 0 && shared {
+						sc.CLVP10, sc.CLVP90 = sharedLo, sharedHi
 					} else {
-						sc.PAliveP10, sc.PAliveP90 = sc.PAlive, sc.PAlive
-						sc.ChurnRiskP10, sc.ChurnRiskP90 = sc.ChurnRisk, sc.ChurnRisk
-						sc.CLVP10, sc.CLVP90 = sc.CLV, sc.CLV
+						for d := range v {
+							spend[d] = drawnSpend(spends, d, c, sc.ExpectedSpend, fallback)
+							clv[d] = finiteOr(opt.Margin*spend[d]*v[d], sc.CLV)
+						}
+						sc.CLVP10, sc.CLVP90 = valueBand(clv, sc.CLV)
+						if c.Frequency == 0 {
+							shared, sharedLo, sharedHi = true, sc.CLVP10, sc.CLVP90
+						}
 					}
-					sc.PurchasesP10 = countQuantile(a.surv, pAlive, 0.1)
-					sc.PurchasesP90 = countQuantile(a.surv, pAlive, 0.9)
+				} else {
+					sc.PAliveP10, sc.PAliveP90 = sc.PAlive, sc.PAlive
+					sc.ChurnRiskP10, sc.ChurnRiskP90 = sc.ChurnRisk, sc.ChurnRisk
+					sc.CLVP10, sc.CLVP90 = sc.CLV, sc.CLV
 				}
+				sc.PurchasesP10 = countQuantile(a.surv, pAlive, 0.1)
+				sc.PurchasesP90 = countQuantile(a.surv, pAlive, 0.9)
 			}
-		}(wk)
-	}
-	wg.Wait()
+		}
+	})
 }
 
 // drawnSpend is the expected spend per purchase of customer c under the

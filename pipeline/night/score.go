@@ -197,37 +197,22 @@ func ScoreCustomersContext(ctx context.Context, res *features.Result, mf *ModelF
 	}
 	alive := make([]aliveScore, len(xts))
 	pAlive := make([]float64, len(keys))
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for wk := 0; wk < workers; wk++ {
-		wg.Add(1)
-		go func(wk int) {
-			defer wg.Done()
-			for j := wk; j < len(xts); j += workers {
-				if ctx.Err() != nil {
-					return
-				}
-				x, T := xts[j].x, xts[j].T
-				s := &alive[j]
-				pa := pm.PAlive(x, T, T)
-				s.p0 = (pm.ProbNoPurchase(horizon, x, T, T) - (1 - pa)) / pa
-				s.expected = pm.ExpectedPurchases(horizon, x, T, T) / pa
-				// Σ_m (E[X(m months)] − E[X(m−1 months)]) / (1+d)^(m/12).
-				prev := 0.0
-				for m := 1; m <= opt.CLVMonths; m++ {
-					cum := pm.ExpectedPurchases(float64(m)*month, x, T, T) / pa
-					s.discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
-					prev = cum
-				}
-				s.waitDays = model.MedianWait(r, alpha, x, T) * unitDays
-			}
-			for j := wk; j < len(keys); j += workers {
-				k := keys[j]
-				pAlive[j] = pm.PAlive(k.X, k.TX, k.T)
-			}
-		}(wk)
-	}
-	wg.Wait()
+	strided(ctx, len(xts), func() func(int) {
+		return func(j int) {
+			x, T := xts[j].x, xts[j].T
+			s := &alive[j]
+			pa := pm.PAlive(x, T, T)
+			s.p0, s.discounted = aliveConditional(pm, opt, horizon, month, x, T, pa)
+			s.expected = pm.ExpectedPurchases(horizon, x, T, T) / pa
+			s.waitDays = model.MedianWait(r, alpha, x, T) * unitDays
+		}
+	})
+	strided(ctx, len(keys), func() func(int) {
+		return func(j int) {
+			k := keys[j]
+			pAlive[j] = pm.PAlive(k.X, k.TX, k.T)
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, meta, fmt.Errorf("scoring interrupted: %w", err)
 	}
@@ -368,4 +353,42 @@ func WriteScores(dir string, res *features.Result, scores []Score, meta ScoresMe
 		return err
 	}
 	return warehouse.WriteJSON(filepath.Join(dir, "scores.json"), meta)
+}
+
+// aliveConditional is what an active customer with x repeat purchases and
+// age T is expected to do: P(no purchase within the horizon) and the
+// discounted purchases of the CLV months, Σ_m (E[X(m months)] −
+// E[X(m−1 months)]) / (1+d)^(m/12), both conditional on being alive
+// (pa = P(alive | x, T, T)). Scores and their intervals' draws share it.
+func aliveConditional(pm model.PurchaseModel, opt ScoreOptions, horizon, month, x, T, pa float64) (p0, discounted float64) {
+	p0 = (pm.ProbNoPurchase(horizon, x, T, T) - (1 - pa)) / pa
+	prev := 0.0
+	for m := 1; m <= opt.CLVMonths; m++ {
+		cum := pm.ExpectedPurchases(float64(m)*month, x, T, T) / pa
+		discounted += (cum - prev) / math.Pow(1+opt.DiscountRate, float64(m)/12)
+		prev = cum
+	}
+	return p0, discounted
+}
+
+// strided runs the body worker() makes, once per worker, for every j in
+// [0, n) on GOMAXPROCS workers (worker wk takes j ≡ wk), stopping early
+// once ctx is done; the caller checks ctx after.
+func strided(ctx context.Context, n int, worker func() func(j int)) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			body := worker()
+			for j := wk; j < n; j += workers {
+				if ctx.Err() != nil {
+					return
+				}
+				body(j)
+			}
+		}(wk)
+	}
+	wg.Wait()
 }

@@ -93,30 +93,6 @@ func OutputDigest(path string) (Digest, bool) {
 	return d, true
 }
 
-// LinkOutput makes dst a second name of the committed output src (a hard
-// link, or a copy where the file system has none), atomically, with src's
-// digest.
-func LinkOutput(src, dst string) error {
-	tmp := filepath.Join(filepath.Dir(dst), "_"+filepath.Base(dst)+".tmp")
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		in, err := os.Open(src)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		return WriteFileAtomic(dst, func(w io.Writer) error { _, err := io.Copy(w, in); return err })
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("commit %s: %w", dst, err)
-	}
-	if v, ok := committed.Load(src); ok {
-		committed.Store(dst, v)
-	}
-	return SyncDir(filepath.Dir(dst))
-}
-
 // CreateAtomic starts writing path.
 func CreateAtomic(path string) (*AtomicFile, error) {
 	dir, name := filepath.Split(path)

@@ -97,27 +97,8 @@ func (w *Warehouse) icebergTableOf(ctx context.Context, cat *hadoop.Catalog) (*t
 	return cat.CreateTable(ctx, IcebergTable, sc, catalog.WithPartitionSpec(&spec), catalog.WithProperties(props))
 }
 
-// IcebergIngests returns the ingest ids the Iceberg table has snapshots
-// of, and its total records (0, nil without a table).
-func (w *Warehouse) IcebergIngests(ctx context.Context) (map[string]bool, int64, error) {
-	if _, err := os.Stat(w.Path(IcebergDir)); errors.Is(err, os.ErrNotExist) {
-		return map[string]bool{}, 0, nil
-	}
-	cat, err := w.icebergCatalog()
-	if err != nil {
-		return nil, 0, err
-	}
-	tbl, err := cat.LoadTable(ctx, IcebergTable)
-	if errors.Is(err, catalog.ErrNoSuchTable) {
-		return map[string]bool{}, 0, nil
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return icebergState(tbl)
-}
-
-func icebergState(tbl *table.Table) (map[string]bool, int64, error) {
+// icebergIngests is the ingest ids the table has snapshots of.
+func icebergIngests(tbl *table.Table) map[string]bool {
 	have := map[string]bool{}
 	for _, s := range tbl.Metadata().Snapshots() {
 		if s.Summary != nil {
@@ -126,11 +107,7 @@ func icebergState(tbl *table.Table) (map[string]bool, int64, error) {
 			}
 		}
 	}
-	var records int64
-	if cur := tbl.CurrentSnapshot(); cur != nil && cur.Summary != nil {
-		records, _ = strconv.ParseInt(cur.Summary.Properties["total-records"], 10, 64)
-	}
-	return have, records, nil
+	return have
 }
 
 // SyncIceberg registers in the Iceberg table every committed ingest with
@@ -168,10 +145,7 @@ func (w *Warehouse) SyncIceberg(ctx context.Context) error {
 			return fmt.Errorf("iceberg table: %w", err)
 		}
 	}
-	have, _, err := icebergState(tbl)
-	if err != nil {
-		return err
-	}
+	have := icebergIngests(tbl)
 	for _, e := range entries {
 		if have[e.IngestID] || len(e.Parts) == 0 {
 			continue
