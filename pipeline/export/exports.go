@@ -378,16 +378,7 @@ func appendFixed(dst []byte, v float64, dec int) []byte {
 	if math.Signbit(v) {
 		dst = append(dst, '-') // as strconv: -0.00001 is "-0.0000"
 	}
-	p := uint64(pow10[dec])
-	dst = strconv.AppendUint(dst, r/p, 10)
-	if dec > 0 {
-		dst = append(dst, '.')
-		frac := r % p
-		for q := p / 10; q > 0; q /= 10 {
-			dst = append(dst, byte('0'+frac/q%10))
-		}
-	}
-	return dst
+	return warehouse.AppendScaled(dst, r, dec)
 }
 
 // date appends t's calendar date in the reporting zone, or nothing for zero.

@@ -280,12 +280,18 @@ func AppendAmount(dst []byte, micros int64, decimals int) []byte {
 		div *= 10
 	}
 	q := (u + div/2) / div
+	if neg && q != 0 {
+		dst = append(dst, '-')
+	}
+	return AppendScaled(dst, q, decimals)
+}
+
+// AppendScaled appends q / 10^decimals with exactly decimals decimals
+// (q ≥ 0; the caller writes any sign).
+func AppendScaled(dst []byte, q uint64, decimals int) []byte {
 	pow := uint64(1)
 	for i := 0; i < decimals; i++ {
 		pow *= 10
-	}
-	if neg && q != 0 {
-		dst = append(dst, '-')
 	}
 	dst = strconv.AppendUint(dst, q/pow, 10)
 	if decimals > 0 {
